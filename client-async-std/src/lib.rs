@@ -1,0 +1,1 @@
+//! Tilebox client for async-std and smol programs (hyper over async-io).

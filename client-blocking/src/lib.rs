@@ -1,0 +1,1 @@
+//! Tilebox client for synchronous programs (ureq transport, concurrent loading on threads).

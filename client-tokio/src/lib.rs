@@ -1,0 +1,1 @@
+//! Tilebox client for tokio programs (reqwest transport).

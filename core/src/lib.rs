@@ -1,0 +1,12 @@
+//! `tilebox-core`: the sans-IO heart of the Tilebox Rust SDK.
+//!
+//! It holds everything that does not depend on how bytes move: the wire messages ([`wire`]), the Connect
+//! unary codec, typed RPC calls, the domain model, datapoint decoding, paging/progress/split planning,
+//! retries, and the concurrent loading logic. It performs no I/O and starts no runtime or thread: the
+//! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
+//! and an [`AsyncSleep`], and the core drives them.
+
+pub mod transport;
+pub mod wire;
+
+pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};

@@ -1,0 +1,1 @@
+//! Tilebox workflows: tasks, jobs, clusters and the task runner.
