@@ -6,7 +6,20 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+pub mod config;
+pub mod connect;
+pub mod datapoint;
+pub mod error;
+pub mod replay;
+pub mod retry;
+pub mod rpc;
 pub mod transport;
 pub mod wire;
 
 pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+pub use config::{ClientConfig, ClientConfigBuilder};
+pub use datapoint::{DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed};
+pub use error::{Code, Error, Result};
+pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use rpc::RpcClient;
+pub use prost_reflect;
