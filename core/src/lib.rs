@@ -10,9 +10,18 @@ pub mod config;
 pub mod connect;
 pub mod datapoint;
 pub mod error;
+pub mod load;
+pub mod model;
+pub mod paging;
+pub mod progress;
+#[cfg(feature = "progress-bar")]
+pub mod progress_bar;
+pub mod query;
 pub mod replay;
 pub mod retry;
 pub mod rpc;
+pub mod split;
+pub mod time;
 pub mod transport;
 pub mod wire;
 
@@ -23,3 +32,7 @@ pub use error::{Code, Error, Result};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use rpc::RpcClient;
 pub use prost_reflect;
+pub use model::{Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree, FieldSpec, FieldType};
+pub use progress::{ProgressEvent, ProgressListener};
+pub use query::{Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, IntoExtent, Page, QueryOptions, SpatialExtent};
+pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
