@@ -1,1 +1,38 @@
-//! Tilebox-compatible local server: Connect and gRPC on one port, SQLite storage, demo data.
+//! `tilebox-server`: a local, Tilebox-compatible server for offline use, CI and examples.
+//!
+//! One port speaks Connect unary (HTTP/1.1 and h2c, `application/proto` and `application/json`, gzip) and
+//! gRPC (h2c), for the datasets services of the Tilebox API. Data lives in SQLite (a file, or in memory),
+//! behind the [`Store`] trait; deterministic demo data can be seeded on first start.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tilebox_server::ServerError> {
+//! let config = tilebox_server::ServerConfig::builder().demo(true).build();
+//! let handle = tilebox_server::serve(config).await?;
+//! println!("{}", handle.url());
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Adding services: implement handlers as `async fn(RpcContext, Req) -> Result<Resp, Status>` and register
+//! them in [`server::build_registry`] with [`ServiceRegistry::unary`]; handlers reach the database through
+//! [`RpcContext::state`] (`state.db` is the SQLite pool, `state.store` the datasets store).
+
+pub mod config;
+pub mod datapoint;
+pub mod datasets;
+pub mod demo;
+pub mod geometry;
+pub mod protocol;
+pub mod registry;
+pub mod schema;
+pub mod server;
+pub mod state;
+pub mod status;
+pub mod store;
+
+pub use config::{ServerConfig, ServerConfigBuilder};
+pub use registry::{RpcContext, ServiceRegistry};
+pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
+pub use state::ServerState;
+pub use status::{Code, Status};
+pub use store::{SqliteStore, Store, StoreError};

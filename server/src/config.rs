@@ -1,0 +1,145 @@
+//! Server configuration and its builder.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default number of datapoints per `Query` page when the request sets no limit.
+pub const DEFAULT_PAGE_SIZE: u64 = 2000;
+/// Default maximum `limit` a `Query` may ask for.
+pub const DEFAULT_MAX_PAGE_SIZE: u64 = 10_000;
+/// Default maximum request body size (after decompression), 64 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// How the server runs. Build with [`ServerConfig::builder`].
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) database: Option<PathBuf>,
+    pub(crate) demo: bool,
+    pub(crate) api_key: Option<String>,
+    pub(crate) latency: Duration,
+    pub(crate) default_page_size: u64,
+    pub(crate) max_page_size: u64,
+    pub(crate) body_limit: usize,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("demo", &self.demo)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("latency", &self.latency)
+            .field("default_page_size", &self.default_page_size)
+            .field("max_page_size", &self.max_page_size)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: None,
+            demo: false,
+            api_key: None,
+            latency: Duration::ZERO,
+            default_page_size: DEFAULT_PAGE_SIZE,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A builder with defaults: `127.0.0.1:0`, in-memory database, no demo data, no API key, no latency.
+    pub fn builder() -> ServerConfigBuilder {
+        ServerConfigBuilder { config: ServerConfig::default() }
+    }
+
+    /// The configured listen address.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The database file, `None` for in-memory.
+    pub fn database(&self) -> Option<&PathBuf> {
+        self.database.as_ref()
+    }
+
+    /// Default page size.
+    pub fn default_page_size(&self) -> u64 {
+        self.default_page_size
+    }
+
+    /// Maximum page size.
+    pub fn max_page_size(&self) -> u64 {
+        self.max_page_size
+    }
+}
+
+/// Builder of [`ServerConfig`].
+#[derive(Debug, Clone)]
+pub struct ServerConfigBuilder {
+    config: ServerConfig,
+}
+
+impl ServerConfigBuilder {
+    /// Address to listen on (default `127.0.0.1:0`, an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// Store data in this SQLite file (created if missing) instead of in memory.
+    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.database = Some(path.into());
+        self
+    }
+
+    /// Seed the deterministic demo datasets when the store is empty.
+    pub fn demo(mut self, demo: bool) -> Self {
+        self.config.demo = demo;
+        self
+    }
+
+    /// Require `Authorization: Bearer <key>` on every request.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = Some(key.into());
+        self
+    }
+
+    /// Emulated network delay added to every request.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.config.latency = latency;
+        self
+    }
+
+    /// Page size of `Query` when the request sets no limit (default 2000, at least 1).
+    pub fn default_page_size(mut self, n: u64) -> Self {
+        self.config.default_page_size = n.max(1);
+        self
+    }
+
+    /// Largest `limit` a `Query` may ask for (default 10000, at least 1).
+    pub fn max_page_size(mut self, n: u64) -> Self {
+        self.config.max_page_size = n.max(1);
+        self
+    }
+
+    /// Largest accepted request body in bytes, also after decompression (default 64 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes.max(1);
+        self
+    }
+
+    /// The finished configuration. The default page size is capped at the maximum.
+    pub fn build(mut self) -> ServerConfig {
+        self.config.default_page_size = self.config.default_page_size.min(self.config.max_page_size);
+        self.config
+    }
+}

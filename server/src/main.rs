@@ -1,0 +1,99 @@
+//! `tilebox-server` binary: runs the local Tilebox-compatible server until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tilebox_server::ServerConfig;
+
+/// Local Tilebox-compatible server (Connect + gRPC on one port, SQLite storage).
+#[derive(Debug, Parser)]
+#[command(name = "tilebox-server", version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "TILEBOX_SERVER_LISTEN", default_value = "127.0.0.1:8083")]
+    listen: SocketAddr,
+    /// SQLite database file (created if missing); in-memory when omitted.
+    #[arg(long, env = "TILEBOX_SERVER_DATABASE")]
+    database: Option<PathBuf>,
+    /// Seed the deterministic demo datasets when the database is empty.
+    #[arg(long, env = "TILEBOX_SERVER_DEMO")]
+    demo: bool,
+    /// Require `Authorization: Bearer <key>` on every request.
+    #[arg(long, env = "TILEBOX_SERVER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Query page size when the request sets no limit.
+    #[arg(long, env = "TILEBOX_SERVER_DEFAULT_PAGE_SIZE", default_value_t = tilebox_server::config::DEFAULT_PAGE_SIZE)]
+    default_page_size: u64,
+    /// Largest page size a Query may request.
+    #[arg(long, env = "TILEBOX_SERVER_MAX_PAGE_SIZE", default_value_t = tilebox_server::config::DEFAULT_MAX_PAGE_SIZE)]
+    max_page_size: u64,
+    /// Emulated network latency added to every request, in milliseconds.
+    #[arg(long, env = "TILEBOX_SERVER_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Largest request body in bytes (also after decompression).
+    #[arg(long, env = "TILEBOX_SERVER_BODY_LIMIT", default_value_t = tilebox_server::config::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut builder = ServerConfig::builder()
+        .listen(args.listen)
+        .demo(args.demo)
+        .default_page_size(args.default_page_size)
+        .max_page_size(args.max_page_size)
+        .latency(Duration::from_millis(args.latency_ms))
+        .body_limit(args.body_limit);
+    if let Some(db) = args.database {
+        builder = builder.database(db);
+    }
+    if let Some(key) = args.api_key.filter(|k| !k.is_empty()) {
+        builder = builder.api_key(key);
+    }
+    let config = builder.build();
+    tracing::info!(?config, "starting");
+    let handle = match tilebox_server::serve(config).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("tilebox-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tilebox-server listening on {}", handle.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,204 @@
+//! Starting and stopping the server: [`serve`] on the caller's tokio runtime, [`spawn_background`] on a
+//! runtime of its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prost_reflect::DescriptorPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::ServerConfig;
+use crate::protocol::{App, router};
+use crate::registry::ServiceRegistry;
+use crate::schema::{SchemaCache, base_pool};
+use crate::state::ServerState;
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Opening or preparing the database failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Seeding the demo data failed.
+    #[error("demo data: {0}")]
+    Demo(#[from] crate::demo::DemoError),
+    /// Binding the listen address or starting a runtime failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bundled descriptors did not load.
+    #[error("descriptors: {0}")]
+    Descriptors(String),
+    /// The background server thread ended before reporting.
+    #[error("background server thread failed to start")]
+    Background,
+}
+
+/// Builds the registry with every service this server offers.
+///
+/// To add services (e.g. workflows), register them here: `crate::workflows::register(&mut registry, &state)`.
+pub fn build_registry(pool: DescriptorPool, _state: &Arc<ServerState>) -> ServiceRegistry {
+    let mut registry = ServiceRegistry::new(pool);
+    crate::datasets::register(&mut registry);
+    registry
+}
+
+/// A running server on the caller's runtime. Dropping it also stops the server (without waiting).
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish and closes the database.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
+    Ok(match &config.database {
+        Some(path) => SqliteStore::open_file(path).await?,
+        None => SqliteStore::open_memory().await?,
+    })
+}
+
+/// Opens the store, seeds demo data if configured, binds the listen address and serves in a task on the
+/// current tokio runtime.
+pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let sqlite = open_store(&config).await?;
+    if config.demo {
+        if let Some(stats) = crate::demo::seed_if_empty(&sqlite).await? {
+            tracing::info!(
+                datapoints = stats.datapoints,
+                elapsed_ms = stats.elapsed.as_millis() as u64,
+                rows_per_sec = (stats.datapoints as f64 / stats.elapsed.as_secs_f64().max(1e-9)) as u64,
+                "demo data generated"
+            );
+        }
+    }
+    let pool = base_pool().map_err(|s| ServerError::Descriptors(s.message))?.clone();
+    let db = sqlite.pool().clone();
+    let state = Arc::new(ServerState {
+        config: config.clone(),
+        store: Arc::new(sqlite) as Arc<dyn Store>,
+        db: db.clone(),
+        schemas: SchemaCache::default(),
+    });
+    let registry = build_registry(pool, &state);
+    let app = Arc::new(App { registry, state });
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let router = router(app);
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+        db.close().await;
+    });
+    tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");
+    Ok(ServerHandle { addr, stop: Some(stop_tx), task: Some(task) })
+}
+
+/// A server running on its own thread and tokio runtime; dropping it shuts the server down and waits.
+#[derive(Debug)]
+pub struct BackgroundServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundServer {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the server on a new thread with its own tokio runtime (for blocking, async-std or smol callers).
+/// Returns once the server is listening (demo data seeded).
+pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, ServerError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, ServerError>>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name("tilebox-server".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.into()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match serve(config).await {
+                Ok(handle) => {
+                    let _ = ready_tx.send(Ok(handle.addr()));
+                    let _ = stop_rx.await;
+                    handle.shutdown().await;
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        });
+    })?;
+    match ready_rx.recv() {
+        Ok(Ok(addr)) => Ok(BackgroundServer { addr, stop: Some(stop_tx), thread: Some(thread) }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(ServerError::Background)
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! SQLite backend of [`Store`](super::Store) (sqlx, WAL, `synchronous=FULL`).
+//!
+//! Schema notes (kept portable: plain types, no SQLite-only functions in queries; `WITHOUT ROWID` is the
+//! only SQLite-specific clause and would simply be dropped for PostgreSQL, where `BLOB` becomes `BYTEA`):
+//! * `datapoints` is keyed by `(collection_id, id)`. Because the first 6 bytes of an id are the datapoint's
+//!   time in Unix milliseconds, a time interval maps exactly onto an id interval, so time queries, id
+//!   queries and `starting_after` cursors are all range scans of the primary key, already in result order.
+//! * `time_ms` / `time_ns` / `ingestion_time_ns` and the bounding-box columns are denormalised from the
+//!   encoded datapoint so that counts, availability and spatial filters need no decoding.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{
+    CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome, RangeQuery,
+    RawId, Store, StoreError,
+};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS dataset_groups (
+        id BLOB PRIMARY KEY,
+        parent_id BLOB,
+        code_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        icon TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS datasets (
+        id BLOB PRIMARY KEY,
+        group_id BLOB NOT NULL,
+        code_name TEXT NOT NULL,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        description TEXT NOT NULL,
+        icon TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        fields BLOB NOT NULL,
+        visibility INTEGER NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS collections (
+        id BLOB PRIMARY KEY,
+        dataset_id BLOB NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (dataset_id, name)
+    )",
+    "CREATE TABLE IF NOT EXISTS datapoints (
+        collection_id BLOB NOT NULL,
+        id BLOB NOT NULL,
+        time_ms BIGINT NOT NULL,
+        time_ns BIGINT NOT NULL,
+        ingestion_time_ns BIGINT NOT NULL,
+        min_x DOUBLE PRECISION,
+        min_y DOUBLE PRECISION,
+        max_x DOUBLE PRECISION,
+        max_y DOUBLE PRECISION,
+        data BLOB NOT NULL,
+        PRIMARY KEY (collection_id, id)
+    ) WITHOUT ROWID",
+];
+
+/// Rows per multi-row `INSERT` (10 bound values each, well under SQLite's variable limit).
+const INSERT_CHUNK: usize = 400;
+
+/// The SQLite store. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) a database file with WAL journaling and `synchronous=FULL`, so every
+    /// acknowledged commit is on disk before the RPC answers.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Self::with_pool(pool).await
+    }
+
+    /// Opens a private in-memory database. A single connection is kept open for the pool's lifetime (an
+    /// in-memory SQLite database lives exactly as long as its connection).
+    pub async fn open_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::with_pool(pool).await
+    }
+
+    async fn with_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(SqliteStore { pool })
+    }
+
+    /// The connection pool, for services that keep their own tables in the same database.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn raw_id(v: &[u8]) -> Result<RawId, StoreError> {
+    v.try_into().map_err(|_| StoreError::Corrupt(format!("id of {} bytes", v.len())))
+}
+
+fn opt_raw_id(v: Option<Vec<u8>>) -> Result<Option<RawId>, StoreError> {
+    v.map(|v| raw_id(&v)).transpose()
+}
+
+fn group_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
+    Ok(GroupRecord {
+        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
+        parent_id: opt_raw_id(row.try_get("parent_id")?)?,
+        code_name: row.try_get("code_name")?,
+        name: row.try_get("name")?,
+        icon: row.try_get("icon")?,
+    })
+}
+
+fn dataset_from_row(row: &SqliteRow) -> Result<DatasetRecord, StoreError> {
+    Ok(DatasetRecord {
+        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
+        group_id: raw_id(&row.try_get::<Vec<u8>, _>("group_id")?)?,
+        code_name: row.try_get("code_name")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        summary: row.try_get("summary")?,
+        description: row.try_get("description")?,
+        icon: row.try_get("icon")?,
+        kind: row.try_get("kind")?,
+        fields: Bytes::from(row.try_get::<Vec<u8>, _>("fields")?),
+        visibility: row.try_get("visibility")?,
+    })
+}
+
+fn collection_from_row(row: &SqliteRow) -> Result<CollectionRecord, StoreError> {
+    Ok(CollectionRecord {
+        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
+        dataset_id: raw_id(&row.try_get::<Vec<u8>, _>("dataset_id")?)?,
+        name: row.try_get("name")?,
+    })
+}
+
+fn datapoint_from_row(row: &SqliteRow, with_data: bool) -> Result<DatapointRecord, StoreError> {
+    let data = if with_data { Bytes::from(row.try_get::<Vec<u8>, _>("data")?) } else { Bytes::new() };
+    Ok(DatapointRecord {
+        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
+        time_ns: row.try_get("time_ns")?,
+        ingestion_time_ns: row.try_get("ingestion_time_ns")?,
+        bbox: None,
+        data,
+    })
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+const DATASET_COLUMNS: &str =
+    "id, group_id, code_name, slug, name, summary, description, icon, kind, fields, visibility";
+
+/// The id whose first 6 bytes encode `ms` and whose other bytes are zero.
+fn ms_prefix_id(ms: i64) -> RawId {
+    let mut id = [0u8; 16];
+    let b = ms.to_be_bytes();
+    id[..6].copy_from_slice(&b[2..]);
+    id
+}
+
+impl Store for SqliteStore {
+    fn list_groups(&self) -> BoxFuture<'_, Result<Vec<GroupRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT id, parent_id, code_name, name, icon FROM dataset_groups ORDER BY code_name")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(group_from_row).collect()
+        })
+    }
+
+    fn ensure_group(&self, group: GroupRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO dataset_groups (id, parent_id, code_name, name, icon) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&group.id[..])
+            .bind(group.parent_id.as_ref().map(|p| p.to_vec()))
+            .bind(&group.code_name)
+            .bind(&group.name)
+            .bind(&group.icon)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn list_datasets(&self) -> BoxFuture<'_, Result<Vec<DatasetRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets ORDER BY slug"))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(dataset_from_row).collect()
+        })
+    }
+
+    fn get_dataset(&self, id: RawId) -> BoxFuture<'_, Result<Option<DatasetRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?"))
+                .bind(&id[..])
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(dataset_from_row).transpose()
+        })
+    }
+
+    fn get_dataset_by_slug<'a>(&'a self, slug: &'a str) -> BoxFuture<'a, Result<Option<DatasetRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE slug = ?"))
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(dataset_from_row).transpose()
+        })
+    }
+
+    fn insert_dataset(&self, d: DatasetRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = sqlx::query(&format!(
+                "INSERT INTO datasets ({DATASET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&d.id[..])
+            .bind(&d.group_id[..])
+            .bind(&d.code_name)
+            .bind(&d.slug)
+            .bind(&d.name)
+            .bind(&d.summary)
+            .bind(&d.description)
+            .bind(&d.icon)
+            .bind(d.kind)
+            .bind(&d.fields[..])
+            .bind(d.visibility)
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if unique_violation(&e) => {
+                    Err(StoreError::Conflict(format!("a dataset with slug {} already exists", d.slug)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn update_dataset(&self, d: DatasetRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = sqlx::query(
+                "UPDATE datasets SET code_name = ?, slug = ?, name = ?, summary = ?, description = ?, icon = ?,
+                 kind = ?, fields = ?, visibility = ? WHERE id = ?",
+            )
+            .bind(&d.code_name)
+            .bind(&d.slug)
+            .bind(&d.name)
+            .bind(&d.summary)
+            .bind(&d.description)
+            .bind(&d.icon)
+            .bind(d.kind)
+            .bind(&d.fields[..])
+            .bind(d.visibility)
+            .bind(&d.id[..])
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound("no such dataset".into())),
+                Ok(_) => Ok(()),
+                Err(e) if unique_violation(&e) => {
+                    Err(StoreError::Conflict(format!("a dataset with slug {} already exists", d.slug)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn delete_dataset(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)",
+            )
+            .bind(&id[..])
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM collections WHERE dataset_id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            let r = sqlx::query("DELETE FROM datasets WHERE id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    fn dataset_has_data(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT 1 FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)
+                 LIMIT 1",
+            )
+            .bind(&id[..])
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn list_collections(&self, dataset_id: RawId) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? ORDER BY name")
+                .bind(&dataset_id[..])
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(collection_from_row).collect()
+        })
+    }
+
+    fn get_collection(&self, id: RawId) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE id = ?")
+                .bind(&id[..])
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(collection_from_row).transpose()
+        })
+    }
+
+    fn get_collection_by_name<'a>(
+        &'a self,
+        dataset_id: RawId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CollectionRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? AND name = ?")
+                .bind(&dataset_id[..])
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(collection_from_row).transpose()
+        })
+    }
+
+    fn insert_collection(&self, c: CollectionRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = sqlx::query("INSERT INTO collections (id, dataset_id, name) VALUES (?, ?, ?)")
+                .bind(&c.id[..])
+                .bind(&c.dataset_id[..])
+                .bind(&c.name)
+                .execute(&self.pool)
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if unique_violation(&e) => {
+                    Err(StoreError::Conflict(format!("collection {} already exists", c.name)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM datapoints WHERE collection_id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            let r = sqlx::query("DELETE FROM collections WHERE id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    fn collection_stats(&self, id: RawId) -> BoxFuture<'_, Result<CollectionStats, StoreError>> {
+        Box::pin(async move {
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM datapoints WHERE collection_id = ?")
+                .bind(&id[..])
+                .fetch_one(&self.pool)
+                .await?;
+            if count == 0 {
+                return Ok(CollectionStats { count: 0, range_ns: None });
+            }
+            // First and last millisecond via the primary key, then the exact extreme within that millisecond.
+            let first_ms: i64 =
+                sqlx::query_scalar("SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id ASC LIMIT 1")
+                    .bind(&id[..])
+                    .fetch_one(&self.pool)
+                    .await?;
+            let last_ms: i64 =
+                sqlx::query_scalar("SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id DESC LIMIT 1")
+                    .bind(&id[..])
+                    .fetch_one(&self.pool)
+                    .await?;
+            let min_ns: i64 = sqlx::query_scalar(
+                "SELECT MIN(time_ns) FROM datapoints WHERE collection_id = ? AND id >= ? AND id < ?",
+            )
+            .bind(&id[..])
+            .bind(&ms_prefix_id(first_ms)[..])
+            .bind(&ms_prefix_id(first_ms + 1)[..])
+            .fetch_one(&self.pool)
+            .await?;
+            let max_ns: i64 = sqlx::query_scalar(
+                "SELECT MAX(time_ns) FROM datapoints WHERE collection_id = ? AND id >= ? AND id < ?",
+            )
+            .bind(&id[..])
+            .bind(&ms_prefix_id(last_ms)[..])
+            .bind(&ms_prefix_id(last_ms + 1)[..])
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(CollectionStats { count: u64::try_from(count).unwrap_or(0), range_ns: Some((min_ns, max_ns)) })
+        })
+    }
+
+    fn insert_datapoints(
+        &self,
+        collection_id: RawId,
+        rows: Vec<DatapointRecord>,
+        allow_existing: bool,
+    ) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            // Which ids exist already (in the table, or earlier in this same request)?
+            let mut existing_ids: HashSet<RawId> = HashSet::new();
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM datapoints WHERE collection_id = ");
+                q.push_bind(&collection_id[..]).push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for row in chunk {
+                    sep.push_bind(&row.id[..]);
+                }
+                q.push(")");
+                for found in q.build().fetch_all(&mut *tx).await? {
+                    existing_ids.insert(raw_id(&found.try_get::<Vec<u8>, _>("id")?)?);
+                }
+            }
+            let mut seen: HashSet<RawId> = HashSet::new();
+            let mut new_rows = Vec::with_capacity(rows.len());
+            let mut existing = 0u64;
+            for row in rows {
+                if existing_ids.contains(&row.id) || !seen.insert(row.id) {
+                    existing += 1;
+                } else {
+                    new_rows.push(row);
+                }
+            }
+            if existing > 0 && !allow_existing {
+                return Err(StoreError::Conflict(
+                    "found existing datapoints with same id, refusing to ingest with \"allow_existing=false\"".into(),
+                ));
+            }
+            for chunk in new_rows.chunks(INSERT_CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO datapoints (collection_id, id, time_ms, time_ns, ingestion_time_ns, \
+                     min_x, min_y, max_x, max_y, data) ",
+                );
+                q.push_values(chunk, |mut b, row| {
+                    let bbox = row.bbox;
+                    b.push_bind(&collection_id[..])
+                        .push_bind(&row.id[..])
+                        .push_bind(row.time_ns.div_euclid(1_000_000))
+                        .push_bind(row.time_ns)
+                        .push_bind(row.ingestion_time_ns)
+                        .push_bind(bbox.map(|b| b[0]))
+                        .push_bind(bbox.map(|b| b[1]))
+                        .push_bind(bbox.map(|b| b[2]))
+                        .push_bind(bbox.map(|b| b[3]))
+                        .push_bind(&row.data[..]);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(InsertOutcome { created: new_rows.len() as u64, existing })
+        })
+    }
+
+    fn delete_datapoints(&self, collection_id: RawId, ids: Vec<RawId>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let unique: Vec<RawId> = {
+                let mut seen = HashSet::new();
+                ids.into_iter().filter(|id| seen.insert(*id)).collect()
+            };
+            let mut tx = self.pool.begin().await?;
+            let mut deleted = 0u64;
+            for chunk in unique.chunks(INSERT_CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM datapoints WHERE collection_id = ");
+                q.push_bind(&collection_id[..]).push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(&id[..]);
+                }
+                q.push(")");
+                deleted += q.build().execute(&mut *tx).await?.rows_affected();
+            }
+            if deleted != unique.len() as u64 {
+                // Dropping the transaction rolls it back: nothing is deleted.
+                return Err(StoreError::NotFound(format!(
+                    "{} of {} datapoints not found in the collection, nothing deleted",
+                    unique.len() as u64 - deleted,
+                    unique.len()
+                )));
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        })
+    }
+
+    fn query_range(&self, query: RangeQuery) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>> {
+        Box::pin(async move {
+            let columns = if query.with_data {
+                "id, time_ns, ingestion_time_ns, data"
+            } else {
+                "id, time_ns, ingestion_time_ns"
+            };
+            let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {columns} FROM datapoints WHERE collection_id = "));
+            q.push_bind(query.collection_id.to_vec());
+            match query.lower {
+                Bound::Included(id) => {
+                    q.push(" AND id >= ").push_bind(id.to_vec());
+                }
+                Bound::Excluded(id) => {
+                    q.push(" AND id > ").push_bind(id.to_vec());
+                }
+                Bound::Unbounded => {}
+            }
+            match query.upper {
+                Bound::Included(id) => {
+                    q.push(" AND id <= ").push_bind(id.to_vec());
+                }
+                Bound::Excluded(id) => {
+                    q.push(" AND id < ").push_bind(id.to_vec());
+                }
+                Bound::Unbounded => {}
+            }
+            if let (Some([min_x, min_y, max_x, max_y]), true) = (query.bbox, query.bbox_within) {
+                q.push(" AND min_x IS NOT NULL AND min_x >= ")
+                    .push_bind(min_x)
+                    .push(" AND max_x <= ")
+                    .push_bind(max_x)
+                    .push(" AND min_y >= ")
+                    .push_bind(min_y)
+                    .push(" AND max_y <= ")
+                    .push_bind(max_y);
+            } else if let Some([min_x, min_y, max_x, max_y]) = query.bbox {
+                q.push(" AND min_x IS NOT NULL AND max_x >= ")
+                    .push_bind(min_x)
+                    .push(" AND min_x <= ")
+                    .push_bind(max_x)
+                    .push(" AND max_y >= ")
+                    .push_bind(min_y)
+                    .push(" AND min_y <= ")
+                    .push_bind(max_y);
+            }
+            q.push(" ORDER BY id ASC LIMIT ").push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
+            let rows = q.build().fetch_all(&self.pool).await?;
+            rows.iter().map(|r| datapoint_from_row(r, query.with_data)).collect()
+        })
+    }
+
+    fn get_datapoint(
+        &self,
+        collection_ids: Vec<RawId>,
+        id: RawId,
+    ) -> BoxFuture<'_, Result<Option<DatapointRecord>, StoreError>> {
+        Box::pin(async move {
+            for collection_id in collection_ids {
+                let row = sqlx::query(
+                    "SELECT id, time_ns, ingestion_time_ns, data FROM datapoints WHERE collection_id = ? AND id = ?",
+                )
+                .bind(&collection_id[..])
+                .bind(&id[..])
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(row) = row {
+                    return datapoint_from_row(&row, true).map(Some);
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ms_prefix_id;
+
+    #[test]
+    fn prefix_id_is_big_endian_ms() {
+        let id = ms_prefix_id(0x0181_f4ef_2040);
+        assert_eq!(&id[..6], &[0x01, 0x81, 0xf4, 0xef, 0x20, 0x40]);
+        assert!(id[6..].iter().all(|b| *b == 0));
+    }
+}
