@@ -6,6 +6,7 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+pub mod client;
 pub mod config;
 pub mod connect;
 pub mod datapoint;
@@ -36,3 +37,4 @@ pub use model::{Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, 
 pub use progress::{ProgressEvent, ProgressListener};
 pub use query::{Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, IntoExtent, Page, QueryOptions, SpatialExtent};
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
+pub use client::Client;
