@@ -226,14 +226,7 @@ const ACCEPTED_FORMS: &str = "expected a date (\"2020-01-01\"), a date and time 
      \"2020-01-01 02:00:00.123456\", optionally followed by \" UTC\") or RFC 3339 with an offset \
      (\"2020-01-01T02:00:00+02:00\", \"2020-01-01T02:00:00Z\")";
 
-const NAIVE_FORMATS: [&str; 6] = [
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H",
-    "%Y-%m-%d %H",
-];
+const NAIVE_FORMATS: [&str; 4] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
 
 /// Parses one instant string (see the module docs for the accepted forms).
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>> {
