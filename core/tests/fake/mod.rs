@@ -438,12 +438,13 @@ impl Fake {
                 let mut existing = 0;
                 let mut ids = Vec::new();
                 let mut new_points = Vec::new();
+                let known: std::collections::HashSet<Uuid> = state.collections[i].points.iter().map(|p| p.id).collect();
                 for v in &req.values {
                     let dp = Synthetic::decode(v.clone()).map_err(bad)?;
                     let time = timestamp_to_datetime(&dp.time.unwrap_or_default()).unwrap();
                     let salt = (dp.number as u64) ^ (dp.label.len() as u64) << 40;
                     let id = id_for(time, salt);
-                    let exists = state.collections[i].points.iter().any(|p| p.id == id);
+                    let exists = known.contains(&id);
                     if exists {
                         if !req.allow_existing {
                             return Err((Code::InvalidArgument, "found existing datapoints with same id, refusing to ingest with \"allow_existing=false\"".into()));
@@ -463,10 +464,12 @@ impl Fake {
                 let req = pb::DeleteRequest::decode(body).map_err(bad)?;
                 let i = find_collection(&state, &req.collection_id)?;
                 let ids: Vec<Uuid> = req.datapoint_ids.iter().filter_map(|i| Uuid::from_slice(&i.uuid).ok()).collect();
-                if ids.iter().any(|id| !state.collections[i].points.iter().any(|p| p.id == *id)) {
+                let known: std::collections::HashSet<Uuid> = state.collections[i].points.iter().map(|p| p.id).collect();
+                if ids.iter().any(|id| !known.contains(id)) {
                     return Err((Code::NotFound, "datapoints not found, nothing deleted".into()));
                 }
-                state.collections[i].points.retain(|p| !ids.contains(&p.id));
+                let remove: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
+                state.collections[i].points.retain(|p| !remove.contains(&p.id));
                 pb::DeleteResponse { num_deleted: ids.len() as i64 }.encode_to_vec()
             }
             other => return Err((Code::Unimplemented, format!("{other} not implemented"))),
