@@ -1,0 +1,169 @@
+//! [`UreqTransport`]: the core's [`Transport`] over a pooled ureq agent, with the blocking calls on worker
+//! threads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+
+use crate::workers::WorkerPool;
+
+/// Sends the core's HTTP requests with a pooled [`ureq::Agent`] (rustls with ring).
+///
+/// ureq blocks, so each request runs on one of a bounded set of I/O threads and its result comes back
+/// through a oneshot channel: the core's futures, driven by `futures::executor::block_on`, then get real
+/// concurrency (as many requests in flight as there are threads). A request whose future was dropped before
+/// a thread picked it up is never sent.
+pub struct UreqTransport {
+    agent: ureq::Agent,
+    workers: Arc<WorkerPool>,
+}
+
+impl std::fmt::Debug for UreqTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UreqTransport").finish_non_exhaustive()
+    }
+}
+
+impl UreqTransport {
+    /// A transport with default settings (see [`UreqTransportBuilder`]).
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configure a transport.
+    pub fn builder() -> UreqTransportBuilder {
+        UreqTransportBuilder::default()
+    }
+}
+
+impl Default for UreqTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builder for [`UreqTransport`].
+#[derive(Debug, Clone)]
+pub struct UreqTransportBuilder {
+    timeout: Option<Duration>,
+    connect_timeout: Duration,
+    io_threads: usize,
+    max_idle_per_host: usize,
+}
+
+impl Default for UreqTransportBuilder {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            connect_timeout: Duration::from_secs(10),
+            io_threads: 8,
+            max_idle_per_host: 32,
+        }
+    }
+}
+
+impl UreqTransportBuilder {
+    /// Total time allowed for one request, from connecting to reading the last body byte (default: none).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to establish a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Maximum number of I/O threads, i.e. requests in flight at once (default 8; set it to the client's
+    /// concurrency limit).
+    pub fn io_threads(mut self, threads: usize) -> Self {
+        self.io_threads = threads.max(1);
+        self
+    }
+
+    /// How many idle keep-alive connections per host the agent keeps (default 32).
+    pub fn max_idle_per_host(mut self, max: usize) -> Self {
+        self.max_idle_per_host = max;
+        self
+    }
+
+    /// Build the transport.
+    pub fn build(self) -> UreqTransport {
+        let config = ureq::Agent::config_builder()
+            // Statuses are the core's business (Connect errors come with 4xx/5xx).
+            .http_status_as_error(false)
+            .timeout_global(self.timeout)
+            .timeout_connect(Some(self.connect_timeout))
+            .max_idle_connections_per_host(self.max_idle_per_host)
+            .max_idle_connections(self.max_idle_per_host.max(1) * 4)
+            .build();
+        UreqTransport {
+            agent: config.into(),
+            workers: Arc::new(WorkerPool::new(self.io_threads)),
+        }
+    }
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        let (tx, rx) = oneshot::channel();
+        let agent = self.agent.clone();
+        self.workers.execute(Box::new(move || {
+            if tx.is_canceled() {
+                // The caller dropped the future before the request started.
+                return;
+            }
+            let _ = tx.send(send_blocking(&agent, request));
+        }));
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(TransportError::Other(
+                    "the I/O thread ended unexpectedly".to_owned(),
+                ))
+            })
+        })
+    }
+}
+
+/// One blocking round trip.
+pub(crate) fn send_blocking(
+    agent: &ureq::Agent,
+    request: HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    let (parts, body) = request.into_parts();
+    let request = http::Request::from_parts(parts, body.as_ref());
+    let response = agent.run(request).map_err(map_error)?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .into_with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .map_err(map_error)?;
+    Ok(http::Response::from_parts(parts, Bytes::from(body)))
+}
+
+fn map_error(error: ureq::Error) -> TransportError {
+    let message = error.to_string();
+    match error {
+        ureq::Error::Timeout(_) => TransportError::Timeout(message),
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            TransportError::Connect(message)
+        }
+        ureq::Error::Io(ref io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable => {
+                TransportError::Connect(message)
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                TransportError::Timeout(message)
+            }
+            _ => TransportError::Io(message),
+        },
+        ureq::Error::Protocol(_) | ureq::Error::BodyStalled => TransportError::Io(message),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => TransportError::Connect(message),
+        _ => TransportError::Other(message),
+    }
+}

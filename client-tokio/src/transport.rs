@@ -1,0 +1,172 @@
+//! [`ReqwestTransport`]: the core's [`Transport`] over a pooled `reqwest` client.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+
+/// Sends the core's HTTP requests with a pooled [`reqwest::Client`] (HTTP/1.1 and HTTP/2, rustls with ring).
+///
+/// Response bodies are handed back still content-encoded: the core decodes `Content-Encoding` itself, so
+/// reqwest's own decompression is not compiled in.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// A transport with default settings (see [`ReqwestTransportBuilder`]).
+    pub fn new() -> Result<Self, TransportError> {
+        Self::builder().build()
+    }
+
+    /// Configure a transport.
+    pub fn builder() -> ReqwestTransportBuilder {
+        ReqwestTransportBuilder::default()
+    }
+
+    /// Wrap an already configured `reqwest` client (it must not decompress bodies).
+    pub fn from_client(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+
+    /// The underlying `reqwest` client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Builder for [`ReqwestTransport`].
+#[derive(Debug, Clone)]
+pub struct ReqwestTransportBuilder {
+    timeout: Option<Duration>,
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    http2_prior_knowledge: bool,
+}
+
+impl Default for ReqwestTransportBuilder {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            connect_timeout: Duration::from_secs(10),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 32,
+            http2_prior_knowledge: false,
+        }
+    }
+}
+
+impl ReqwestTransportBuilder {
+    /// Total time allowed for one request, from connecting to reading the last body byte (default: none).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to establish a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// How many idle connections per host are kept for reuse (default 32).
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Speak HTTP/2 without negotiation, also over plain `http://` (h2c). Default: HTTP/2 only when the
+    /// TLS handshake negotiates it, HTTP/1.1 otherwise.
+    pub fn http2_prior_knowledge(mut self, enabled: bool) -> Self {
+        self.http2_prior_knowledge = enabled;
+        self
+    }
+
+    /// Build the transport.
+    pub fn build(self) -> Result<ReqwestTransport, TransportError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .tcp_nodelay(true);
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if self.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| TransportError::Other(format!("building the HTTP client failed: {e}")))?;
+        Ok(ReqwestTransport { client })
+    }
+}
+
+impl Transport for ReqwestTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| {
+                TransportError::Other(format!("invalid request URL {}: {e}", parts.uri))
+            })?;
+            let response = self
+                .client
+                .request(parts.method, url)
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(map_error)?;
+            let mut builder = http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            if let Some(headers) = builder.headers_mut() {
+                headers.extend(
+                    response
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+            let body: Bytes = response.bytes().await.map_err(map_error)?;
+            builder
+                .body(body)
+                .map_err(|e| TransportError::Other(format!("invalid response: {e}")))
+        })
+    }
+}
+
+/// Classify a reqwest error for the core's retry logic.
+fn map_error(error: reqwest::Error) -> TransportError {
+    let message = error_chain(&error);
+    if error.is_timeout() {
+        TransportError::Timeout(message)
+    } else if error.is_connect() {
+        TransportError::Connect(message)
+    } else if error.is_request() || error.is_body() || error.is_decode() {
+        TransportError::Io(message)
+    } else {
+        TransportError::Other(message)
+    }
+}
+
+/// The error with its sources, so "error sending request" says why.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
