@@ -21,6 +21,14 @@ pub mod datasets {
     }
 }
 
+/// `workflows.v1`: jobs, tasks, clusters and the task runner protocol.
+pub mod workflows {
+    /// Version 1.
+    pub mod v1 {
+        include!("gen/workflows.v1.rs");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every bundled proto file (ours plus the Google well-known types they
 /// import), used to resolve the dependencies of dataset schemas at run time.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("descriptors.bin");
