@@ -1,0 +1,299 @@
+//! Retries through `RpcClient`: which failures are retried, how many attempts, and the back-off sequence,
+//! with a scripted fake transport and a fake sleep that records the requested durations.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::executor::block_on;
+use prost::Message;
+use tilebox_core::connect::error_body;
+use tilebox_core::wire::datasets::v1 as pb;
+use tilebox_core::{
+    AsyncSleep, BoxFuture, ClientConfig, Code, Error, HttpRequest, HttpResponse, RetryPolicy,
+    RpcClient, Transport, TransportError,
+};
+
+type Answer = Result<HttpResponse, TransportError>;
+
+/// Answers with a scripted sequence; repeats the last answer when the script runs out.
+struct Scripted {
+    script: Mutex<VecDeque<Answer>>,
+    last: Mutex<Option<Answer>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn new(script: Vec<Answer>) -> Arc<Self> {
+        Arc::new(Scripted {
+            script: Mutex::new(script.into()),
+            last: Mutex::new(None),
+            calls: Mutex::default(),
+        })
+    }
+    fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+}
+
+fn clone_answer(a: &Answer) -> Answer {
+    match a {
+        Ok(r) => {
+            let mut b = http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                b = b.header(k, v);
+            }
+            Ok(b.body(r.body().clone()).unwrap())
+        }
+        Err(e) => Err(e.clone()),
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Answer> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(request.uri().path().to_owned());
+        let next = self.script.lock().unwrap().pop_front();
+        let answer = match next {
+            Some(a) => {
+                *self.last.lock().unwrap() = Some(clone_answer(&a));
+                a
+            }
+            None => clone_answer(self.last.lock().unwrap().as_ref().expect("empty script")),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+#[derive(Default)]
+struct RecordingSleep {
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl AsyncSleep for RecordingSleep {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.slept.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+}
+
+fn connect_error(code: Code) -> Answer {
+    Ok(http::Response::builder()
+        .status(code.http_status())
+        .header("content-type", "application/json")
+        .body(error_body(code, "try later"))
+        .unwrap())
+}
+
+fn http_status(status: u16) -> Answer {
+    Ok(http::Response::builder()
+        .status(status)
+        .header("content-type", "text/html")
+        .body(Bytes::from_static(b"<html>gateway</html>"))
+        .unwrap())
+}
+
+fn ok_dataset() -> Answer {
+    let body = pb::Dataset {
+        name: "ok".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    Ok(http::Response::builder()
+        .status(200)
+        .header("content-type", "application/proto")
+        .body(Bytes::from(body))
+        .unwrap())
+}
+
+fn no_jitter() -> RetryPolicy {
+    RetryPolicy::builder().jitter(false).build()
+}
+
+fn run(
+    policy: RetryPolicy,
+    script: Vec<Answer>,
+) -> (Result<pb::Dataset, Error>, usize, Vec<Duration>) {
+    let transport = Scripted::new(script);
+    let sleep = Arc::new(RecordingSleep::default());
+    let config = ClientConfig::builder()
+        .url("http://127.0.0.1:1")
+        .anonymous()
+        .retry(policy)
+        .build();
+    let client = RpcClient::new(config, transport.clone(), sleep.clone());
+    let result = block_on(client.get_dataset(pb::GetDatasetRequest {
+        slug: "x".into(),
+        id: None,
+    }));
+    let slept = sleep.slept.lock().unwrap().clone();
+    (result, transport.calls(), slept)
+}
+
+fn ms(v: &[u64]) -> Vec<Duration> {
+    v.iter().map(|m| Duration::from_millis(*m)).collect()
+}
+
+#[test]
+fn unavailable_is_retried_five_times_with_growing_backoff() {
+    let (result, calls, slept) = run(no_jitter(), vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 5);
+    assert_eq!(slept, ms(&[20, 60, 180, 540]));
+    match result.unwrap_err() {
+        Error::Unavailable { attempts, message } => {
+            assert_eq!(attempts, 5);
+            assert_eq!(message, "try later");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn success_after_failures_stops_retrying() {
+    let (result, calls, slept) = run(
+        no_jitter(),
+        vec![
+            connect_error(Code::Unavailable),
+            http_status(503),
+            ok_dataset(),
+        ],
+    );
+    assert_eq!(result.unwrap().name, "ok");
+    assert_eq!(calls, 3);
+    assert_eq!(slept, ms(&[20, 60]));
+}
+
+#[test]
+fn resource_exhausted_and_gateway_statuses_are_retried() {
+    for answer in [
+        connect_error(Code::ResourceExhausted),
+        http_status(429),
+        http_status(502),
+        http_status(503),
+        http_status(504),
+    ] {
+        let (result, calls, slept) = run(no_jitter(), vec![answer, ok_dataset()]);
+        assert!(result.is_ok());
+        assert_eq!(calls, 2);
+        assert_eq!(slept, ms(&[20]));
+    }
+}
+
+#[test]
+fn connection_failures_are_retried_other_transport_errors_are_not() {
+    for err in [
+        TransportError::Connect("refused".into()),
+        TransportError::Timeout("slow".into()),
+        TransportError::Io("reset".into()),
+    ] {
+        let (result, calls, _) = run(no_jitter(), vec![Err(err)]);
+        assert_eq!(calls, 5);
+        assert!(matches!(
+            result.unwrap_err(),
+            Error::Transport { attempts: 5, .. }
+        ));
+    }
+    let (result, calls, slept) = run(
+        no_jitter(),
+        vec![Err(TransportError::Other("bad url".into()))],
+    );
+    assert_eq!(calls, 1);
+    assert!(slept.is_empty());
+    assert!(matches!(
+        result.unwrap_err(),
+        Error::Transport { attempts: 1, .. }
+    ));
+}
+
+#[test]
+fn client_errors_and_other_codes_are_never_retried() {
+    for code in [
+        Code::InvalidArgument,
+        Code::NotFound,
+        Code::Unauthenticated,
+        Code::PermissionDenied,
+        Code::Internal,
+        Code::Unknown,
+        Code::Unimplemented,
+        Code::AlreadyExists,
+        Code::FailedPrecondition,
+        Code::DeadlineExceeded,
+        Code::Aborted,
+    ] {
+        let (result, calls, slept) = run(no_jitter(), vec![connect_error(code), ok_dataset()]);
+        assert_eq!(calls, 1, "{code}");
+        assert!(slept.is_empty(), "{code}");
+        assert_eq!(result.unwrap_err().code(), Some(code));
+    }
+    // Non-Connect 500 / 404 / 400 are not in the retry list either.
+    for status in [400, 404, 500] {
+        let (_, calls, _) = run(no_jitter(), vec![http_status(status), ok_dataset()]);
+        assert_eq!(calls, 1, "{status}");
+    }
+}
+
+#[test]
+fn protocol_errors_are_not_retried() {
+    let wrong_type = Ok(http::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(b"{}"))
+        .unwrap());
+    let (result, calls, _) = run(no_jitter(), vec![wrong_type, ok_dataset()]);
+    assert_eq!(calls, 1);
+    assert!(matches!(result.unwrap_err(), Error::Protocol { .. }));
+}
+
+#[test]
+fn backoff_is_capped() {
+    let policy = RetryPolicy::builder().max_attempts(9).jitter(false).build();
+    let (_, calls, slept) = run(policy, vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 9);
+    assert_eq!(slept, ms(&[20, 60, 180, 540, 1620, 4860, 5000, 5000]));
+}
+
+#[test]
+fn full_jitter_stays_within_the_cap() {
+    let policy = RetryPolicy::builder().max_attempts(8).build();
+    assert!(policy.jitter());
+    for _ in 0..20 {
+        let (_, _, slept) = run(policy.clone(), vec![connect_error(Code::Unavailable)]);
+        assert_eq!(slept.len(), 7);
+        for (i, d) in slept.iter().enumerate() {
+            assert!(
+                *d <= policy.backoff_cap(i as u32 + 1),
+                "retry {} waited {d:?}",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn custom_policy_values_are_honoured() {
+    let policy = RetryPolicy::builder()
+        .max_attempts(4)
+        .initial_backoff(Duration::from_millis(100))
+        .multiplier(2.0)
+        .max_backoff(Duration::from_millis(300))
+        .jitter(false)
+        .build();
+    let (_, calls, slept) = run(policy, vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 4);
+    assert_eq!(slept, ms(&[100, 200, 300]));
+}
+
+#[test]
+fn none_policy_makes_one_attempt() {
+    let (result, calls, slept) = run(RetryPolicy::none(), vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 1);
+    assert!(slept.is_empty());
+    assert!(matches!(
+        result.unwrap_err(),
+        Error::Unavailable { attempts: 1, .. }
+    ));
+}
