@@ -19,6 +19,13 @@ pub mod datasets {
     pub mod v1 {
         include!("gen/datasets.v1.rs");
     }
+    /// `datasets.stac.v1`: STAC field types that dataset schemas may use.
+    pub mod stac {
+        /// Version 1.
+        pub mod v1 {
+            include!("gen/datasets.stac.v1.rs");
+        }
+    }
 }
 
 /// `workflows.v1`: jobs, tasks, clusters and the task runner protocol.
