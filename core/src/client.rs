@@ -13,11 +13,16 @@ use uuid::Uuid;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
-use crate::load::{LoadJob, LoadSettings, PageFetcher, PageStream, RawDatapoints, load_jobs, page_time_span};
+use crate::load::{
+    LoadJob, LoadSettings, PageFetcher, PageStream, RawDatapoints, load_jobs, page_time_span,
+};
 use crate::model::{Collection, CollectionInfo, Dataset, DatasetSpec, DatasetTree};
 use crate::paging::QueryPlan;
 use crate::progress::{ProgressListener, ProgressTracker};
-use crate::query::{DEFAULT_PAGE_SIZE, Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, Page, QueryOptions};
+use crate::query::{
+    DEFAULT_PAGE_SIZE, Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, Page,
+    QueryOptions,
+};
 use crate::rpc::{RpcClient, rust_client_info};
 use crate::split::{estimate_datapoints, parts_for, split_interval};
 use crate::time::{IntoDatapointId, uuid_from_wire, uuid_to_wire};
@@ -35,8 +40,14 @@ pub struct Client {
 
 impl Client {
     /// A client sending through `transport`, waiting between retries with `sleep`.
-    pub fn new(config: ClientConfig, transport: Arc<dyn Transport>, sleep: Arc<dyn AsyncSleep>) -> Self {
-        Client { rpc: RpcClient::new(config, transport, sleep) }
+    pub fn new(
+        config: ClientConfig,
+        transport: Arc<dyn Transport>,
+        sleep: Arc<dyn AsyncSleep>,
+    ) -> Self {
+        Client {
+            rpc: RpcClient::new(config, transport, sleep),
+        }
     }
 
     /// A client over an existing [`RpcClient`].
@@ -56,8 +67,12 @@ impl Client {
 
     /// All datasets visible to the caller, as a group tree navigable by dotted path.
     pub async fn datasets(&self) -> Result<DatasetTree> {
-        let response =
-            self.rpc.list_datasets(pb::ListDatasetsRequest { client_info: Some(rust_client_info()) }).await?;
+        let response = self
+            .rpc
+            .list_datasets(pb::ListDatasetsRequest {
+                client_info: Some(rust_client_info()),
+            })
+            .await?;
         if !response.server_message.is_empty() {
             tracing::info!(message = %response.server_message, "message from the Tilebox server");
         }
@@ -67,15 +82,26 @@ impl Client {
     /// The dataset with this slug (`open_data.copernicus.landsat8_oli_tirs`, or a bare code name for one of
     /// your own datasets).
     pub async fn dataset(&self, slug: &str) -> Result<Dataset> {
-        let wire = self.rpc.get_dataset(pb::GetDatasetRequest { slug: slug.to_owned(), id: None }).await?;
+        let wire = self
+            .rpc
+            .get_dataset(pb::GetDatasetRequest {
+                slug: slug.to_owned(),
+                id: None,
+            })
+            .await?;
         Dataset::from_wire(self.rpc.clone(), wire)
     }
 
     /// The dataset with this id.
     pub async fn dataset_by_id(&self, id: impl IntoDatapointId) -> Result<Dataset> {
         let id = id.into_datapoint_id()?;
-        let wire =
-            self.rpc.get_dataset(pb::GetDatasetRequest { slug: String::new(), id: Some(uuid_to_wire(&id)) }).await?;
+        let wire = self
+            .rpc
+            .get_dataset(pb::GetDatasetRequest {
+                slug: String::new(),
+                id: Some(uuid_to_wire(&id)),
+            })
+            .await?;
         Dataset::from_wire(self.rpc.clone(), wire)
     }
 
@@ -89,10 +115,20 @@ impl Client {
     /// Updates your dataset with this code name to `spec`, or creates it if it does not exist.
     pub async fn create_or_update_dataset(&self, spec: DatasetSpec) -> Result<Dataset> {
         spec.validate()?;
-        match self.rpc.get_dataset(pb::GetDatasetRequest { slug: spec.code_name().to_owned(), id: None }).await {
+        match self
+            .rpc
+            .get_dataset(pb::GetDatasetRequest {
+                slug: spec.code_name().to_owned(),
+                id: None,
+            })
+            .await
+        {
             Ok(existing) => {
                 let existing = Dataset::from_wire(self.rpc.clone(), existing)?;
-                let wire = self.rpc.update_dataset(spec.update_request(existing.id())).await?;
+                let wire = self
+                    .rpc
+                    .update_dataset(spec.update_request(existing.id()))
+                    .await?;
                 Dataset::from_wire(self.rpc.clone(), wire)
             }
             Err(e) if e.is_not_found() => {
@@ -106,7 +142,11 @@ impl Client {
     /// Loads `collections` concurrently (each optionally split into `options.parallel_pages` sub-intervals),
     /// with at most the configured concurrency of requests in flight and progress per collection. Results
     /// are in input order; each equals what [`Collection::query`] returns for it.
-    pub async fn load_collections(&self, collections: &[Collection], options: &QueryOptions) -> Vec<Result<Datapoints>> {
+    pub async fn load_collections(
+        &self,
+        collections: &[Collection],
+        options: &QueryOptions,
+    ) -> Vec<Result<Datapoints>> {
         load_collections(&self.rpc, collections, options).await
     }
 }
@@ -130,7 +170,9 @@ fn collection_job(collection: &Collection, options: &QueryOptions) -> Result<Loa
             let page_size = options.page_size_limit().unwrap_or(DEFAULT_PAGE_SIZE);
             let hint = info.availability.filter(|a| !a.is_empty());
             let estimate = match (hint, info.count) {
-                (Some(availability), Some(count)) => Some(estimate_datapoints(&interval, &availability, count)),
+                (Some(availability), Some(count)) => {
+                    Some(estimate_datapoints(&interval, &availability, count))
+                }
                 (None, Some(0)) => Some(0),
                 _ => None,
             };
@@ -139,14 +181,26 @@ fn collection_job(collection: &Collection, options: &QueryOptions) -> Result<Loa
         }
         Extent::Datapoints(_) => Vec::new(),
     };
-    Ok(LoadJob { label: collection.name().to_owned(), request, segments, page_size: options.page_size_limit() })
+    Ok(LoadJob {
+        label: collection.name().to_owned(),
+        request,
+        segments,
+        page_size: options.page_size_limit(),
+    })
 }
 
 fn concurrency(rpc: &RpcClient, options: &QueryOptions) -> usize {
-    options.concurrency_limit().unwrap_or_else(|| rpc.config().concurrency()).max(1)
+    options
+        .concurrency_limit()
+        .unwrap_or_else(|| rpc.config().concurrency())
+        .max(1)
 }
 
-async fn load_collections(rpc: &RpcClient, collections: &[Collection], options: &QueryOptions) -> Vec<Result<Datapoints>> {
+async fn load_collections(
+    rpc: &RpcClient,
+    collections: &[Collection],
+    options: &QueryOptions,
+) -> Vec<Result<Datapoints>> {
     let mut jobs = Vec::new();
     let mut slots: Vec<std::result::Result<usize, Error>> = Vec::new();
     for collection in collections {
@@ -160,21 +214,33 @@ async fn load_collections(rpc: &RpcClient, collections: &[Collection], options: 
     }
     let settings = LoadSettings::new(concurrency(rpc, options)).progress(options.listener());
     let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
-    let mut results: Vec<Option<Result<RawDatapoints>>> =
-        load_jobs(fetcher, jobs, settings).await.into_iter().map(Some).collect();
+    let mut results: Vec<Option<Result<RawDatapoints>>> = load_jobs(fetcher, jobs, settings)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
     slots
         .into_iter()
         .zip(collections)
         .map(|(slot, collection)| {
             let index = slot?;
-            let raw = results.get_mut(index).and_then(Option::take).unwrap_or(Err(Error::Cancelled))?;
-            Ok(Datapoints::new(raw.type_url, raw.values, Some(collection.dataset().clone())))
+            let raw = results
+                .get_mut(index)
+                .and_then(Option::take)
+                .unwrap_or(Err(Error::Cancelled))?;
+            Ok(Datapoints::new(
+                raw.type_url,
+                raw.values,
+                Some(collection.dataset().clone()),
+            ))
         })
         .collect()
 }
 
 fn not_found_collection(name: &str, dataset: &Dataset) -> Error {
-    Error::NotFound { message: format!("no such collection {name:?} in dataset {}", dataset.slug()) }
+    Error::NotFound {
+        message: format!("no such collection {name:?} in dataset {}", dataset.slug()),
+    }
 }
 
 impl Dataset {
@@ -192,7 +258,16 @@ impl Dataset {
                 with_count: true,
             })
             .await?;
-        response.data.iter().map(|info| Ok(Collection::new(self.clone(), CollectionInfo::from_wire(info)?))).collect()
+        response
+            .data
+            .iter()
+            .map(|info| {
+                Ok(Collection::new(
+                    self.clone(),
+                    CollectionInfo::from_wire(info)?,
+                ))
+            })
+            .collect()
     }
 
     /// The collection `name`, with availability and count ([`Error::NotFound`] if there is none).
@@ -206,17 +281,32 @@ impl Dataset {
                 dataset_id: self.dataset_id_wire(),
             })
             .await
-            .map_err(|e| if e.is_not_found() { not_found_collection(name, self) } else { e })?;
-        Ok(Collection::new(self.clone(), CollectionInfo::from_wire(&info)?))
+            .map_err(|e| {
+                if e.is_not_found() {
+                    not_found_collection(name, self)
+                } else {
+                    e
+                }
+            })?;
+        Ok(Collection::new(
+            self.clone(),
+            CollectionInfo::from_wire(&info)?,
+        ))
     }
 
     /// Creates the collection `name`.
     pub async fn create_collection(&self, name: &str) -> Result<Collection> {
         let info = self
             .rpc()
-            .create_collection(pb::CreateCollectionRequest { dataset_id: self.dataset_id_wire(), name: name.to_owned() })
+            .create_collection(pb::CreateCollectionRequest {
+                dataset_id: self.dataset_id_wire(),
+                name: name.to_owned(),
+            })
             .await?;
-        Ok(Collection::new(self.clone(), CollectionInfo::from_wire(&info)?))
+        Ok(Collection::new(
+            self.clone(),
+            CollectionInfo::from_wire(&info)?,
+        ))
     }
 
     /// The collection `name`, created if it does not exist.
@@ -241,13 +331,23 @@ impl Dataset {
 
     /// Deletes (trashes) the dataset. Returns whether the server moved it to the trash.
     pub async fn delete(&self) -> Result<bool> {
-        let response = self.rpc().delete_dataset(pb::DeleteDatasetRequest { id: self.dataset_id_wire() }).await?;
+        let response = self
+            .rpc()
+            .delete_dataset(pb::DeleteDatasetRequest {
+                id: self.dataset_id_wire(),
+            })
+            .await?;
         Ok(response.trashed)
     }
 
     /// The collection ids of `options.collections(...)` (validated against the dataset), or none for all.
-    async fn chosen_collection_ids(&self, options: &QueryOptions) -> Result<Vec<crate::wire::tilebox::v1::Id>> {
-        let Some(names) = options.collection_names() else { return Ok(Vec::new()) };
+    async fn chosen_collection_ids(
+        &self,
+        options: &QueryOptions,
+    ) -> Result<Vec<crate::wire::tilebox::v1::Id>> {
+        let Some(names) = options.collection_names() else {
+            return Ok(Vec::new());
+        };
         let all = self.collections().await?;
         names
             .iter()
@@ -273,14 +373,29 @@ impl Dataset {
             dataset_id: self.dataset_id_wire(),
         };
         let segments = match extent {
-            Extent::Time(interval) => split_interval(&interval, options.parallel_page_count(), None),
+            Extent::Time(interval) => {
+                split_interval(&interval, options.parallel_page_count(), None)
+            }
             Extent::Datapoints(_) => Vec::new(),
         };
-        let job = LoadJob { label: self.code_name().to_owned(), request, segments, page_size: options.page_size_limit() };
-        let settings = LoadSettings::new(concurrency(self.rpc(), options)).progress(options.listener());
+        let job = LoadJob {
+            label: self.code_name().to_owned(),
+            request,
+            segments,
+            page_size: options.page_size_limit(),
+        };
+        let settings =
+            LoadSettings::new(concurrency(self.rpc(), options)).progress(options.listener());
         let fetcher: Arc<dyn PageFetcher> = Arc::new(self.rpc().clone());
-        let raw = load_jobs(fetcher, vec![job], settings).await.pop().unwrap_or(Err(Error::Cancelled))?;
-        Ok(Datapoints::new(raw.type_url, raw.values, Some(self.clone())))
+        let raw = load_jobs(fetcher, vec![job], settings)
+            .await
+            .pop()
+            .unwrap_or(Err(Error::Cancelled))?;
+        Ok(Datapoints::new(
+            raw.type_url,
+            raw.values,
+            Some(self.clone()),
+        ))
     }
 
     /// The datapoint with this id in any collection of the dataset ([`Error::InvalidInput`] for a malformed
@@ -291,7 +406,12 @@ impl Dataset {
     }
 }
 
-async fn find(dataset: &Dataset, collection_ids: Vec<crate::wire::tilebox::v1::Id>, id: Uuid, skip_data: bool) -> Result<Datapoint> {
+async fn find(
+    dataset: &Dataset,
+    collection_ids: Vec<crate::wire::tilebox::v1::Id>,
+    id: Uuid,
+    skip_data: bool,
+) -> Result<Datapoint> {
     let any = dataset
         .rpc()
         .query_by_id(pb::QueryByIdRequest {
@@ -302,10 +422,16 @@ async fn find(dataset: &Dataset, collection_ids: Vec<crate::wire::tilebox::v1::I
         })
         .await
         .map_err(|e| match e {
-            Error::NotFound { message } => Error::NotFound { message: format!("no such datapoint {id}: {message}") },
+            Error::NotFound { message } => Error::NotFound {
+                message: format!("no such datapoint {id}: {message}"),
+            },
             other => other,
         })?;
-    Ok(Datapoint::new(any.type_url, any.value, Some(dataset.clone())))
+    Ok(Datapoint::new(
+        any.type_url,
+        any.value,
+        Some(dataset.clone()),
+    ))
 }
 
 impl Collection {
@@ -338,7 +464,10 @@ impl Collection {
     }
 
     /// Loads every datapoint matching `options` and decodes it into your own prost message type.
-    pub async fn query_into<T: prost::Message + Default>(&self, options: &QueryOptions) -> Result<Vec<T>> {
+    pub async fn query_into<T: prost::Message + Default>(
+        &self,
+        options: &QueryOptions,
+    ) -> Result<Vec<T>> {
         self.query(options).await?.decode_into::<T>()
     }
 
@@ -361,8 +490,12 @@ impl Collection {
         PageStream::new(fetcher, plan)
             .map(move |result| {
                 let page = result?;
-                let last = page.next_page.as_ref().is_none_or(|n| n.starting_after.is_none());
-                let (type_url, values) = page.data.map(|d| (d.type_url, d.value)).unwrap_or_default();
+                let last = page
+                    .next_page
+                    .as_ref()
+                    .is_none_or(|n| n.starting_after.is_none());
+                let (type_url, values) =
+                    page.data.map(|d| (d.type_url, d.value)).unwrap_or_default();
                 if let Some(listener) = &listener
                     && !finished
                 {
@@ -384,26 +517,50 @@ impl Collection {
     /// request; [`Error::NotFound`] if there is none).
     pub async fn find(&self, id: impl IntoDatapointId, skip_data: bool) -> Result<Datapoint> {
         let id = id.into_datapoint_id()?;
-        find(self.dataset(), vec![uuid_to_wire(&self.id())], id, skip_data).await
+        find(
+            self.dataset(),
+            vec![uuid_to_wire(&self.id())],
+            id,
+            skip_data,
+        )
+        .await
     }
 
     /// Ingests datapoints (messages of the dataset's type: your own prost types or
     /// `prost_reflect::DynamicMessage`s) in chunks of 8192. With `allow_existing`, datapoints that already
     /// exist are skipped and counted instead of failing the ingest.
-    pub async fn ingest<M: prost::Message>(&self, values: &[M], allow_existing: bool) -> Result<IngestSummary> {
-        self.ingest_with(values, &IngestOptions::new().allow_existing(allow_existing)).await
+    pub async fn ingest<M: prost::Message>(
+        &self,
+        values: &[M],
+        allow_existing: bool,
+    ) -> Result<IngestSummary> {
+        self.ingest_with(values, &IngestOptions::new().allow_existing(allow_existing))
+            .await
     }
 
     /// [`Collection::ingest`] with options (progress).
-    pub async fn ingest_with<M: prost::Message>(&self, values: &[M], options: &IngestOptions) -> Result<IngestSummary> {
-        let raw: Vec<Bytes> = values.iter().map(|m| Bytes::from(m.encode_to_vec())).collect();
+    pub async fn ingest_with<M: prost::Message>(
+        &self,
+        values: &[M],
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        let raw: Vec<Bytes> = values
+            .iter()
+            .map(|m| Bytes::from(m.encode_to_vec()))
+            .collect();
         self.ingest_raw(raw, options).await
     }
 
     /// Ingests already serialized datapoints in chunks of 8192.
-    pub async fn ingest_raw(&self, values: Vec<Bytes>, options: &IngestOptions) -> Result<IngestSummary> {
+    pub async fn ingest_raw(
+        &self,
+        values: Vec<Bytes>,
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
         if let Some(i) = values.iter().position(Bytes::is_empty) {
-            return Err(Error::invalid_input(format!("datapoint {i} is empty; every datapoint needs at least a time")));
+            return Err(Error::invalid_input(format!(
+                "datapoint {i} is empty; every datapoint needs at least a time"
+            )));
         }
         let listener = options.listener();
         let mut tracker = ProgressTracker::counting(self.name(), values.len() as u64);
@@ -425,7 +582,10 @@ impl Collection {
                     summary.datapoint_ids.push(uuid_from_wire(id)?);
                 }
                 let bytes = chunk.iter().map(|v| v.len() as u64).sum();
-                report(&listener, tracker.on_page(0, None, None, chunk.len() as u64, bytes));
+                report(
+                    &listener,
+                    tracker.on_page(0, None, None, chunk.len() as u64, bytes),
+                );
             }
             Ok::<_, Error>(())
         }
@@ -445,8 +605,14 @@ impl Collection {
 
     /// Deletes the datapoints with these ids, in chunks of 8192; returns how many were deleted. All ids are
     /// validated before any request ([`Error::InvalidInput`]).
-    pub async fn delete<I: IntoDatapointId>(&self, ids: impl IntoIterator<Item = I>) -> Result<u64> {
-        let ids: Vec<Uuid> = ids.into_iter().map(IntoDatapointId::into_datapoint_id).collect::<Result<_>>()?;
+    pub async fn delete<I: IntoDatapointId>(
+        &self,
+        ids: impl IntoIterator<Item = I>,
+    ) -> Result<u64> {
+        let ids: Vec<Uuid> = ids
+            .into_iter()
+            .map(IntoDatapointId::into_datapoint_id)
+            .collect::<Result<_>>()?;
         let mut deleted = 0u64;
         let result = async {
             for chunk in ids.chunks(CHUNK_SIZE) {

@@ -104,7 +104,11 @@ impl std::fmt::Debug for LoadSettings {
 impl LoadSettings {
     /// `concurrency` requests in flight, no progress listener, `now` = the current time.
     pub fn new(concurrency: usize) -> Self {
-        LoadSettings { concurrency: concurrency.max(1), progress: None, now: Utc::now() }
+        LoadSettings {
+            concurrency: concurrency.max(1),
+            progress: None,
+            now: Utc::now(),
+        }
     }
 
     /// Sets the progress listener.
@@ -122,7 +126,10 @@ pub fn page_time_span(values: &[Bytes]) -> (Option<DateTime<Utc>>, Option<DateTi
             .and_then(|d| d.time)
             .and_then(|t| timestamp_to_datetime(&t).ok())
     };
-    (values.first().and_then(time_of), values.last().and_then(time_of))
+    (
+        values.first().and_then(time_of),
+        values.last().and_then(time_of),
+    )
 }
 
 struct JobState {
@@ -146,7 +153,9 @@ impl Shared {
 
     fn with_job<R>(&self, job: usize, f: impl FnOnce(&mut JobState) -> R) -> Option<R> {
         let state = self.jobs.get(job)?;
-        let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Some(f(&mut guard))
     }
 }
@@ -173,7 +182,11 @@ pub async fn load_jobs(
             .zip(&segment_counts)
             .map(|(job, &count)| {
                 Mutex::new(JobState {
-                    tracker: ProgressTracker::with_segments(job.label.clone(), &job.segments, settings.now),
+                    tracker: ProgressTracker::with_segments(
+                        job.label.clone(),
+                        &job.segments,
+                        settings.now,
+                    ),
                     remaining: count,
                     failed: false,
                 })
@@ -206,12 +219,25 @@ pub async fn load_jobs(
         {
             filters.time_interval = Some(job.segments[s].to_wire());
         }
-        run_segment(fetcher.clone(), shared.clone(), j, s, QueryPlan::new(request, job.page_size))
+        run_segment(
+            fetcher.clone(),
+            shared.clone(),
+            j,
+            s,
+            QueryPlan::new(request, job.page_size),
+        )
     });
-    let mut segments: Vec<Vec<Option<Result<RawDatapoints>>>> =
-        segment_counts.iter().map(|&n| (0..n).map(|_| None).collect()).collect();
+    let mut segments: Vec<Vec<Option<Result<RawDatapoints>>>> = segment_counts
+        .iter()
+        .map(|&n| (0..n).map(|_| None).collect())
+        .collect();
     let mut finished = stream::iter(tasks).buffer_unordered(settings.concurrency.max(1));
-    while let Some(SegmentResult { job, segment, result }) = finished.next().await {
+    while let Some(SegmentResult {
+        job,
+        segment,
+        result,
+    }) = finished.next().await
+    {
         if let Some(slot) = segments.get_mut(job).and_then(|s| s.get_mut(segment)) {
             *slot = Some(result);
         }
@@ -219,10 +245,15 @@ pub async fn load_jobs(
     segments
         .into_iter()
         .map(|parts| {
-            let parts: Vec<Result<RawDatapoints>> =
-                parts.into_iter().map(|p| p.unwrap_or(Err(Error::Cancelled))).collect();
+            let parts: Vec<Result<RawDatapoints>> = parts
+                .into_iter()
+                .map(|p| p.unwrap_or(Err(Error::Cancelled)))
+                .collect();
             // Report the error that stopped the job, not the cancellation of its sibling sub-intervals.
-            if parts.iter().any(|p| matches!(p, Err(e) if !matches!(e, Error::Cancelled))) {
+            if parts
+                .iter()
+                .any(|p| matches!(p, Err(e) if !matches!(e, Error::Cancelled)))
+            {
                 return Err(parts
                     .into_iter()
                     .find_map(|p| p.err().filter(|e| !matches!(e, Error::Cancelled)))
@@ -255,10 +286,16 @@ async fn run_segment(
 ) -> SegmentResult {
     let mut out = RawDatapoints::default();
     let result = loop {
-        if shared.cancelled.get(job).is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if shared
+            .cancelled
+            .get(job)
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             break Err(Error::Cancelled);
         }
-        let Some(request) = plan.next_request() else { break Ok(()) };
+        let Some(request) = plan.next_request() else {
+            break Ok(());
+        };
         match fetcher.fetch(request).await {
             Ok(page) => {
                 plan.advance(&page);
@@ -273,7 +310,9 @@ async fn run_segment(
                     out.type_url = type_url;
                 }
                 out.values.extend(values);
-                let event = shared.with_job(job, |s| s.tracker.on_page(segment, first, last, count, bytes));
+                let event = shared.with_job(job, |s| {
+                    s.tracker.on_page(segment, first, last, count, bytes)
+                });
                 if let Some(event) = event {
                     shared.report(event);
                 }
@@ -311,7 +350,11 @@ async fn run_segment(
     if let Some(Some(event)) = event {
         shared.report(event);
     }
-    SegmentResult { job, segment, result: result.map(|()| out) }
+    SegmentResult {
+        job,
+        segment,
+        result: result.map(|()| out),
+    }
 }
 
 /// Pages of one query as a stream, in order, prefetching the next page while the caller handles the
@@ -337,7 +380,12 @@ impl std::fmt::Debug for PageStream {
 impl PageStream {
     /// A stream over the pages of `plan`.
     pub fn new(fetcher: Arc<dyn PageFetcher>, plan: QueryPlan) -> Self {
-        PageStream { fetcher, plan, in_flight: None, ready: VecDeque::new() }
+        PageStream {
+            fetcher,
+            plan,
+            in_flight: None,
+            ready: VecDeque::new(),
+        }
     }
 
     fn start_next(&mut self) {

@@ -35,8 +35,20 @@ pub(crate) struct DatasetInner {
 impl Dataset {
     /// Wraps a wire `Dataset` (from `GetDataset`, `ListDatasets`, `CreateDataset`, ...).
     pub fn from_wire(rpc: RpcClient, wire: pb::Dataset) -> Result<Self> {
-        let id = wire.id.as_ref().map(uuid_from_wire).transpose()?.unwrap_or(Uuid::nil());
-        Ok(Dataset { inner: Arc::new(DatasetInner { rpc, wire, id, schema: OnceLock::new() }) })
+        let id = wire
+            .id
+            .as_ref()
+            .map(uuid_from_wire)
+            .transpose()?
+            .unwrap_or(Uuid::nil());
+        Ok(Dataset {
+            inner: Arc::new(DatasetInner {
+                rpc,
+                wire,
+                id,
+                schema: OnceLock::new(),
+            }),
+        })
     }
 
     /// The dataset id.
@@ -81,12 +93,20 @@ impl Dataset {
 
     /// The full name of the datapoint message (as in query results).
     pub fn type_url(&self) -> &str {
-        self.inner.wire.r#type.as_ref().map_or("", |t| t.type_url.as_str())
+        self.inner
+            .wire
+            .r#type
+            .as_ref()
+            .map_or("", |t| t.type_url.as_str())
     }
 
     /// The id of the group the dataset belongs to.
     pub fn group_id(&self) -> Option<Uuid> {
-        self.inner.wire.group_id.as_ref().and_then(|id| uuid_from_wire(id).ok())
+        self.inner
+            .wire
+            .group_id
+            .as_ref()
+            .and_then(|id| uuid_from_wire(id).ok())
     }
 
     /// The wire message as received.
@@ -103,10 +123,13 @@ impl Dataset {
     /// longer exist) still open; only this call (and dynamic decoding) fails, with [`Error::Decode`] naming
     /// the missing type.
     pub fn schema(&self) -> Result<Schema> {
-        let loaded = self.inner.schema.get_or_init(|| match self.inner.wire.r#type.as_ref() {
-            Some(annotated) => Schema::from_annotated_type(annotated).map_err(|e| e.message()),
-            None => Err(format!("dataset {} has no type", self.slug())),
-        });
+        let loaded = self
+            .inner
+            .schema
+            .get_or_init(|| match self.inner.wire.r#type.as_ref() {
+                Some(annotated) => Schema::from_annotated_type(annotated).map_err(|e| e.message()),
+                None => Err(format!("dataset {} has no type", self.slug())),
+            });
         loaded.clone().map_err(Error::decode)
     }
 }
@@ -186,7 +209,13 @@ impl DatasetGroup {
             group.render(f, depth + 1)?;
         }
         for (name, dataset) in &self.datasets {
-            writeln!(f, "{:indent$}{name}: {}", "", dataset.name(), indent = depth * 2)?;
+            writeln!(
+                f,
+                "{:indent$}{name}: {}",
+                "",
+                dataset.name(),
+                indent = depth * 2
+            )?;
         }
         Ok(())
     }
@@ -219,8 +248,15 @@ impl DatasetTree {
         }
         let mut entries: BTreeMap<Uuid, GroupEntry> = BTreeMap::new();
         for g in &response.groups {
-            let Some(id) = g.id.as_ref().map(uuid_from_wire).transpose()? else { continue };
-            let parent = g.parent_id.as_ref().map(uuid_from_wire).transpose()?.filter(|p| !p.is_nil());
+            let Some(id) = g.id.as_ref().map(uuid_from_wire).transpose()? else {
+                continue;
+            };
+            let parent = g
+                .parent_id
+                .as_ref()
+                .map(uuid_from_wire)
+                .transpose()?
+                .filter(|p| !p.is_nil());
             entries.insert(
                 id,
                 GroupEntry {
@@ -234,7 +270,10 @@ impl DatasetTree {
                 },
             );
         }
-        let mut root = DatasetGroup { name: "datasets".to_owned(), ..Default::default() };
+        let mut root = DatasetGroup {
+            name: "datasets".to_owned(),
+            ..Default::default()
+        };
         for d in response.datasets {
             let dataset = Dataset::from_wire(rpc.clone(), d)?;
             let code_name = dataset.code_name().to_owned();
@@ -243,7 +282,10 @@ impl DatasetTree {
                     entry.group.datasets.insert(code_name, dataset);
                 }
                 None => {
-                    tracing::warn!(slug = dataset.slug(), "dataset references an unknown group; listed at the root");
+                    tracing::warn!(
+                        slug = dataset.slug(),
+                        "dataset references an unknown group; listed at the root"
+                    );
                     root.datasets.insert(code_name, dataset);
                 }
             }
@@ -251,13 +293,20 @@ impl DatasetTree {
         // Attach children to parents, deepest first: repeatedly move every group that no other remaining
         // group names as parent (a leaf of what is left) into its parent.
         loop {
-            let parents: std::collections::BTreeSet<Uuid> = entries.values().filter_map(|e| e.parent).collect();
-            let leaves: Vec<Uuid> = entries.keys().filter(|id| !parents.contains(id)).copied().collect();
+            let parents: std::collections::BTreeSet<Uuid> =
+                entries.values().filter_map(|e| e.parent).collect();
+            let leaves: Vec<Uuid> = entries
+                .keys()
+                .filter(|id| !parents.contains(id))
+                .copied()
+                .collect();
             if leaves.is_empty() {
                 break;
             }
             for id in leaves {
-                let Some(entry) = entries.remove(&id) else { continue };
+                let Some(entry) = entries.remove(&id) else {
+                    continue;
+                };
                 let code_name = entry.group.code_name.clone();
                 match entry.parent.and_then(|p| entries.get_mut(&p)) {
                     Some(parent) => {
@@ -274,9 +323,13 @@ impl DatasetTree {
         }
         // Whatever is left forms a parent cycle: list it at the root rather than lose it.
         for (_, entry) in entries {
-            root.groups.insert(entry.group.code_name.clone(), entry.group);
+            root.groups
+                .insert(entry.group.code_name.clone(), entry.group);
         }
-        Ok(DatasetTree { root, server_message: response.server_message })
+        Ok(DatasetTree {
+            root,
+            server_message: response.server_message,
+        })
     }
 
     /// The root group.
@@ -299,12 +352,15 @@ impl DatasetTree {
 
     /// The dataset at a dotted path, or [`Error::NotFound`].
     pub fn dataset(&self, path: &str) -> Result<&Dataset> {
-        self.get(path).ok_or_else(|| Error::NotFound { message: format!("no such dataset {path:?}") })
+        self.get(path).ok_or_else(|| Error::NotFound {
+            message: format!("no such dataset {path:?}"),
+        })
     }
 
     /// The group at a dotted path (`open_data.copernicus`).
     pub fn group(&self, path: &str) -> Option<&DatasetGroup> {
-        path.split('.').try_fold(&self.root, |group, name| group.group(name))
+        path.split('.')
+            .try_fold(&self.root, |group, name| group.group(name))
     }
 
     /// Every dataset in the tree (depth-first, by code name).
@@ -357,8 +413,17 @@ impl CollectionInfo {
         let collection = info.collection.clone().unwrap_or_default();
         Ok(CollectionInfo {
             name: collection.name,
-            id: collection.id.as_ref().map(uuid_from_wire).transpose()?.unwrap_or(Uuid::nil()),
-            availability: info.availability.as_ref().map(TimeInterval::from_wire).transpose()?,
+            id: collection
+                .id
+                .as_ref()
+                .map(uuid_from_wire)
+                .transpose()?
+                .unwrap_or(Uuid::nil()),
+            availability: info
+                .availability
+                .as_ref()
+                .map(TimeInterval::from_wire)
+                .transpose()?,
             count: info.count,
         })
     }
@@ -574,12 +639,21 @@ impl FieldSpec {
     }
 }
 
-fn field(name: &str, field_type: &FieldType, repeated: bool, annotation: pb::FieldAnnotation) -> pb::Field {
+fn field(
+    name: &str,
+    field_type: &FieldType,
+    repeated: bool,
+    annotation: pb::FieldAnnotation,
+) -> pb::Field {
     let (ty, type_name) = field_type.descriptor();
     pb::Field {
         descriptor: Some(FieldDescriptorProto {
             name: Some(name.to_owned()),
-            label: Some(if repeated { Label::Repeated } else { Label::Optional } as i32),
+            label: Some(if repeated {
+                Label::Repeated
+            } else {
+                Label::Optional
+            } as i32),
             r#type: Some(ty as i32),
             type_name,
             ..Default::default()
@@ -588,7 +662,13 @@ fn field(name: &str, field_type: &FieldType, repeated: bool, annotation: pb::Fie
     }
 }
 
-fn required(name: &str, field_type: FieldType, description: &str, example: &str, pointer: &str) -> pb::Field {
+fn required(
+    name: &str,
+    field_type: FieldType,
+    description: &str,
+    example: &str,
+    pointer: &str,
+) -> pb::Field {
     field(
         name,
         &field_type,
@@ -654,7 +734,14 @@ pub struct DatasetSpec {
 impl DatasetSpec {
     /// A dataset of `kind` named `code_name` (`^[a-z][a-z0-9_]*$`), without custom fields yet.
     pub fn new(kind: DatasetKind, code_name: impl Into<String>) -> Self {
-        DatasetSpec { kind, code_name: code_name.into(), name: None, summary: None, description: None, fields: Vec::new() }
+        DatasetSpec {
+            kind,
+            code_name: code_name.into(),
+            name: None,
+            summary: None,
+            description: None,
+            fields: Vec::new(),
+        }
     }
 
     /// Display name (default: the code name).
@@ -695,8 +782,13 @@ impl DatasetSpec {
     /// Checks the spec client-side ([`Error::InvalidInput`]): a temporal or spatiotemporal kind, a snake_case
     /// code name, unique field names that do not clash with the required fields.
     pub fn validate(&self) -> Result<()> {
-        if !matches!(self.kind, DatasetKind::Temporal | DatasetKind::Spatiotemporal) {
-            return Err(Error::invalid_input("dataset kind must be temporal or spatiotemporal"));
+        if !matches!(
+            self.kind,
+            DatasetKind::Temporal | DatasetKind::Spatiotemporal
+        ) {
+            return Err(Error::invalid_input(
+                "dataset kind must be temporal or spatiotemporal",
+            ));
         }
         let snake = |s: &str| {
             let mut chars = s.chars();
@@ -709,14 +801,22 @@ impl DatasetSpec {
                 self.code_name
             )));
         }
-        let mut seen: Vec<String> =
-            required_fields(self.kind).iter().filter_map(|f| f.descriptor.as_ref()?.name.clone()).collect();
+        let mut seen: Vec<String> = required_fields(self.kind)
+            .iter()
+            .filter_map(|f| f.descriptor.as_ref()?.name.clone())
+            .collect();
         for f in &self.fields {
             if !snake(&f.name) {
-                return Err(Error::invalid_input(format!("invalid field name {:?}: expected snake_case", f.name)));
+                return Err(Error::invalid_input(format!(
+                    "invalid field name {:?}: expected snake_case",
+                    f.name
+                )));
             }
             if seen.contains(&f.name) {
-                return Err(Error::invalid_input(format!("duplicate field name {:?}", f.name)));
+                return Err(Error::invalid_input(format!(
+                    "duplicate field name {:?}",
+                    f.name
+                )));
             }
             seen.push(f.name.clone());
         }
@@ -727,7 +827,10 @@ impl DatasetSpec {
     pub fn dataset_type(&self) -> pb::DatasetType {
         let mut fields = required_fields(self.kind);
         fields.extend(self.fields.iter().map(FieldSpec::to_wire));
-        pb::DatasetType { kind: self.kind as i32, fields }
+        pb::DatasetType {
+            kind: self.kind as i32,
+            fields,
+        }
     }
 
     /// The `CreateDatasetRequest`.

@@ -34,16 +34,22 @@ impl QueryPlan {
     /// A plan for `base` (its `page` field is ignored). With `page_size`, every request carries that `limit`
     /// (the server echoes it in `next_page`); without, the server's default page size applies.
     pub fn new(base: QueryRequest, page_size: Option<u64>) -> Self {
-        QueryPlan { base, page_size, state: State::First, requests: 0 }
+        QueryPlan {
+            base,
+            page_size,
+            state: State::First,
+            requests: 0,
+        }
     }
 
     /// The request to send now, or `None` when the plan is finished or still waits for the response to the
     /// previous request (see [`QueryPlan::advance`]).
     pub fn next_request(&mut self) -> Option<QueryRequest> {
         let page = match std::mem::replace(&mut self.state, State::Waiting) {
-            State::First => self
-                .page_size
-                .map(|limit| Pagination { limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)), starting_after: None }),
+            State::First => self.page_size.map(|limit| Pagination {
+                limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)),
+                starting_after: None,
+            }),
             State::Next(page) => Some(page),
             other => {
                 self.state = other;
@@ -51,13 +57,21 @@ impl QueryPlan {
             }
         };
         self.requests += 1;
-        Some(QueryRequest { page, ..self.base.clone() })
+        Some(QueryRequest {
+            page,
+            ..self.base.clone()
+        })
     }
 
     /// Records the response to the last request; decides whether there is a next one.
     pub fn advance(&mut self, page: &QueryResultPage) {
         self.state = match &page.next_page {
-            Some(next) if next.starting_after.as_ref().is_some_and(|id| !id.uuid.is_empty()) => {
+            Some(next)
+                if next
+                    .starting_after
+                    .as_ref()
+                    .is_some_and(|id| !id.uuid.is_empty()) =>
+            {
                 State::Next(next.clone())
             }
             _ => State::Done,

@@ -59,7 +59,8 @@ impl Segment {
 }
 
 fn seconds(d: chrono::TimeDelta) -> f64 {
-    d.num_nanoseconds().map_or_else(|| d.num_milliseconds() as f64 / 1e3, |n| n as f64 / 1e9)
+    d.num_nanoseconds()
+        .map_or_else(|| d.num_milliseconds() as f64 / 1e3, |n| n as f64 / 1e9)
 }
 
 #[derive(Debug, Clone)]
@@ -87,7 +88,11 @@ impl ProgressTracker {
     }
 
     /// Time-based progress over sub-intervals paged independently (index them as in `segments`).
-    pub fn with_segments(label: impl Into<String>, segments: &[TimeInterval], now: DateTime<Utc>) -> Self {
+    pub fn with_segments(
+        label: impl Into<String>,
+        segments: &[TimeInterval],
+        now: DateTime<Utc>,
+    ) -> Self {
         let segments = segments
             .iter()
             .map(|s| Segment {
@@ -98,12 +103,24 @@ impl ProgressTracker {
                 done: false,
             })
             .collect();
-        ProgressTracker { label: label.into(), mode: Mode::Time(segments), datapoints: 0, bytes: 0, done: false }
+        ProgressTracker {
+            label: label.into(),
+            mode: Mode::Time(segments),
+            datapoints: 0,
+            bytes: 0,
+            done: false,
+        }
     }
 
     /// Count-based progress towards `total` datapoints.
     pub fn counting(label: impl Into<String>, total: u64) -> Self {
-        ProgressTracker { label: label.into(), mode: Mode::Count { total }, datapoints: 0, bytes: 0, done: false }
+        ProgressTracker {
+            label: label.into(),
+            mode: Mode::Count { total },
+            datapoints: 0,
+            bytes: 0,
+            done: false,
+        }
     }
 
     /// The label of the events.
@@ -199,7 +216,11 @@ impl ProgressTracker {
                 }
                 let total: f64 = segments.iter().map(Segment::weight).sum();
                 if total > 0.0 {
-                    segments.iter().map(|s| s.weight() * s.fraction).sum::<f64>() / total
+                    segments
+                        .iter()
+                        .map(|s| s.weight() * s.fraction)
+                        .sum::<f64>()
+                        / total
                 } else {
                     segments.iter().map(|s| s.fraction).sum::<f64>() / segments.len() as f64
                 }

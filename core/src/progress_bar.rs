@@ -26,7 +26,9 @@ pub struct ProgressBars {
 
 impl std::fmt::Debug for ProgressBars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgressBars").field("hidden", &self.multi.is_hidden()).finish()
+        f.debug_struct("ProgressBars")
+            .field("hidden", &self.multi.is_hidden())
+            .finish()
     }
 }
 
@@ -39,8 +41,11 @@ impl Default for ProgressBars {
 impl ProgressBars {
     /// Bars on stderr, hidden when stderr is not a terminal.
     pub fn new() -> Self {
-        let target =
-            if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         Self::with_draw_target(target)
     }
 
@@ -49,7 +54,11 @@ impl ProgressBars {
         let style = ProgressStyle::with_template(TEMPLATE)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
-        ProgressBars { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()), style }
+        ProgressBars {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            style,
+        }
     }
 
     /// Whether nothing is drawn.
@@ -69,7 +78,9 @@ impl ProgressListener for ProgressBars {
     fn on_progress(&self, event: &ProgressEvent) {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         let (bar, started) = bars.entry(event.label.clone()).or_insert_with(|| {
-            let bar = self.multi.add(ProgressBar::new(LENGTH).with_style(self.style.clone()));
+            let bar = self
+                .multi
+                .add(ProgressBar::new(LENGTH).with_style(self.style.clone()));
             bar.set_prefix(event.label.clone());
             (bar, Instant::now())
         });

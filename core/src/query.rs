@@ -11,7 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::datapoint::{DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed};
+use crate::datapoint::{
+    DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
+};
 use crate::error::{Error, Result};
 use crate::model::Dataset;
 use crate::progress::{ProgressEvent, ProgressListener};
@@ -110,7 +112,11 @@ impl SpatialExtent {
 
     /// A filter by a geometry already encoded as WKB or EWKB (handed through unchanged).
     pub fn from_wkb(wkb: impl Into<Bytes>) -> Self {
-        SpatialExtent { wkb: wkb.into(), mode: SpatialMode::default(), coordinate_system: CoordinateSystem::default() }
+        SpatialExtent {
+            wkb: wkb.into(),
+            mode: SpatialMode::default(),
+            coordinate_system: CoordinateSystem::default(),
+        }
     }
 
     /// Sets the mode.
@@ -133,7 +139,9 @@ impl SpatialExtent {
     /// The wire form.
     pub fn to_wire(&self) -> pb::SpatialFilter {
         pb::SpatialFilter {
-            geometry: Some(pb::Geometry { wkb: self.wkb.clone() }),
+            geometry: Some(pb::Geometry {
+                wkb: self.wkb.clone(),
+            }),
             mode: match self.mode {
                 SpatialMode::Unspecified => pb::SpatialFilterMode::Unspecified,
                 SpatialMode::Intersects => pb::SpatialFilterMode::Intersects,
@@ -336,7 +344,9 @@ impl QueryOptions {
 
     #[cfg(feature = "progress-bar")]
     fn bar(&self) -> Option<Arc<dyn ProgressListener>> {
-        self.show_progress.then(|| Arc::new(crate::progress_bar::ProgressBars::new()) as Arc<dyn ProgressListener>)
+        self.show_progress.then(|| {
+            Arc::new(crate::progress_bar::ProgressBars::new()) as Arc<dyn ProgressListener>
+        })
     }
 
     #[cfg(not(feature = "progress-bar"))]
@@ -380,7 +390,11 @@ impl Datapoints {
     /// Datapoints of `type_url` from their serialized `values`; `dataset` supplies the schema for dynamic
     /// decoding.
     pub fn new(type_url: impl Into<String>, values: Vec<Bytes>, dataset: Option<Dataset>) -> Self {
-        Datapoints { type_url: type_url.into(), values, dataset }
+        Datapoints {
+            type_url: type_url.into(),
+            values,
+            dataset,
+        }
     }
 
     /// The dataset type (full message name).
@@ -426,7 +440,10 @@ impl Datapoints {
     pub fn schema(&self) -> Result<Schema> {
         match &self.dataset {
             Some(dataset) => dataset.schema(),
-            None => Err(Error::decode(format!("no schema known for {}", self.type_url))),
+            None => Err(Error::decode(format!(
+                "no schema known for {}",
+                self.type_url
+            ))),
         }
     }
 
@@ -438,7 +455,10 @@ impl Datapoints {
     /// Decodes every datapoint dynamically, driven by the dataset's schema.
     pub fn records(&self) -> Result<Vec<DynamicDatapoint>> {
         let schema = self.schema()?;
-        self.values.iter().map(|v| decode_dynamic(&schema, v)).collect()
+        self.values
+            .iter()
+            .map(|v| decode_dynamic(&schema, v))
+            .collect()
     }
 
     /// The common fields (`id`, `time`, `ingestion_time`) of every datapoint (fast, schema-free).
@@ -448,7 +468,10 @@ impl Datapoints {
 
     /// The ids of every datapoint.
     pub fn ids(&self) -> Result<Vec<Uuid>> {
-        self.values.iter().map(|v| decode_meta(v).map(|m| m.id)).collect()
+        self.values
+            .iter()
+            .map(|v| decode_meta(v).map(|m| m.id))
+            .collect()
     }
 
     /// Appends the datapoints of `other` (e.g. the next page).
@@ -470,14 +493,21 @@ pub struct Datapoint {
 
 impl fmt::Debug for Datapoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Datapoint").field("type_url", &self.type_url).field("bytes", &self.value.len()).finish()
+        f.debug_struct("Datapoint")
+            .field("type_url", &self.type_url)
+            .field("bytes", &self.value.len())
+            .finish()
     }
 }
 
 impl Datapoint {
     /// A datapoint of `type_url` from its serialized `value`.
     pub fn new(type_url: impl Into<String>, value: Bytes, dataset: Option<Dataset>) -> Self {
-        Datapoint { type_url: type_url.into(), value, dataset }
+        Datapoint {
+            type_url: type_url.into(),
+            value,
+            dataset,
+        }
     }
 
     /// The dataset type (full message name).
@@ -499,7 +529,12 @@ impl Datapoint {
     pub fn record(&self) -> Result<DynamicDatapoint> {
         let schema = match &self.dataset {
             Some(dataset) => dataset.schema()?,
-            None => return Err(Error::decode(format!("no schema known for {}", self.type_url))),
+            None => {
+                return Err(Error::decode(format!(
+                    "no schema known for {}",
+                    self.type_url
+                )));
+            }
         };
         decode_dynamic(&schema, &self.value)
     }

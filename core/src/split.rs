@@ -42,7 +42,11 @@ pub fn split_interval(
     let end = interval.end();
     let highest = {
         let e = floor_ms(end);
-        if from_ms(e).is_some_and(|t| t < end) { e } else { e - 1 }
+        if from_ms(e).is_some_and(|t| t < end) {
+            e
+        } else {
+            e - 1
+        }
     };
     if highest < lowest {
         return vec![*interval];
@@ -76,7 +80,12 @@ pub fn split_interval(
             seg_start_exclusive = false;
         }
     }
-    match TimeInterval::with_bounds(seg_start, end, seg_start_exclusive, interval.end_inclusive()) {
+    match TimeInterval::with_bounds(
+        seg_start,
+        end,
+        seg_start_exclusive,
+        interval.end_inclusive(),
+    ) {
         Ok(last) => out.push(last),
         Err(_) => return vec![*interval],
     }
@@ -98,7 +107,11 @@ pub fn parts_for(max_parts: usize, estimated_datapoints: Option<u64>, page_size:
 
 /// Estimates how many of `count` datapoints, spread over `availability`, fall into `interval` (assuming a
 /// uniform spread in time).
-pub fn estimate_datapoints(interval: &TimeInterval, availability: &TimeInterval, count: u64) -> u64 {
+pub fn estimate_datapoints(
+    interval: &TimeInterval,
+    availability: &TimeInterval,
+    count: u64,
+) -> u64 {
     if availability.is_empty() || interval.is_empty() {
         return 0;
     }

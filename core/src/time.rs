@@ -18,7 +18,9 @@ use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::time::SystemTime;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -32,7 +34,7 @@ pub const EPOCH: DateTime<Utc> = DateTime::UNIX_EPOCH;
 /// Build one with [`TimeInterval::new`] (half-open), [`TimeInterval::instant`] (`[t, t]`),
 /// [`TimeInterval::parse`], or from anything implementing [`IntoTimeInterval`]: `("2020-01-01",
 /// "2021-01-01")`, `start..end`, `start..=end`, a single instant.
-#[derive(Debug, Clone, Copy, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct TimeInterval {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -61,13 +63,23 @@ impl TimeInterval {
                 format_instant(&start)
             )));
         }
-        Ok(TimeInterval { start, end, start_exclusive, end_inclusive })
+        Ok(TimeInterval {
+            start,
+            end,
+            start_exclusive,
+            end_inclusive,
+        })
     }
 
     /// The closed interval `[t, t]`: every datapoint of that instant's millisecond.
     pub fn instant(t: impl IntoInstant) -> Result<Self> {
         let t = t.into_instant()?;
-        Ok(TimeInterval { start: t, end: t, start_exclusive: false, end_inclusive: true })
+        Ok(TimeInterval {
+            start: t,
+            end: t,
+            start_exclusive: false,
+            end_inclusive: true,
+        })
     }
 
     /// Parses one instant string into `[t, t]` (see the module docs for accepted forms).
@@ -77,7 +89,12 @@ impl TimeInterval {
 
     /// The empty interval, as the API sends for collections without datapoints (`(epoch, epoch)`).
     pub fn empty() -> Self {
-        TimeInterval { start: EPOCH, end: EPOCH, start_exclusive: true, end_inclusive: false }
+        TimeInterval {
+            start: EPOCH,
+            end: EPOCH,
+            start_exclusive: true,
+            end_inclusive: false,
+        }
     }
 
     /// The start of the interval.
@@ -116,8 +133,16 @@ impl TimeInterval {
     /// nanosecond (the precision of the wire format).
     pub fn to_half_open(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         let tick = TimeDelta::nanoseconds(1);
-        let start = if self.start_exclusive { self.start + tick } else { self.start };
-        let end = if self.end_inclusive { self.end + tick } else { self.end };
+        let start = if self.start_exclusive {
+            self.start + tick
+        } else {
+            self.start
+        };
+        let end = if self.end_inclusive {
+            self.end + tick
+        } else {
+            self.end
+        };
         (start, end)
     }
 
@@ -135,8 +160,18 @@ impl TimeInterval {
     /// "empty" sentinel) becomes [`TimeInterval::empty`]. Fails with [`Error::Protocol`] on out-of-range
     /// timestamps.
     pub fn from_wire(interval: &wire::TimeInterval) -> Result<Self> {
-        let start = interval.start_time.as_ref().map(timestamp_to_datetime).transpose()?.unwrap_or(EPOCH);
-        let end = interval.end_time.as_ref().map(timestamp_to_datetime).transpose()?.unwrap_or(EPOCH);
+        let start = interval
+            .start_time
+            .as_ref()
+            .map(timestamp_to_datetime)
+            .transpose()?
+            .unwrap_or(EPOCH);
+        let end = interval
+            .end_time
+            .as_ref()
+            .map(timestamp_to_datetime)
+            .transpose()?
+            .unwrap_or(EPOCH);
         if start == EPOCH && end == EPOCH && !interval.end_inclusive {
             return Ok(TimeInterval::empty());
         }
@@ -166,6 +201,18 @@ impl PartialEq for TimeInterval {
     }
 }
 
+impl std::hash::Hash for TimeInterval {
+    /// Consistent with `PartialEq`: hashes the half-open normal form (all empty intervals alike).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        if self.is_empty() {
+            0u8.hash(state);
+        } else {
+            1u8.hash(state);
+            self.to_half_open().hash(state);
+        }
+    }
+}
+
 impl fmt::Display for TimeInterval {
     /// `[2020-01-01 00:00:00 UTC, 2021-01-01 00:00:00 UTC)` (brackets show inclusivity); `<empty>` for an
     /// empty interval.
@@ -175,7 +222,12 @@ impl fmt::Display for TimeInterval {
         }
         let open = if self.start_exclusive { '(' } else { '[' };
         let close = if self.end_inclusive { ']' } else { ')' };
-        write!(f, "{open}{}, {}{close}", format_instant(&self.start), format_instant(&self.end))
+        write!(
+            f,
+            "{open}{}, {}{close}",
+            format_instant(&self.start),
+            format_instant(&self.end)
+        )
     }
 }
 
@@ -208,7 +260,10 @@ fn format_instant(t: &DateTime<Utc>) -> String {
 pub fn datetime_to_timestamp(t: &DateTime<Utc>) -> prost_types::Timestamp {
     // chrono represents leap seconds with nanos >= 1e9; the wire format cannot.
     let nanos = t.timestamp_subsec_nanos().min(999_999_999);
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: nanos as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: nanos as i32,
+    }
 }
 
 /// Converts a protobuf `Timestamp` to a UTC date-time; [`Error::Protocol`] if it is out of range.
@@ -218,15 +273,24 @@ pub fn timestamp_to_datetime(ts: &prost_types::Timestamp) -> Result<DateTime<Utc
     let mut nanos = i64::from(ts.nanos);
     seconds = seconds.saturating_add(nanos.div_euclid(1_000_000_000));
     nanos = nanos.rem_euclid(1_000_000_000);
-    DateTime::from_timestamp(seconds, nanos as u32)
-        .ok_or_else(|| Error::protocol(format!("timestamp out of range: {}s {}ns", ts.seconds, ts.nanos)))
+    DateTime::from_timestamp(seconds, nanos as u32).ok_or_else(|| {
+        Error::protocol(format!(
+            "timestamp out of range: {}s {}ns",
+            ts.seconds, ts.nanos
+        ))
+    })
 }
 
 const ACCEPTED_FORMS: &str = "expected a date (\"2020-01-01\"), a date and time (\"2020-01-01T02:00\", \
      \"2020-01-01 02:00:00.123456\", optionally followed by \" UTC\") or RFC 3339 with an offset \
      (\"2020-01-01T02:00:00+02:00\", \"2020-01-01T02:00:00Z\")";
 
-const NAIVE_FORMATS: [&str; 4] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
+const NAIVE_FORMATS: [&str; 4] = [
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+];
 
 /// Parses one instant string (see the module docs for the accepted forms).
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>> {
@@ -252,7 +316,12 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(body) {
         return Ok(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M%#z",
+        "%Y-%m-%d %H:%M%#z",
+    ] {
         if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(body, format) {
             return Ok(t.with_timezone(&Utc));
         }
@@ -264,7 +333,9 @@ fn parse_naive(s: &str) -> Option<NaiveDateTime> {
     if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Some(date.and_time(NaiveTime::MIN));
     }
-    NAIVE_FORMATS.iter().find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
+    NAIVE_FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
 }
 
 /// Something that denotes one instant: strings (parsed, see the module docs), [`SystemTime`], chrono
@@ -389,7 +460,12 @@ impl DatapointInterval {
                 "invalid datapoint interval: end id {end_id} is before start id {start_id}"
             )));
         }
-        Ok(DatapointInterval { start_id, end_id, start_exclusive: false, end_inclusive: true })
+        Ok(DatapointInterval {
+            start_id,
+            end_id,
+            start_exclusive: false,
+            end_inclusive: true,
+        })
     }
 
     /// The wire form.
@@ -405,8 +481,18 @@ impl DatapointInterval {
     /// Reads the wire form (missing ids are the nil id).
     pub fn from_wire(interval: &wire::IdInterval) -> Result<Self> {
         Ok(DatapointInterval {
-            start_id: interval.start_id.as_ref().map(uuid_from_wire).transpose()?.unwrap_or(Uuid::nil()),
-            end_id: interval.end_id.as_ref().map(uuid_from_wire).transpose()?.unwrap_or(Uuid::nil()),
+            start_id: interval
+                .start_id
+                .as_ref()
+                .map(uuid_from_wire)
+                .transpose()?
+                .unwrap_or(Uuid::nil()),
+            end_id: interval
+                .end_id
+                .as_ref()
+                .map(uuid_from_wire)
+                .transpose()?
+                .unwrap_or(Uuid::nil()),
             start_exclusive: interval.start_exclusive,
             end_inclusive: interval.end_inclusive,
         })
@@ -443,8 +529,11 @@ impl IntoDatapointId for &Uuid {
 
 impl IntoDatapointId for &str {
     fn into_datapoint_id(self) -> Result<Uuid> {
-        Uuid::parse_str(self.trim())
-            .map_err(|_| Error::invalid_input(format!("invalid datapoint id: {self:?} is not a valid UUID")))
+        Uuid::parse_str(self.trim()).map_err(|_| {
+            Error::invalid_input(format!(
+                "invalid datapoint id: {self:?} is not a valid UUID"
+            ))
+        })
     }
 }
 
@@ -462,7 +551,9 @@ impl IntoDatapointId for &String {
 
 /// A wire `ID` for a UUID.
 pub fn uuid_to_wire(id: &Uuid) -> wire::Id {
-    wire::Id { uuid: bytes::Bytes::copy_from_slice(id.as_bytes()) }
+    wire::Id {
+        uuid: bytes::Bytes::copy_from_slice(id.as_bytes()),
+    }
 }
 
 /// Reads a wire `ID`: empty bytes are the nil UUID, anything but 16 bytes is an [`Error::Protocol`].

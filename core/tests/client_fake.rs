@@ -15,7 +15,8 @@ use prost::Message;
 use tilebox_core::time::{DatapointInterval, IntoTimeInterval, TimeInterval};
 use tilebox_core::wire::datasets::v1 as pb;
 use tilebox_core::{
-    DatasetKind, DatasetSpec, Error, FieldSpec, FieldType, IngestOptions, ProgressEvent, QueryOptions, SpatialExtent,
+    DatasetKind, DatasetSpec, Error, FieldSpec, FieldType, IngestOptions, ProgressEvent,
+    QueryOptions, SpatialExtent,
 };
 
 const SIZES: [usize; 4] = [3000, 500, 0, 4100];
@@ -39,7 +40,15 @@ fn dataset_tree_and_collections() {
         assert_eq!(dataset.type_url(), fake::TYPE_URL);
         assert_eq!(dataset.kind(), DatasetKind::Temporal);
         let group = tree.group("open_data").unwrap();
-        assert_eq!(group.group("test").unwrap().dataset("synthetic").unwrap().id(), dataset.id());
+        assert_eq!(
+            group
+                .group("test")
+                .unwrap()
+                .dataset("synthetic")
+                .unwrap()
+                .id(),
+            dataset.id()
+        );
         assert!(tree.get("open_data.nope").is_none());
         assert!(tree.dataset("nope").unwrap_err().is_not_found());
         assert_eq!(tree.len(), 1);
@@ -47,7 +56,10 @@ fn dataset_tree_and_collections() {
 
         let dataset = client.dataset(fake::SLUG).await.unwrap();
         let collections = dataset.collections().await.unwrap();
-        assert_eq!(collections.iter().map(|c| c.name()).collect::<Vec<_>>(), ["C0", "C1", "C2", "C3"]);
+        assert_eq!(
+            collections.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            ["C0", "C1", "C2", "C3"]
+        );
         let c0 = &collections[0];
         assert_eq!(c0.info().count, Some(3002));
         let availability = c0.info().availability.unwrap();
@@ -102,25 +114,48 @@ fn query_typed_dynamic_and_meta() {
         assert!(metas.windows(2).all(|w| w[0].id < w[1].id));
 
         // skip_data: only the common fields
-        let skipped = c1.query(&QueryOptions::new(year()).skip_data(true)).await.unwrap();
+        let skipped = c1
+            .query(&QueryOptions::new(year()).skip_data(true))
+            .await
+            .unwrap();
         assert_eq!(skipped.len(), 500);
-        assert!(skipped.decode_into::<Synthetic>().unwrap().iter().all(|t| t.label.is_empty()));
+        assert!(
+            skipped
+                .decode_into::<Synthetic>()
+                .unwrap()
+                .iter()
+                .all(|t| t.label.is_empty())
+        );
         assert_eq!(skipped.ids().unwrap(), result.ids().unwrap());
 
         // single instant: exactly that millisecond
         let first = metas[0];
         let instant = c1.query(&QueryOptions::new(first.time)).await.unwrap();
-        assert!(instant.metas().unwrap().iter().all(|m| m.time.timestamp_millis() == first.time.timestamp_millis()));
+        assert!(
+            instant
+                .metas()
+                .unwrap()
+                .iter()
+                .all(|m| m.time.timestamp_millis() == first.time.timestamp_millis())
+        );
         assert!(!instant.is_empty());
 
         // datapoint interval
         let ids = result.ids().unwrap();
-        let by_id = c1.query(&QueryOptions::new(DatapointInterval::new(ids[10], ids[19]).unwrap())).await.unwrap();
+        let by_id = c1
+            .query(&QueryOptions::new(
+                DatapointInterval::new(ids[10], ids[19]).unwrap(),
+            ))
+            .await
+            .unwrap();
         assert_eq!(by_id.ids().unwrap(), ids[10..=19].to_vec());
 
         // invalid extent: InvalidInput before any request
         let before = fake.started.load(Ordering::SeqCst);
-        let err = c1.query(&QueryOptions::new(("2020-01-01", "garbage"))).await.unwrap_err();
+        let err = c1
+            .query(&QueryOptions::new(("2020-01-01", "garbage")))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
         assert!(QueryOptions::try_new(("2021-01-01", "2020-01-01")).is_err());
         assert_eq!(fake.started.load(Ordering::SeqCst), before);
@@ -141,7 +176,12 @@ fn parallel_paging_and_load_collections_equal_sequential() {
         }
         let parallel = QueryOptions::new(year()).parallel_pages(8);
         for (c, exp) in collections.iter().zip(&expected) {
-            assert_eq!(&c.query(&parallel).await.unwrap().into_values(), exp, "{}", c.name());
+            assert_eq!(
+                &c.query(&parallel).await.unwrap().into_values(),
+                exp,
+                "{}",
+                c.name()
+            );
         }
         fake.max_in_flight.store(0, Ordering::SeqCst);
         let loaded = assert_send(client.load_collections(&collections, &parallel)).await;
@@ -149,8 +189,14 @@ fn parallel_paging_and_load_collections_equal_sequential() {
         for (r, exp) in loaded.into_iter().zip(&expected) {
             assert_eq!(&r.unwrap().into_values(), exp);
         }
-        assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 4, "client concurrency (4) reached, not exceeded");
-        let limited = client.load_collections(&collections, &parallel.clone().concurrency(2)).await;
+        assert_eq!(
+            fake.max_in_flight.load(Ordering::SeqCst),
+            4,
+            "client concurrency (4) reached, not exceeded"
+        );
+        let limited = client
+            .load_collections(&collections, &parallel.clone().concurrency(2))
+            .await;
         assert!(limited.iter().all(Result::is_ok));
     });
 }
@@ -162,10 +208,26 @@ fn dataset_query_across_collections() {
     block_on(async {
         let dataset = client.dataset(fake::SLUG).await.unwrap();
         let all = dataset.query(&QueryOptions::new(year())).await.unwrap();
-        assert_eq!(all.values(), fake.expected(&["C0", "C1", "C2", "C3"], &year()).as_slice());
-        let chosen = dataset.query(&QueryOptions::new(year()).collections(["C1", "C3"]).parallel_pages(4)).await.unwrap();
-        assert_eq!(chosen.values(), fake.expected(&["C1", "C3"], &year()).as_slice());
-        let err = dataset.query(&QueryOptions::new(year()).collections(["C9"])).await.unwrap_err();
+        assert_eq!(
+            all.values(),
+            fake.expected(&["C0", "C1", "C2", "C3"], &year()).as_slice()
+        );
+        let chosen = dataset
+            .query(
+                &QueryOptions::new(year())
+                    .collections(["C1", "C3"])
+                    .parallel_pages(4),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            chosen.values(),
+            fake.expected(&["C1", "C3"], &year()).as_slice()
+        );
+        let err = dataset
+            .query(&QueryOptions::new(year()).collections(["C9"]))
+            .await
+            .unwrap_err();
         assert!(err.is_not_found());
         assert!(err.to_string().contains("C9"));
     });
@@ -178,8 +240,16 @@ fn pages_stream_in_order() {
     let events = Arc::new(Mutex::new(Vec::<ProgressEvent>::new()));
     let sink = events.clone();
     block_on(async {
-        let c0 = client.dataset(fake::SLUG).await.unwrap().collection("C0").await.unwrap();
-        let options = QueryOptions::new(year()).page_size(250).progress(Arc::new(move |e: &ProgressEvent| sink.lock().unwrap().push(e.clone())));
+        let c0 = client
+            .dataset(fake::SLUG)
+            .await
+            .unwrap()
+            .collection("C0")
+            .await
+            .unwrap();
+        let options = QueryOptions::new(year()).page_size(250).progress(Arc::new(
+            move |e: &ProgressEvent| sink.lock().unwrap().push(e.clone()),
+        ));
         let stream = assert_send(c0.pages(&options));
         let pages: Vec<_> = stream.map(Result::unwrap).collect().await;
         assert_eq!(pages.len(), 12);
@@ -188,7 +258,10 @@ fn pages_stream_in_order() {
         assert_eq!(all, fake.expected(&["C0"], &year()));
         // a stream with an invalid extent yields the error
         let mut bad = c0.pages(&QueryOptions::new("nonsense"));
-        assert!(matches!(bad.next().await, Some(Err(Error::InvalidInput { .. }))));
+        assert!(matches!(
+            bad.next().await,
+            Some(Err(Error::InvalidInput { .. }))
+        ));
         assert!(bad.next().await.is_none());
     });
     let events = events.lock().unwrap();
@@ -211,8 +284,14 @@ fn find_by_id() {
         let found = c1.find(id.to_string().as_str(), false).await.unwrap();
         assert_eq!(found.meta().unwrap().id, id);
         assert_eq!(found.record().unwrap().id(), Some(id));
-        assert_eq!(found.decode_into::<Synthetic>().unwrap().label, some.decode_into::<Synthetic>().unwrap()[7].label);
-        assert_eq!(dataset.find(id, false).await.unwrap().value(), found.value());
+        assert_eq!(
+            found.decode_into::<Synthetic>().unwrap().label,
+            some.decode_into::<Synthetic>().unwrap()[7].label
+        );
+        assert_eq!(
+            dataset.find(id, false).await.unwrap().value(),
+            found.value()
+        );
         // in another collection: not found
         assert!(c0.find(id, false).await.unwrap_err().is_not_found());
         // malformed ids fail before any request
@@ -235,17 +314,25 @@ fn ingest_and_delete_in_chunks() {
         let start = Utc.with_ymd_and_hms(2021, 6, 1, 0, 0, 0).unwrap();
         let values: Vec<Synthetic> = (0..20_000)
             .map(|i| Synthetic {
-                time: Some(tilebox_core::time::datetime_to_timestamp(&(start + chrono::TimeDelta::seconds(i)))),
+                time: Some(tilebox_core::time::datetime_to_timestamp(
+                    &(start + chrono::TimeDelta::seconds(i)),
+                )),
                 label: format!("x{i}"),
                 number: i,
                 ..Default::default()
             })
             .collect();
-        let options = IngestOptions::new().progress(Arc::new(move |e: &ProgressEvent| sink.lock().unwrap().push(e.clone())));
+        let options = IngestOptions::new().progress(Arc::new(move |e: &ProgressEvent| {
+            sink.lock().unwrap().push(e.clone())
+        }));
         let summary = assert_send(c.ingest_with(&values, &options)).await.unwrap();
         assert_eq!(summary.num_created, 20_000);
         assert_eq!(summary.datapoint_ids.len(), 20_000);
-        let ingests = fake.methods().iter().filter(|m| m.ends_with("/Ingest")).count();
+        let ingests = fake
+            .methods()
+            .iter()
+            .filter(|m| m.ends_with("/Ingest"))
+            .count();
         assert_eq!(ingests, 3, "chunks of 8192");
         assert_eq!(c.info().count, Some(20_000), "info refreshed after ingest");
 
@@ -257,17 +344,36 @@ fn ingest_and_delete_in_chunks() {
         assert_eq!(again.datapoint_ids, summary.datapoint_ids[..10].to_vec());
 
         // delete by query result, in chunks
-        let range = (start, start + chrono::TimeDelta::seconds(10_000)).into_time_interval().unwrap();
-        let loaded = c.query(&QueryOptions::new(range).skip_data(true)).await.unwrap();
+        let range = (start, start + chrono::TimeDelta::seconds(10_000))
+            .into_time_interval()
+            .unwrap();
+        let loaded = c
+            .query(&QueryOptions::new(range).skip_data(true))
+            .await
+            .unwrap();
         assert_eq!(loaded.len(), 10_000);
         let deleted = c.delete_datapoints(&loaded).await.unwrap();
         assert_eq!(deleted, 10_000);
-        assert_eq!(fake.methods().iter().filter(|m| m.ends_with("/Delete")).count(), 2);
+        assert_eq!(
+            fake.methods()
+                .iter()
+                .filter(|m| m.ends_with("/Delete"))
+                .count(),
+            2
+        );
         assert_eq!(c.info().count, Some(10_000));
         // unknown ids: not found, nothing deleted
-        assert!(c.delete([uuid::Uuid::from_u128(42)]).await.unwrap_err().is_not_found());
+        assert!(
+            c.delete([uuid::Uuid::from_u128(42)])
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
         // malformed ids: nothing sent
-        assert!(matches!(c.delete(["bad"]).await, Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            c.delete(["bad"]).await,
+            Err(Error::InvalidInput { .. })
+        ));
     });
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 4, "one per chunk + final");
@@ -282,34 +388,86 @@ fn create_and_update_dataset() {
     block_on(async {
         let spec = DatasetSpec::new(DatasetKind::Spatiotemporal, "my_dataset")
             .name("My dataset")
-            .field(FieldSpec::new("platform", FieldType::String).description("Satellite").queryable(true))
+            .field(
+                FieldSpec::new("platform", FieldType::String)
+                    .description("Satellite")
+                    .queryable(true),
+            )
             .field(FieldSpec::new("bands", FieldType::Double).repeated());
         let dataset = client.create_or_update_dataset(spec.clone()).await.unwrap();
         assert_eq!(dataset.code_name(), "my_dataset");
         let methods = fake.methods();
-        assert!(methods.iter().any(|m| m.ends_with("/GetDataset")) && methods.iter().any(|m| m.ends_with("/CreateDataset")));
-        let (_, body) = fake.requests.lock().unwrap().iter().rev().find(|(m, _)| m.ends_with("/CreateDataset")).cloned().unwrap();
+        assert!(
+            methods.iter().any(|m| m.ends_with("/GetDataset"))
+                && methods.iter().any(|m| m.ends_with("/CreateDataset"))
+        );
+        let (_, body) = fake
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(m, _)| m.ends_with("/CreateDataset"))
+            .cloned()
+            .unwrap();
         let req = pb::CreateDatasetRequest::decode(body).unwrap();
         let ty = req.r#type.unwrap();
         assert_eq!(ty.kind, DatasetKind::Spatiotemporal as i32);
-        let names: Vec<_> = ty.fields.iter().map(|f| f.descriptor.as_ref().unwrap().name().to_owned()).collect();
-        assert_eq!(names, ["time", "id", "ingestion_time", "geometry", "platform", "bands"]);
-        assert_eq!(ty.fields[1].descriptor.as_ref().unwrap().type_name(), ".datasets.v1.UUID");
+        let names: Vec<_> = ty
+            .fields
+            .iter()
+            .map(|f| f.descriptor.as_ref().unwrap().name().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "time",
+                "id",
+                "ingestion_time",
+                "geometry",
+                "platform",
+                "bands"
+            ]
+        );
+        assert_eq!(
+            ty.fields[1].descriptor.as_ref().unwrap().type_name(),
+            ".datasets.v1.UUID"
+        );
         assert!(ty.fields[4].annotation.as_ref().unwrap().queryable);
-        assert_eq!(ty.fields[5].descriptor.as_ref().unwrap().label(), prost_types::field_descriptor_proto::Label::Repeated);
+        assert_eq!(
+            ty.fields[5].descriptor.as_ref().unwrap().label(),
+            prost_types::field_descriptor_proto::Label::Repeated
+        );
         // schema of the created dataset loads
-        assert!(dataset.schema().unwrap().field_names().contains(&"platform".to_owned()));
+        assert!(
+            dataset
+                .schema()
+                .unwrap()
+                .field_names()
+                .contains(&"platform".to_owned())
+        );
 
         // the existing "synthetic" dataset is updated
-        let updated = client.create_or_update_dataset(DatasetSpec::new(DatasetKind::Temporal, "synthetic").name("Renamed")).await.unwrap();
+        let updated = client
+            .create_or_update_dataset(
+                DatasetSpec::new(DatasetKind::Temporal, "synthetic").name("Renamed"),
+            )
+            .await
+            .unwrap();
         assert_eq!(updated.name(), "Renamed");
         assert!(fake.methods().last().unwrap().ends_with("/UpdateDataset"));
 
         // client-side validation
-        let bad = client.create_dataset(DatasetSpec::new(DatasetKind::Temporal, "Bad Name")).await.unwrap_err();
+        let bad = client
+            .create_dataset(DatasetSpec::new(DatasetKind::Temporal, "Bad Name"))
+            .await
+            .unwrap_err();
         assert!(matches!(bad, Error::InvalidInput { .. }));
         let dup = client
-            .create_dataset(DatasetSpec::new(DatasetKind::Temporal, "ok").field(FieldSpec::new("time", FieldType::String)))
+            .create_dataset(
+                DatasetSpec::new(DatasetKind::Temporal, "ok")
+                    .field(FieldSpec::new("time", FieldType::String)),
+            )
             .await
             .unwrap_err();
         assert!(matches!(dup, Error::InvalidInput { .. }));
@@ -320,12 +478,17 @@ fn create_and_update_dataset() {
 fn spatial_filter_is_encoded_as_wkb() {
     let ring = geo_types::LineString::from(vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]);
     let polygon = geo_types::Polygon::new(ring, vec![]);
-    let extent = SpatialExtent::new(polygon).unwrap().mode(tilebox_core::query::SpatialMode::Contains);
+    let extent = SpatialExtent::new(polygon)
+        .unwrap()
+        .mode(tilebox_core::query::SpatialMode::Contains);
     let wire = extent.to_wire();
     let wkb = wire.geometry.unwrap().wkb;
     assert_eq!(&wkb[..5], &[1, 3, 0, 0, 0], "little-endian WKB polygon");
     assert_eq!(wire.mode, pb::SpatialFilterMode::Contains as i32);
-    let filters = QueryOptions::new(year()).spatial(SpatialExtent::from_wkb(wkb.clone())).filters().unwrap();
+    let filters = QueryOptions::new(year())
+        .spatial(SpatialExtent::from_wkb(wkb.clone()))
+        .filters()
+        .unwrap();
     assert_eq!(filters.spatial_extent.unwrap().geometry.unwrap().wkb, wkb);
 }
 
@@ -334,10 +497,19 @@ fn errors_and_retries_through_the_client() {
     let fake = Fake::new(&SIZES, 100);
     let client = fake.client();
     block_on(async {
-        let c1 = client.dataset(fake::SLUG).await.unwrap().collection("C1").await.unwrap();
+        let c1 = client
+            .dataset(fake::SLUG)
+            .await
+            .unwrap()
+            .collection("C1")
+            .await
+            .unwrap();
         // 2 failures < 3 attempts: succeeds
         fake.fail_queries.store(2, Ordering::SeqCst);
-        assert_eq!(c1.query(&QueryOptions::new(year())).await.unwrap().len(), 500);
+        assert_eq!(
+            c1.query(&QueryOptions::new(year())).await.unwrap().len(),
+            500
+        );
         // 3 failures = 3 attempts: Unavailable with the attempt count
         fake.fail_queries.store(3, Ordering::SeqCst);
         match c1.query(&QueryOptions::new(year())).await {
@@ -355,8 +527,13 @@ fn api_futures_run_on_other_threads() {
         block_on(async move {
             let dataset = client.dataset(fake::SLUG).await.unwrap();
             let collections = dataset.collections().await.unwrap();
-            let loaded = client.load_collections(&collections, &QueryOptions::new(year()).parallel_pages(3)).await;
-            loaded.into_iter().map(|r| r.unwrap().len()).collect::<Vec<_>>()
+            let loaded = client
+                .load_collections(&collections, &QueryOptions::new(year()).parallel_pages(3))
+                .await;
+            loaded
+                .into_iter()
+                .map(|r| r.unwrap().len())
+                .collect::<Vec<_>>()
         })
     });
     assert_eq!(handle.join().unwrap(), SIZES.to_vec());

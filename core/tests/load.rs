@@ -26,12 +26,20 @@ fn year() -> TimeInterval {
 fn job(fake: &Fake, collection: usize, interval: &TimeInterval, parts: usize) -> LoadJob {
     let request = QueryRequest {
         collection_ids: vec![uuid_to_wire(&Uuid::from_u128(0xC0 + collection as u128))],
-        filters: Some(QueryFilters { time_interval: Some(interval.to_wire()), ..Default::default() }),
+        filters: Some(QueryFilters {
+            time_interval: Some(interval.to_wire()),
+            ..Default::default()
+        }),
         page: None,
         skip_data: false,
         dataset_id: Some(uuid_to_wire(&fake.dataset_id)),
     };
-    LoadJob { label: format!("C{collection}"), request, segments: split_interval(interval, parts, None), page_size: None }
+    LoadJob {
+        label: format!("C{collection}"),
+        request,
+        segments: split_interval(interval, parts, None),
+        page_size: None,
+    }
 }
 
 fn fetcher(fake: &Arc<Fake>) -> Arc<dyn PageFetcher> {
@@ -48,7 +56,16 @@ fn results_in_input_order_and_identical_to_sequential() {
     // sequential: one collection after another, one page at a time
     let sequential: Vec<_> = order
         .iter()
-        .map(|&c| block_on(load_jobs(fetcher(&fake), vec![job(&fake, c, &interval, 1)], LoadSettings::new(1))).pop().unwrap().unwrap())
+        .map(|&c| {
+            block_on(load_jobs(
+                fetcher(&fake),
+                vec![job(&fake, c, &interval, 1)],
+                LoadSettings::new(1),
+            ))
+            .pop()
+            .unwrap()
+            .unwrap()
+        })
         .collect();
     assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 1);
     // concurrent: all collections, 8 sub-intervals each, 4 requests in flight
@@ -59,7 +76,10 @@ fn results_in_input_order_and_identical_to_sequential() {
         let conc = conc.unwrap();
         let expected = fake.expected(&[&format!("C{c}")], &interval);
         assert_eq!(seq.values, expected, "sequential C{c}");
-        assert_eq!(conc.values, expected, "concurrent C{c}: same datapoints in the same order");
+        assert_eq!(
+            conc.values, expected,
+            "concurrent C{c}: same datapoints in the same order"
+        );
         if SIZES[c] > 0 {
             assert_eq!(conc.type_url, fake::TYPE_URL);
             // the 2 points outside 2020 are excluded
@@ -96,13 +116,25 @@ fn dropping_the_future_cancels_everything() {
             assert!(futures::poll!(load.as_mut()).is_pending());
         }
     });
-    assert_eq!(fake.in_flight.load(Ordering::SeqCst), 3, "three requests pending");
+    assert_eq!(
+        fake.in_flight.load(Ordering::SeqCst),
+        3,
+        "three requests pending"
+    );
     let started = fake.started.load(Ordering::SeqCst);
     assert_eq!(started, 3);
     drop(load);
-    assert_eq!(fake.in_flight.load(Ordering::SeqCst), 0, "pending requests dropped with the future");
+    assert_eq!(
+        fake.in_flight.load(Ordering::SeqCst),
+        0,
+        "pending requests dropped with the future"
+    );
     fake.hold.store(false, Ordering::SeqCst);
-    assert_eq!(fake.started.load(Ordering::SeqCst), started, "no further requests");
+    assert_eq!(
+        fake.started.load(Ordering::SeqCst),
+        started,
+        "no further requests"
+    );
     assert_eq!(fake.completed.load(Ordering::SeqCst), 0);
 }
 
@@ -114,7 +146,11 @@ fn a_failing_job_does_not_affect_the_others() {
     let jobs = vec![job(&fake, 0, &year(), 3), bad, job(&fake, 1, &year(), 3)];
     let results = block_on(load_jobs(fetcher(&fake), jobs, LoadSettings::new(4)));
     assert_eq!(results[0].as_ref().unwrap().values.len(), SIZES[0]);
-    assert!(results[1].as_ref().unwrap_err().is_not_found(), "{:?}", results[1]);
+    assert!(
+        results[1].as_ref().unwrap_err().is_not_found(),
+        "{:?}",
+        results[1]
+    );
     assert_eq!(results[2].as_ref().unwrap().values.len(), SIZES[1]);
 }
 
@@ -122,8 +158,15 @@ fn a_failing_job_does_not_affect_the_others() {
 fn retries_unavailable_pages() {
     let fake = Fake::new(&SIZES, 100);
     fake.fail_queries.store(2, Ordering::SeqCst); // < max_attempts (3) per request
-    let result = block_on(load_jobs(fetcher(&fake), vec![job(&fake, 1, &year(), 1)], LoadSettings::new(2)));
-    assert_eq!(result[0].as_ref().unwrap().values, fake.expected(&["C1"], &year()));
+    let result = block_on(load_jobs(
+        fetcher(&fake),
+        vec![job(&fake, 1, &year(), 1)],
+        LoadSettings::new(2),
+    ));
+    assert_eq!(
+        result[0].as_ref().unwrap().values,
+        fake.expected(&["C1"], &year())
+    );
 }
 
 #[derive(Default)]
@@ -146,18 +189,31 @@ fn progress_per_collection() {
     let events = recorder.0.lock().unwrap();
     for (c, result) in results.iter().enumerate() {
         let values = &result.as_ref().unwrap().values;
-        let mine: Vec<&ProgressEvent> = events.iter().filter(|e| e.label == format!("C{c}")).collect();
+        let mine: Vec<&ProgressEvent> = events
+            .iter()
+            .filter(|e| e.label == format!("C{c}"))
+            .collect();
         assert!(mine.len() >= 2, "C{c}: initial and final events");
         for pair in mine.windows(2) {
-            assert!(pair[1].fraction >= pair[0].fraction - 1e-12, "C{c}: fraction never decreases");
+            assert!(
+                pair[1].fraction >= pair[0].fraction - 1e-12,
+                "C{c}: fraction never decreases"
+            );
             assert!(pair[1].datapoints >= pair[0].datapoints);
         }
         let last = mine.last().unwrap();
         assert!(last.done);
         assert_eq!(last.fraction, 1.0);
         assert_eq!(last.datapoints, values.len() as u64);
-        assert_eq!(last.bytes, values.iter().map(|v| v.len() as u64).sum::<u64>());
-        assert_eq!(mine.iter().filter(|e| e.done).count(), 1, "exactly one final event");
+        assert_eq!(
+            last.bytes,
+            values.iter().map(|v| v.len() as u64).sum::<u64>()
+        );
+        assert_eq!(
+            mine.iter().filter(|e| e.done).count(),
+            1,
+            "exactly one final event"
+        );
         assert!(mine.iter().all(|e| (0.0..=1.0).contains(&e.fraction)));
     }
 }
@@ -170,7 +226,11 @@ fn page_stream_prefetches_one_page() {
     block_on(async {
         let first = stream.next().await.unwrap().unwrap();
         assert_eq!(first.data.unwrap().value.len(), 100);
-        assert_eq!(fake.started.load(Ordering::SeqCst), 2, "the second page is already requested");
+        assert_eq!(
+            fake.started.load(Ordering::SeqCst),
+            2,
+            "the second page is already requested"
+        );
         let mut count = 100;
         while let Some(page) = stream.next().await {
             count += page.unwrap().data.unwrap().value.len();
@@ -190,5 +250,11 @@ fn runs_on_other_threads_and_executors() {
     let jobs: Vec<LoadJob> = (0..4).map(|c| job(&fake, c, &year(), 2)).collect();
     let fut = assert_send(load_jobs(fetcher(&fake), jobs, LoadSettings::new(4)));
     let results = std::thread::spawn(move || block_on(fut)).join().unwrap();
-    assert_eq!(results.iter().map(|r| r.as_ref().unwrap().values.len()).collect::<Vec<_>>(), SIZES.to_vec());
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r.as_ref().unwrap().values.len())
+            .collect::<Vec<_>>(),
+        SIZES.to_vec()
+    );
 }

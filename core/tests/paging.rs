@@ -7,21 +7,32 @@ use tilebox_core::wire::datasets::v1::{QueryFilters, QueryRequest, QueryResultPa
 use tilebox_core::wire::tilebox::v1::{Id, Pagination};
 
 fn id(n: u8) -> Id {
-    Id { uuid: Bytes::from(vec![n; 16]) }
+    Id {
+        uuid: Bytes::from(vec![n; 16]),
+    }
 }
 
 fn base() -> QueryRequest {
     QueryRequest {
         collection_ids: vec![id(1)],
         filters: Some(QueryFilters::default()),
-        page: Some(Pagination { limit: Some(99), starting_after: Some(id(9)) }), // ignored by the plan
+        page: Some(Pagination {
+            limit: Some(99),
+            starting_after: Some(id(9)),
+        }), // ignored by the plan
         skip_data: true,
         dataset_id: Some(id(2)),
     }
 }
 
 fn page(next: Option<Pagination>) -> QueryResultPage {
-    QueryResultPage { data: Some(RepeatedAny { type_url: "t".into(), value: vec![Bytes::from_static(b"x")] }), next_page: next }
+    QueryResultPage {
+        data: Some(RepeatedAny {
+            type_url: "t".into(),
+            value: vec![Bytes::from_static(b"x")],
+        }),
+        next_page: next,
+    }
 }
 
 #[test]
@@ -35,7 +46,13 @@ fn first_request_has_no_cursor() {
 
     let mut plan = QueryPlan::new(base(), Some(10));
     let first = plan.next_request().unwrap();
-    assert_eq!(first.page, Some(Pagination { limit: Some(10), starting_after: None }));
+    assert_eq!(
+        first.page,
+        Some(Pagination {
+            limit: Some(10),
+            starting_after: None
+        })
+    );
 }
 
 #[test]
@@ -45,12 +62,24 @@ fn next_page_is_echoed_verbatim() {
     // nothing more until the response arrives
     assert!(plan.next_request().is_none());
     assert!(!plan.is_done());
-    let next = Pagination { limit: Some(10), starting_after: Some(id(7)) };
+    let next = Pagination {
+        limit: Some(10),
+        starting_after: Some(id(7)),
+    };
     plan.advance(&page(Some(next.clone())));
     let second = plan.next_request().unwrap();
     assert_eq!(second.page, Some(next));
     // every other field unchanged
-    assert_eq!(QueryRequest { page: None, ..second }, QueryRequest { page: None, ..first });
+    assert_eq!(
+        QueryRequest {
+            page: None,
+            ..second
+        },
+        QueryRequest {
+            page: None,
+            ..first
+        }
+    );
     assert_eq!(plan.requests_sent(), 2);
 }
 
@@ -66,8 +95,14 @@ fn stops_when_next_page_absent() {
 #[test]
 fn stops_when_cursor_absent_or_empty() {
     for next in [
-        Pagination { limit: Some(10), starting_after: None },
-        Pagination { limit: Some(10), starting_after: Some(Id { uuid: Bytes::new() }) },
+        Pagination {
+            limit: Some(10),
+            starting_after: None,
+        },
+        Pagination {
+            limit: Some(10),
+            starting_after: Some(Id { uuid: Bytes::new() }),
+        },
         Pagination::default(),
     ] {
         let mut plan = QueryPlan::new(base(), None);
@@ -97,7 +132,11 @@ fn terminates_over_simulated_server() {
         while let Some(request) = plan.next_request() {
             guard += 1;
             assert!(guard < 100, "plan does not terminate");
-            let after = request.page.as_ref().and_then(|p| p.starting_after.as_ref()).map(|i| i.uuid[0]);
+            let after = request
+                .page
+                .as_ref()
+                .and_then(|p| p.starting_after.as_ref())
+                .map(|i| i.uuid[0]);
             let start = after.map_or(1, |a| a + 1);
             let items: Vec<u8> = (start..=n).take(usize::from(limit)).collect();
             let more = items.last().is_some_and(|l| *l < n);
@@ -107,7 +146,10 @@ fn terminates_over_simulated_server() {
                     type_url: "t".into(),
                     value: items.iter().map(|i| Bytes::from(vec![*i])).collect(),
                 }),
-                next_page: more.then(|| Pagination { limit: Some(i64::from(limit)), starting_after: items.last().map(|l| id(*l)) }),
+                next_page: more.then(|| Pagination {
+                    limit: Some(i64::from(limit)),
+                    starting_after: items.last().map(|l| id(*l)),
+                }),
             });
         }
         assert_eq!(seen, (1..=n).collect::<Vec<_>>());

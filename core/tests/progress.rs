@@ -16,7 +16,10 @@ fn fraction_from_the_last_datapoint_time_within_the_effective_window() {
     let now = day(21); // query end in the future: the window ends now
     let mut t = ProgressTracker::new("L1T", &interval, now);
     let e = t.event();
-    assert_eq!((e.fraction, e.datapoints, e.bytes, e.done), (0.0, 0, 0, false));
+    assert_eq!(
+        (e.fraction, e.datapoints, e.bytes, e.done),
+        (0.0, 0, 0, false)
+    );
     // first datapoint on day 11: window [day 11, day 21]
     let e = t.on_page(0, Some(day(11)), Some(day(13)), 100, 1000);
     assert!((e.fraction - 0.2).abs() < 1e-9, "{}", e.fraction);

@@ -12,9 +12,20 @@ fn utc(y: i32, mo: u32, d: u32) -> DateTime<Utc> {
 /// How the local server (and the hosted API, spec §7.1) matches: floor_ms(time) against ms-truncated bounds.
 fn server_matches(interval: &TimeInterval, t: DateTime<Utc>) -> bool {
     let ms = t.timestamp_millis();
-    let (s, e) = (interval.start().timestamp_millis(), interval.end().timestamp_millis());
-    let after_start = if interval.start_exclusive() { ms > s } else { ms >= s };
-    let before_end = if interval.end_inclusive() { ms <= e } else { ms < e };
+    let (s, e) = (
+        interval.start().timestamp_millis(),
+        interval.end().timestamp_millis(),
+    );
+    let after_start = if interval.start_exclusive() {
+        ms > s
+    } else {
+        ms >= s
+    };
+    let before_end = if interval.end_inclusive() {
+        ms <= e
+    } else {
+        ms < e
+    };
     after_start && before_end
 }
 
@@ -34,15 +45,29 @@ fn check(interval: &TimeInterval, parts: &[TimeInterval], times: &[DateTime<Utc>
     assert_eq!(last.end_inclusive(), interval.end_inclusive());
     for w in parts.windows(2) {
         assert_eq!(w[0].end(), w[1].start(), "contiguous");
-        assert!(!w[0].end_inclusive() && !w[1].start_exclusive(), "inner cuts are [a, b)");
-        assert_eq!(w[0].end().timestamp_subsec_nanos() % 1_000_000, 0, "cut on a millisecond boundary");
+        assert!(
+            !w[0].end_inclusive() && !w[1].start_exclusive(),
+            "inner cuts are [a, b)"
+        );
+        assert_eq!(
+            w[0].end().timestamp_subsec_nanos() % 1_000_000,
+            0,
+            "cut on a millisecond boundary"
+        );
         assert!(w[0].start() < w[0].end());
     }
-    for rule in [server_matches as fn(&TimeInterval, DateTime<Utc>) -> bool, exact_matches] {
+    for rule in [
+        server_matches as fn(&TimeInterval, DateTime<Utc>) -> bool,
+        exact_matches,
+    ] {
         for &t in times {
             let whole = rule(interval, t);
             let hits = parts.iter().filter(|p| rule(p, t)).count();
-            assert_eq!(hits, usize::from(whole), "t={t:?} interval={interval} parts={parts:?}");
+            assert_eq!(
+                hits,
+                usize::from(whole),
+                "t={t:?} interval={interval} parts={parts:?}"
+            );
         }
     }
 }
@@ -50,7 +75,17 @@ fn check(interval: &TimeInterval, parts: &[TimeInterval], times: &[DateTime<Utc>
 fn times_around(points: &[DateTime<Utc>]) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     for &p in points {
-        for d in [-1_000_001i64, -1_000_000, -999_999, -1, 0, 1, 999_999, 1_000_000, 1_000_001] {
+        for d in [
+            -1_000_001i64,
+            -1_000_000,
+            -999_999,
+            -1,
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+        ] {
             out.push(p + TimeDelta::nanoseconds(d));
         }
     }
@@ -93,7 +128,16 @@ fn tiny_intervals_split_into_fewer_parts() {
     let small = TimeInterval::new(t, t + TimeDelta::milliseconds(3)).unwrap();
     let parts = split_interval(&small, 10, None);
     assert_eq!(parts.len(), 3);
-    check(&small, &parts, &times_around(&[t, t + TimeDelta::milliseconds(1), t + TimeDelta::milliseconds(2), t + TimeDelta::milliseconds(3)]));
+    check(
+        &small,
+        &parts,
+        &times_around(&[
+            t,
+            t + TimeDelta::milliseconds(1),
+            t + TimeDelta::milliseconds(2),
+            t + TimeDelta::milliseconds(3),
+        ]),
+    );
     // sub-millisecond interval: no cut possible
     let sub = TimeInterval::new(t, t + TimeDelta::microseconds(500)).unwrap();
     assert_eq!(split_interval(&sub, 4, None).len(), 1);
@@ -114,7 +158,11 @@ fn density_hint_moves_cuts_not_bounds() {
     assert_eq!(parts[0].start(), interval.start());
     assert_eq!(parts[3].end(), interval.end());
     for p in &parts[1..] {
-        assert!(p.start() >= hint.0 && p.start() <= hint.1, "cut {} inside the populated span", p.start());
+        assert!(
+            p.start() >= hint.0 && p.start() <= hint.1,
+            "cut {} inside the populated span",
+            p.start()
+        );
     }
     let mut points: Vec<_> = parts.iter().map(|p| p.start()).collect();
     points.push(interval.end());
@@ -130,12 +178,19 @@ fn density_hint_moves_cuts_not_bounds() {
 fn concatenation_equals_whole() {
     let start = utc(2020, 5, 1);
     let interval = TimeInterval::new(start, start + TimeDelta::seconds(3)).unwrap();
-    let times: Vec<_> = (0..500).map(|i| start - TimeDelta::milliseconds(50) + TimeDelta::microseconds(i * 7300)).collect();
-    let whole: Vec<_> = times.iter().filter(|t| server_matches(&interval, **t)).collect();
+    let times: Vec<_> = (0..500)
+        .map(|i| start - TimeDelta::milliseconds(50) + TimeDelta::microseconds(i * 7300))
+        .collect();
+    let whole: Vec<_> = times
+        .iter()
+        .filter(|t| server_matches(&interval, **t))
+        .collect();
     for n in [2, 3, 8, 13] {
         let parts = split_interval(&interval, n, None);
-        let concatenated: Vec<_> =
-            parts.iter().flat_map(|p| times.iter().filter(move |t| server_matches(p, **t))).collect();
+        let concatenated: Vec<_> = parts
+            .iter()
+            .flat_map(|p| times.iter().filter(move |t| server_matches(p, **t)))
+            .collect();
         assert_eq!(concatenated, whole, "n={n}");
     }
 }

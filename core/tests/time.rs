@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use tilebox_core::time::{
-    DatapointInterval, IntoTimeInterval, TimeInterval, datetime_to_timestamp, parse_instant, timestamp_to_datetime,
+    DatapointInterval, IntoTimeInterval, TimeInterval, datetime_to_timestamp, parse_instant,
+    timestamp_to_datetime,
 };
 use tilebox_core::wire::tilebox::v1 as wire;
 use tilebox_core::{Error, IntoDatapointId};
@@ -67,25 +68,46 @@ fn accepted_string_forms() {
         ("  2022-07-13T02:00  ", base),
     ];
     for (input, expected) in cases {
-        assert_eq!(parse_instant(input).unwrap_or_else(|e| panic!("{input}: {e}")), *expected, "{input}");
+        assert_eq!(
+            parse_instant(input).unwrap_or_else(|e| panic!("{input}: {e}")),
+            *expected,
+            "{input}"
+        );
     }
 }
 
 #[test]
 fn invalid_strings_give_a_clear_error() {
-    for bad in ["", "yesterday", "2022-13-01", "2022-02-30", "2022-07-13T25:00", "13.07.2022", "2022-07-13 02:00 CET", "2022-07-13T02:00:00+25:00"] {
+    for bad in [
+        "",
+        "yesterday",
+        "2022-13-01",
+        "2022-02-30",
+        "2022-07-13T25:00",
+        "13.07.2022",
+        "2022-07-13 02:00 CET",
+        "2022-07-13T02:00:00+25:00",
+    ] {
         let err = parse_instant(bad).unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {err:?}");
         let msg = err.to_string();
         assert!(msg.contains("invalid time"), "{msg}");
-        assert!(msg.contains("2020-01-01"), "message lists the accepted forms: {msg}");
-        assert!(matches!(("2020-01-01", bad).into_time_interval(), Err(Error::InvalidInput { .. })));
+        assert!(
+            msg.contains("2020-01-01"),
+            "message lists the accepted forms: {msg}"
+        );
+        assert!(matches!(
+            ("2020-01-01", bad).into_time_interval(),
+            Err(Error::InvalidInput { .. })
+        ));
     }
 }
 
 #[test]
 fn end_before_start_is_rejected() {
-    let err = ("2021-01-01", "2020-01-01").into_time_interval().unwrap_err();
+    let err = ("2021-01-01", "2020-01-01")
+        .into_time_interval()
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }));
     assert!(err.to_string().contains("before"), "{err}");
     assert!(TimeInterval::new(utc(2020, 1, 2, 0, 0, 0), utc(2020, 1, 1, 0, 0, 0)).is_err());
@@ -103,17 +125,28 @@ fn other_instant_types() {
     assert_eq!(TimeInterval::instant(naive_date).unwrap().start(), expected);
     let naive_dt = naive_date.and_hms_opt(0, 0, 0).unwrap();
     assert_eq!(TimeInterval::instant(naive_dt).unwrap().start(), expected);
-    let zoned: DateTime<FixedOffset> = FixedOffset::east_opt(3600).unwrap().with_ymd_and_hms(2020, 1, 1, 1, 0, 0).unwrap();
+    let zoned: DateTime<FixedOffset> = FixedOffset::east_opt(3600)
+        .unwrap()
+        .with_ymd_and_hms(2020, 1, 1, 1, 0, 0)
+        .unwrap();
     assert_eq!(TimeInterval::instant(zoned).unwrap().start(), expected);
     // mixed pair and ranges
     let t = (naive_date, "2020-02-01").into_time_interval().unwrap();
     assert_eq!(t.end(), utc(2020, 2, 1, 0, 0, 0));
-    let r = (expected..utc(2020, 2, 1, 0, 0, 0)).into_time_interval().unwrap();
+    let r = (expected..utc(2020, 2, 1, 0, 0, 0))
+        .into_time_interval()
+        .unwrap();
     assert_eq!(r, t);
     let ri = ("2020-01-01"..="2020-02-01").into_time_interval().unwrap();
     assert!(ri.end_inclusive());
     assert_ne!(ri, t);
-    assert_eq!(String::from("2020-01-01").into_time_interval().unwrap().start(), expected);
+    assert_eq!(
+        String::from("2020-01-01")
+            .into_time_interval()
+            .unwrap()
+            .start(),
+        expected
+    );
 }
 
 #[test]
@@ -127,11 +160,23 @@ fn wire_round_trip_before_1970() {
     let ts2 = datetime_to_timestamp(&t2);
     assert_eq!((ts2.seconds, ts2.nanos), (-1, 999_999_999));
     // non-canonical negative nanos normalise
-    let odd = prost_types::Timestamp { seconds: 0, nanos: -1 };
-    assert_eq!(datetime_to_timestamp(&timestamp_to_datetime(&odd).unwrap()), prost_types::Timestamp { seconds: -1, nanos: 999_999_999 });
+    let odd = prost_types::Timestamp {
+        seconds: 0,
+        nanos: -1,
+    };
+    assert_eq!(
+        datetime_to_timestamp(&timestamp_to_datetime(&odd).unwrap()),
+        prost_types::Timestamp {
+            seconds: -1,
+            nanos: 999_999_999
+        }
+    );
 
     let interval = TimeInterval::with_bounds(t, t2, true, true).unwrap();
-    assert_eq!(TimeInterval::from_wire(&interval.to_wire()).unwrap(), interval);
+    assert_eq!(
+        TimeInterval::from_wire(&interval.to_wire()).unwrap(),
+        interval
+    );
 }
 
 #[test]
@@ -146,21 +191,47 @@ fn empty_availability_sentinel() {
     assert!(t.is_empty());
     assert_eq!(t, TimeInterval::empty());
     assert_eq!(t.to_string(), "<empty>");
-    assert!(TimeInterval::from_wire(&wire::TimeInterval::default()).unwrap().is_empty());
+    assert!(
+        TimeInterval::from_wire(&wire::TimeInterval::default())
+            .unwrap()
+            .is_empty()
+    );
     // an observed availability: [first, last] end inclusive
-    let avail = TimeInterval::with_bounds(utc(2020, 1, 1, 0, 0, 0), utc(2020, 12, 31, 0, 0, 0), false, true).unwrap();
-    assert!(!TimeInterval::from_wire(&avail.to_wire()).unwrap().is_empty());
+    let avail = TimeInterval::with_bounds(
+        utc(2020, 1, 1, 0, 0, 0),
+        utc(2020, 12, 31, 0, 0, 0),
+        false,
+        true,
+    )
+    .unwrap();
+    assert!(
+        !TimeInterval::from_wire(&avail.to_wire())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn display_and_equality() {
     let t = ("2020-01-01", "2021-01-01").into_time_interval().unwrap();
-    assert_eq!(t.to_string(), "[2020-01-01 00:00:00 UTC, 2021-01-01 00:00:00 UTC)");
+    assert_eq!(
+        t.to_string(),
+        "[2020-01-01 00:00:00 UTC, 2021-01-01 00:00:00 UTC)"
+    );
     let c = TimeInterval::with_bounds(t.start(), t.end(), true, true).unwrap();
-    assert_eq!(c.to_string(), "(2020-01-01 00:00:00 UTC, 2021-01-01 00:00:00 UTC]");
+    assert_eq!(
+        c.to_string(),
+        "(2020-01-01 00:00:00 UTC, 2021-01-01 00:00:00 UTC]"
+    );
     // half-open normal form: [a, b] == [a, b + 1ns)
     let a = TimeInterval::with_bounds(t.start(), t.end(), false, true).unwrap();
-    let b = TimeInterval::with_bounds(t.start(), t.end() + chrono::TimeDelta::nanoseconds(1), false, false).unwrap();
+    let b = TimeInterval::with_bounds(
+        t.start(),
+        t.end() + chrono::TimeDelta::nanoseconds(1),
+        false,
+        false,
+    )
+    .unwrap();
     assert_eq!(a, b);
 }
 
@@ -171,10 +242,17 @@ fn datapoint_intervals_and_ids() {
     let d = DatapointInterval::new(a, b).unwrap();
     assert!(!d.start_exclusive && d.end_inclusive);
     assert_eq!(DatapointInterval::from_wire(&d.to_wire()).unwrap(), d);
-    assert!(matches!(DatapointInterval::new(b, a), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        DatapointInterval::new(b, a),
+        Err(Error::InvalidInput { .. })
+    ));
     let err = "not-a-uuid".into_datapoint_id().unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }));
     assert!(err.to_string().contains("not a valid UUID"));
     // no version bits required
-    assert!("00000000-0000-0000-0000-000000000001".into_datapoint_id().is_ok());
+    assert!(
+        "00000000-0000-0000-0000-000000000001"
+            .into_datapoint_id()
+            .is_ok()
+    );
 }

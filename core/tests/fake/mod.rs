@@ -17,12 +17,17 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use prost::Message;
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet, Timestamp};
+use prost_types::{
+    DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet, Timestamp,
+};
 use tilebox_core::error::Code;
 use tilebox_core::time::{datetime_to_timestamp, timestamp_to_datetime};
 use tilebox_core::wire::datasets::v1 as pb;
 use tilebox_core::wire::tilebox::v1::{Id, Pagination};
-use tilebox_core::{AsyncSleep, BoxFuture, ClientConfig, HttpRequest, HttpResponse, RetryPolicy, Transport, TransportError};
+use tilebox_core::{
+    AsyncSleep, BoxFuture, ClientConfig, HttpRequest, HttpResponse, RetryPolicy, Transport,
+    TransportError,
+};
 use uuid::Uuid;
 
 pub const TYPE_URL: &str = "datasets.v1.group_test.Synthetic";
@@ -88,8 +93,13 @@ pub fn encode_point(time: DateTime<Utc>, id: Uuid, label: &str, number: i64) -> 
     Bytes::from(
         Synthetic {
             time: Some(datetime_to_timestamp(&time)),
-            id: Some(pb::Uuid { uuid: Bytes::copy_from_slice(id.as_bytes()) }),
-            ingestion_time: Some(Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            id: Some(pb::Uuid {
+                uuid: Bytes::copy_from_slice(id.as_bytes()),
+            }),
+            ingestion_time: Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
             label: label.to_owned(),
             number,
         }
@@ -105,18 +115,34 @@ pub fn synthetic_points(collection: usize, n: usize) -> Vec<Stored> {
         .map(|i| {
             // deterministic pseudo-random spread; every 10th point shares the previous one's millisecond
             let base = (i as i64 * 7919 * 1_000_003) % year_ms;
-            let ms = if i % 10 == 9 { (((i - 1) as i64) * 7919 * 1_000_003) % year_ms } else { base };
-            let time = start + TimeDelta::milliseconds(ms) + TimeDelta::microseconds((i % 1000) as i64);
+            let ms = if i % 10 == 9 {
+                (((i - 1) as i64) * 7919 * 1_000_003) % year_ms
+            } else {
+                base
+            };
+            let time =
+                start + TimeDelta::milliseconds(ms) + TimeDelta::microseconds((i % 1000) as i64);
             let id = id_for(time, ((collection as u64) << 32) | i as u64);
-            Stored { id, time, bytes: encode_point(time, id, &format!("c{collection}-{i}"), i as i64) }
+            Stored {
+                id,
+                time,
+                bytes: encode_point(time, id, &format!("c{collection}-{i}"), i as i64),
+            }
         })
         .collect();
-    for (k, time) in [Utc.with_ymd_and_hms(2019, 12, 31, 23, 59, 59).unwrap(), Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()]
-        .into_iter()
-        .enumerate()
+    for (k, time) in [
+        Utc.with_ymd_and_hms(2019, 12, 31, 23, 59, 59).unwrap(),
+        Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let id = id_for(time, ((collection as u64) << 32) | (1_000_000 + k as u64));
-        points.push(Stored { id, time, bytes: encode_point(time, id, "outside", -1) });
+        points.push(Stored {
+            id,
+            time,
+            bytes: encode_point(time, id, "outside", -1),
+        });
     }
     points.sort_by_key(|p| p.id);
     points
@@ -136,13 +162,21 @@ pub fn descriptor_set() -> FileDescriptorSet {
         file: vec![FileDescriptorProto {
             name: Some("datasets/v1/group_test/Synthetic.proto".to_owned()),
             package: Some("datasets.v1.group_test".to_owned()),
-            dependency: vec!["google/protobuf/timestamp.proto".to_owned(), "datasets/v1/well_known_types.proto".to_owned()],
+            dependency: vec![
+                "google/protobuf/timestamp.proto".to_owned(),
+                "datasets/v1/well_known_types.proto".to_owned(),
+            ],
             message_type: vec![DescriptorProto {
                 name: Some("Synthetic".to_owned()),
                 field: vec![
                     field("time", 1, Type::Message, Some(".google.protobuf.Timestamp")),
                     field("id", 2, Type::Message, Some(".datasets.v1.UUID")),
-                    field("ingestion_time", 3, Type::Message, Some(".google.protobuf.Timestamp")),
+                    field(
+                        "ingestion_time",
+                        3,
+                        Type::Message,
+                        Some(".google.protobuf.Timestamp"),
+                    ),
                     field("label", 4, Type::String, None),
                     field("number", 5, Type::Int64, None),
                 ],
@@ -155,7 +189,9 @@ pub fn descriptor_set() -> FileDescriptorSet {
 }
 
 fn wire_id(id: &Uuid) -> Id {
-    Id { uuid: Bytes::copy_from_slice(id.as_bytes()) }
+    Id {
+        uuid: Bytes::copy_from_slice(id.as_bytes()),
+    }
 }
 
 fn read_id(id: &Option<Id>) -> Option<Uuid> {
@@ -176,7 +212,11 @@ impl Fake {
             .map(|(i, &n)| CollectionData {
                 id: Uuid::from_u128(0xC0 + i as u128),
                 name: format!("C{i}"),
-                points: if n == 0 { Vec::new() } else { synthetic_points(i, n) },
+                points: if n == 0 {
+                    Vec::new()
+                } else {
+                    synthetic_points(i, n)
+                },
             })
             .collect();
         Arc::new(Fake {
@@ -208,11 +248,19 @@ impl Fake {
     }
 
     pub fn client_with(self: &Arc<Self>, config: ClientConfig) -> tilebox_core::Client {
-        tilebox_core::Client::new(config, Arc::new(FakeTransport(self.clone())), Arc::new(NoSleep))
+        tilebox_core::Client::new(
+            config,
+            Arc::new(FakeTransport(self.clone())),
+            Arc::new(NoSleep),
+        )
     }
 
     pub fn rpc(self: &Arc<Self>) -> tilebox_core::RpcClient {
-        tilebox_core::RpcClient::new(Self::config(), Arc::new(FakeTransport(self.clone())), Arc::new(NoSleep))
+        tilebox_core::RpcClient::new(
+            Self::config(),
+            Arc::new(FakeTransport(self.clone())),
+            Arc::new(NoSleep),
+        )
     }
 
     pub fn dataset_wire(&self) -> pb::Dataset {
@@ -233,7 +281,10 @@ impl Fake {
     }
 
     fn collection_info(c: &CollectionData) -> pb::CollectionInfo {
-        let availability = match (c.points.iter().map(|p| p.time).min(), c.points.iter().map(|p| p.time).max()) {
+        let availability = match (
+            c.points.iter().map(|p| p.time).min(),
+            c.points.iter().map(|p| p.time).max(),
+        ) {
             (Some(first), Some(last)) => pb_interval(first, last, false, true),
             _ => tilebox_core::wire::tilebox::v1::TimeInterval {
                 start_time: Some(Timestamp::default()),
@@ -243,14 +294,21 @@ impl Fake {
             },
         };
         pb::CollectionInfo {
-            collection: Some(pb::Collection { name: c.name.clone(), id: Some(wire_id(&c.id)) }),
+            collection: Some(pb::Collection {
+                name: c.name.clone(),
+                id: Some(wire_id(&c.id)),
+            }),
             availability: Some(availability),
             count: Some(c.points.len() as u64),
         }
     }
 
     /// All datapoints of the selected collections matching the filters, ordered by id (the fake's truth).
-    pub fn expected(&self, collection_names: &[&str], interval: &tilebox_core::TimeInterval) -> Vec<Bytes> {
+    pub fn expected(
+        &self,
+        collection_names: &[&str],
+        interval: &tilebox_core::TimeInterval,
+    ) -> Vec<Bytes> {
         let state = self.state.lock().unwrap();
         let mut points: Vec<&Stored> = state
             .collections
@@ -264,17 +322,31 @@ impl Fake {
     }
 
     pub fn methods(&self) -> Vec<String> {
-        self.requests.lock().unwrap().iter().map(|(m, _)| m.clone()).collect()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect()
     }
 
     fn answer(&self, method: &str, body: Bytes) -> Result<Bytes, (Code, String)> {
         let mut state = self.state.lock().unwrap();
         let find_collection = |state: &State, id: &Option<Id>| -> Result<usize, (Code, String)> {
-            let id = read_id(id).ok_or((Code::InvalidArgument, "missing collection id".to_owned()))?;
-            state.collections.iter().position(|c| c.id == id).ok_or((Code::NotFound, "no such collection".to_owned()))
+            let id =
+                read_id(id).ok_or((Code::InvalidArgument, "missing collection id".to_owned()))?;
+            state
+                .collections
+                .iter()
+                .position(|c| c.id == id)
+                .ok_or((Code::NotFound, "no such collection".to_owned()))
         };
         let check_dataset = |id: &Option<Id>| -> Result<(), (Code, String)> {
-            if read_id(id) == Some(self.dataset_id) { Ok(()) } else { Err((Code::NotFound, "no such dataset".to_owned())) }
+            if read_id(id) == Some(self.dataset_id) {
+                Ok(())
+            } else {
+                Err((Code::NotFound, "no such dataset".to_owned()))
+            }
         };
         let bad = |e: prost::DecodeError| (Code::InvalidArgument, e.to_string());
         Ok(match method {
@@ -478,7 +550,12 @@ impl Fake {
     }
 }
 
-pub fn pb_interval(start: DateTime<Utc>, end: DateTime<Utc>, start_exclusive: bool, end_inclusive: bool) -> tilebox_core::wire::tilebox::v1::TimeInterval {
+pub fn pb_interval(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    start_exclusive: bool,
+    end_inclusive: bool,
+) -> tilebox_core::wire::tilebox::v1::TimeInterval {
     tilebox_core::wire::tilebox::v1::TimeInterval {
         start_time: Some(datetime_to_timestamp(&start)),
         end_time: Some(datetime_to_timestamp(&end)),
@@ -489,14 +566,23 @@ pub fn pb_interval(start: DateTime<Utc>, end: DateTime<Utc>, start_exclusive: bo
 
 /// Millisecond matching as the server does it (spec §7.1).
 pub fn matches_ms(t: &tilebox_core::wire::tilebox::v1::TimeInterval, time: DateTime<Utc>) -> bool {
-    let ms = |ts: &Option<Timestamp>| timestamp_to_datetime(&ts.unwrap_or_default()).unwrap().timestamp_millis();
+    let ms = |ts: &Option<Timestamp>| {
+        timestamp_to_datetime(&ts.unwrap_or_default())
+            .unwrap()
+            .timestamp_millis()
+    };
     let (s, e, x) = (ms(&t.start_time), ms(&t.end_time), time.timestamp_millis());
-    (if t.start_exclusive { x > s } else { x >= s }) && (if t.end_inclusive { x <= e } else { x < e })
+    (if t.start_exclusive { x > s } else { x >= s })
+        && (if t.end_inclusive { x <= e } else { x < e })
 }
 
 fn matches_id(d: &tilebox_core::wire::tilebox::v1::IdInterval, id: Uuid) -> bool {
-    let (s, e) = (read_id(&d.start_id).unwrap_or_default(), read_id(&d.end_id).unwrap_or_default());
-    (if d.start_exclusive { id > s } else { id >= s }) && (if d.end_inclusive { id <= e } else { id < e })
+    let (s, e) = (
+        read_id(&d.start_id).unwrap_or_default(),
+        read_id(&d.end_id).unwrap_or_default(),
+    );
+    (if d.start_exclusive { id > s } else { id >= s })
+        && (if d.end_inclusive { id <= e } else { id < e })
 }
 
 /// Counts a request as in flight until dropped (answered or cancelled).
@@ -530,7 +616,11 @@ struct Hold(Arc<Fake>);
 impl Future for Hold {
     type Output = ();
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.hold.load(Ordering::SeqCst) { Poll::Pending } else { Poll::Ready(()) }
+        if self.0.hold.load(Ordering::SeqCst) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 }
 
@@ -548,13 +638,22 @@ impl Transport for FakeTransport {
             let path = request.uri().path().trim_start_matches('/').to_owned();
             let (parts, body) = request.into_parts();
             assert_eq!(parts.method, http::Method::POST);
-            assert_eq!(parts.headers.get("content-type").unwrap(), "application/proto");
+            assert_eq!(
+                parts.headers.get("content-type").unwrap(),
+                "application/proto"
+            );
             let body = tilebox_core::connect::decode_body(&parts.headers, body).unwrap();
-            this.requests.lock().unwrap().push((path.clone(), body.clone()));
+            this.requests
+                .lock()
+                .unwrap()
+                .push((path.clone(), body.clone()));
             YieldN(this.yields).await;
             Hold(this.clone()).await;
             let response = match this.answer(&path, body) {
-                Ok(bytes) => http::Response::builder().status(200).header("content-type", "application/proto").body(bytes),
+                Ok(bytes) => http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/proto")
+                    .body(bytes),
                 Err((code, message)) => http::Response::builder()
                     .status(code.http_status())
                     .header("content-type", "application/json")
