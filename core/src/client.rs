@@ -162,7 +162,11 @@ fn collection_request(collection: &Collection, options: &QueryOptions) -> Result
 }
 
 /// The load job of one collection: the request plus its sub-intervals for parallel paging.
-fn collection_job(collection: &Collection, options: &QueryOptions) -> Result<LoadJob> {
+fn collection_job(
+    collection: &Collection,
+    options: &QueryOptions,
+    concurrency: usize,
+) -> Result<LoadJob> {
     let request = collection_request(collection, options)?;
     let segments = match options.extent()? {
         Extent::Time(interval) => {
@@ -176,7 +180,11 @@ fn collection_job(collection: &Collection, options: &QueryOptions) -> Result<Loa
                 (None, Some(0)) => Some(0),
                 _ => None,
             };
-            let parts = parts_for(options.parallel_page_count(), estimate, page_size);
+            let parts = parts_for(
+                options.parallel_page_count().unwrap_or(concurrency),
+                estimate,
+                page_size,
+            );
             split_interval(&interval, parts, hint.map(|a| (a.start(), a.end())))
         }
         Extent::Datapoints(_) => Vec::new(),
@@ -201,10 +209,11 @@ async fn load_collections(
     collections: &[Collection],
     options: &QueryOptions,
 ) -> Vec<Result<Datapoints>> {
+    let limit = concurrency(rpc, options);
     let mut jobs = Vec::new();
     let mut slots: Vec<std::result::Result<usize, Error>> = Vec::new();
     for collection in collections {
-        match collection_job(collection, options) {
+        match collection_job(collection, options, limit) {
             Ok(job) => {
                 slots.push(Ok(jobs.len()));
                 jobs.push(job);
@@ -212,7 +221,7 @@ async fn load_collections(
             Err(e) => slots.push(Err(e)),
         }
     }
-    let settings = LoadSettings::new(concurrency(rpc, options)).progress(options.listener());
+    let settings = LoadSettings::new(limit).progress(options.listener());
     let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
     let mut results: Vec<Option<Result<RawDatapoints>>> = load_jobs(fetcher, jobs, settings)
         .await
@@ -374,7 +383,7 @@ impl Dataset {
         };
         let segments = match extent {
             Extent::Time(interval) => {
-                split_interval(&interval, options.parallel_page_count(), None)
+                split_interval(&interval, options.parallel_page_count().unwrap_or(1), None)
             }
             Extent::Datapoints(_) => Vec::new(),
         };

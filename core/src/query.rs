@@ -171,7 +171,7 @@ pub struct QueryOptions {
     skip_data: bool,
     show_progress: bool,
     progress: Option<Arc<dyn ProgressListener>>,
-    parallel_pages: usize,
+    parallel_pages: Option<usize>,
     page_size: Option<u64>,
     concurrency: Option<usize>,
     collections: Option<Vec<String>>,
@@ -204,7 +204,7 @@ impl QueryOptions {
             skip_data: false,
             show_progress: false,
             progress: None,
-            parallel_pages: 1,
+            parallel_pages: None,
             page_size: None,
             concurrency: None,
             collections: None,
@@ -250,9 +250,13 @@ impl QueryOptions {
     }
 
     /// Split the time interval into up to `parts` sub-intervals that page concurrently (parallel paging).
-    /// The result is identical to sequential paging. Default 1 (sequential).
+    /// The result is identical to sequential paging; `1` pages strictly sequentially.
+    ///
+    /// Default: collection queries and `load_collections` split automatically into up to the concurrency
+    /// limit, but only into as many sub-intervals as the expected pages (estimated from the collection's
+    /// count and availability), so small queries stay one request; dataset-level queries default to 1.
     pub fn parallel_pages(mut self, parts: usize) -> Self {
-        self.parallel_pages = parts.max(1);
+        self.parallel_pages = Some(parts.max(1));
         self
     }
 
@@ -299,8 +303,8 @@ impl QueryOptions {
         self.progress.as_ref()
     }
 
-    /// The requested number of parallel sub-intervals.
-    pub fn parallel_page_count(&self) -> usize {
+    /// The requested number of parallel sub-intervals (`None`: automatic).
+    pub fn parallel_page_count(&self) -> Option<usize> {
         self.parallel_pages
     }
 

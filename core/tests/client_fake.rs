@@ -538,3 +538,38 @@ fn api_futures_run_on_other_threads() {
     });
     assert_eq!(handle.join().unwrap(), SIZES.to_vec());
 }
+
+#[test]
+fn automatic_parallel_paging_only_when_worth_it() {
+    let fake = Fake::new(&SIZES, 100);
+    let client = fake.client();
+    block_on(async {
+        let dataset = client.dataset(fake::SLUG).await.unwrap();
+        // 500 datapoints with 2000 per page: one request, no split
+        let c1 = dataset.collection("C1").await.unwrap();
+        let before = fake.started.load(Ordering::SeqCst);
+        let small = c1
+            .query(&QueryOptions::new(year()).page_size(2000))
+            .await
+            .unwrap();
+        assert_eq!(small.len(), 500);
+        assert_eq!(fake.started.load(Ordering::SeqCst) - before, 1);
+        // 4100 datapoints with 500 per page: split automatically (up to the client's concurrency of 4)
+        let c3 = dataset.collection("C3").await.unwrap();
+        fake.max_in_flight.store(0, Ordering::SeqCst);
+        let big = c3
+            .query(&QueryOptions::new(year()).page_size(500))
+            .await
+            .unwrap();
+        assert_eq!(big.values(), fake.expected(&["C3"], &year()).as_slice());
+        assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 4);
+        // explicitly sequential
+        fake.max_in_flight.store(0, Ordering::SeqCst);
+        let seq = c3
+            .query(&QueryOptions::new(year()).page_size(500).parallel_pages(1))
+            .await
+            .unwrap();
+        assert_eq!(seq.values(), big.values());
+        assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 1);
+    });
+}
