@@ -2,17 +2,39 @@
 //!
 //! A thin adapter over `tilebox-core`: [`HyperTransport`] sends the core's HTTP requests with hyper 1 over
 //! async-net sockets (keep-alive connection pool, TLS via futures-rustls with ring) and [`AsyncIoSleep`]
-//! waits between retries on async-io's timer. It needs no executor and never starts a tokio runtime. Paging,
-//! retries, decoding, concurrent loading and progress all live in the core.
+//! waits between retries on async-io's timer; [`Client`] wires them to the core's client. It needs no
+//! executor and never starts a tokio runtime. Paging, retries, decoding, concurrent loading and progress bars
+//! (feature `progress`, on by default) all live in the core; its types are re-exported here.
+//!
+//! ```no_run
+//! # async fn run() -> tilebox_async_std::Result<()> {
+//! use tilebox_async_std::{Client, QueryOptions};
+//! let client = Client::new()?;
+//! let dataset = client.dataset("open_data.copernicus.landsat8_oli_tirs").await?;
+//! let collections = dataset.collections().await?;
+//! let options = QueryOptions::new(("2020-01-01", "2021-01-01")).parallel_pages(4);
+//! for (collection, result) in collections.iter().zip(client.load_collections(&collections, &options).await) {
+//!     println!("{}: {} datapoints", collection.name(), result?.len());
+//! }
+//! # Ok(()) }
+//! ```
 
+mod client;
 mod io;
 mod pool;
 mod sleep;
 mod stream;
 mod transport;
 
+pub use client::{Client, ClientBuilder};
 pub use sleep::AsyncIoSleep;
 pub use transport::{HyperTransport, HyperTransportBuilder};
 
 pub use tilebox_core;
-pub use tilebox_core::{AsyncSleep, Transport, TransportError};
+pub use tilebox_core::{
+    AsyncSleep, ClientConfig, Code, Collection, CollectionInfo, Datapoint, DatapointInterval,
+    DatapointMeta, Datapoints, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
+    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, IngestOptions, IngestSummary, Page,
+    ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema, SpatialExtent,
+    TimeInterval, Transport, TransportError,
+};

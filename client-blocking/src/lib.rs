@@ -2,15 +2,41 @@
 //!
 //! A thin adapter over `tilebox-core`: [`UreqTransport`] sends the core's HTTP requests with a pooled ureq
 //! agent, running each blocking call on a bounded set of I/O threads so the core's concurrent loading gets
-//! real parallelism under `futures::executor::block_on`; [`ThreadSleep`] waits between retries on a timer
-//! thread. No async runtime is involved, so it also works when called from inside one (e.g. tokio).
+//! real parallelism; [`ThreadSleep`] waits between retries on a timer thread; [`Client`], [`Dataset`],
+//! [`Collection`] and [`DatasetTree`] wrap the core's async API in plain functions (and [`Pages`], an
+//! iterator of result pages). No async runtime is involved, so it also works when called from inside one
+//! (e.g. a tokio task; it then blocks that thread like any blocking call). Progress bars: feature `progress`
+//! (on by default).
+//!
+//! ```no_run
+//! # fn run() -> tilebox_blocking::Result<()> {
+//! use tilebox_blocking::{Client, QueryOptions};
+//! let client = Client::new()?;
+//! let dataset = client.dataset("open_data.copernicus.landsat8_oli_tirs")?;
+//! let collections = dataset.collections()?;
+//! let options = QueryOptions::new(("2020-01-01", "2021-01-01")).parallel_pages(4).show_progress(true);
+//! for (collection, result) in collections.iter().zip(client.load_collections(&collections, &options)) {
+//!     println!("{}: {} datapoints", collection.name(), result?.len());
+//! }
+//! # Ok(()) }
+//! ```
 
+mod block_on;
+mod client;
+mod model;
 mod sleep;
 mod transport;
 mod workers;
 
+pub use client::{Client, ClientBuilder};
+pub use model::{Collection, Dataset, DatasetTree, Pages};
 pub use sleep::ThreadSleep;
 pub use transport::{UreqTransport, UreqTransportBuilder};
 
 pub use tilebox_core;
-pub use tilebox_core::{AsyncSleep, Transport, TransportError};
+pub use tilebox_core::{
+    AsyncSleep, ClientConfig, Code, CollectionInfo, Datapoint, DatapointInterval, DatapointMeta,
+    Datapoints, DatasetGroup, DatasetKind, DatasetSpec, DynamicDatapoint, Error, Extent, FieldSpec,
+    FieldType, IngestOptions, IngestSummary, Page, ProgressEvent, ProgressListener, QueryOptions,
+    Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport, TransportError,
+};

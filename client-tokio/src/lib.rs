@@ -1,14 +1,34 @@
 //! `tilebox-tokio`: the Tilebox client for tokio programs.
 //!
 //! A thin adapter over `tilebox-core`: [`ReqwestTransport`] sends the core's HTTP requests with a pooled
-//! reqwest client (rustls with ring, HTTP/1.1 and HTTP/2) and [`TokioSleep`] waits between retries. Paging,
-//! retries, decoding, concurrent loading and progress all live in the core.
+//! reqwest client (rustls with ring, HTTP/1.1 and HTTP/2) and [`TokioSleep`] waits between retries;
+//! [`Client`] wires them to the core's client. Paging, retries, decoding, concurrent loading and progress
+//! bars (feature `progress`, on by default) all live in the core; its types are re-exported here.
+//!
+//! ```no_run
+//! # async fn run() -> tilebox_tokio::Result<()> {
+//! use tilebox_tokio::{Client, QueryOptions};
+//! let client = Client::new()?;
+//! let dataset = client.dataset("open_data.copernicus.landsat8_oli_tirs").await?;
+//! let collection = dataset.collection("L1GT").await?;
+//! let data = collection.query(&QueryOptions::new(("2020-01-01", "2021-01-01")).show_progress(true)).await?;
+//! println!("{} datapoints", data.len());
+//! # Ok(()) }
+//! ```
 
+mod client;
 mod sleep;
 mod transport;
 
+pub use client::{Client, ClientBuilder};
 pub use sleep::TokioSleep;
 pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
 
 pub use tilebox_core;
-pub use tilebox_core::{AsyncSleep, Transport, TransportError};
+pub use tilebox_core::{
+    AsyncSleep, ClientConfig, Code, Collection, CollectionInfo, Datapoint, DatapointInterval,
+    DatapointMeta, Datapoints, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
+    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, IngestOptions, IngestSummary, Page,
+    ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema, SpatialExtent,
+    TimeInterval, Transport, TransportError,
+};
