@@ -23,6 +23,7 @@ pub struct ServerConfig {
     pub(crate) default_page_size: u64,
     pub(crate) max_page_size: u64,
     pub(crate) body_limit: usize,
+    pub(crate) workflows: crate::workflows::WorkflowsConfig,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -36,6 +37,7 @@ impl fmt::Debug for ServerConfig {
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
             .field("body_limit", &self.body_limit)
+            .field("workflows", &self.workflows)
             .finish()
     }
 }
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             default_page_size: DEFAULT_PAGE_SIZE,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             body_limit: DEFAULT_BODY_LIMIT,
+            workflows: crate::workflows::WorkflowsConfig::default(),
         }
     }
 }
@@ -134,6 +137,12 @@ impl ServerConfigBuilder {
     /// Largest accepted request body in bytes, also after decompression (default 64 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes.max(1);
+        self
+    }
+
+    /// Timings of the workflows services (lease length, idling, lease reaper).
+    pub fn workflows(mut self, workflows: crate::workflows::WorkflowsConfig) -> Self {
+        self.config.workflows = workflows;
         self
     }
 

@@ -29,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod workflows;
 
 pub use config::{ServerConfig, ServerConfigBuilder};
 pub use registry::{RpcContext, ServiceRegistry};
@@ -36,3 +37,4 @@ pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_backg
 pub use state::ServerState;
 pub use status::{Code, Status};
 pub use store::{SqliteStore, Store, StoreError};
+pub use workflows::{WorkflowsConfig, WorkflowsConfigBuilder};

@@ -39,9 +39,10 @@ pub enum ServerError {
 /// Builds the registry with every service this server offers.
 ///
 /// To add services (e.g. workflows), register them here: `crate::workflows::register(&mut registry, &state)`.
-pub fn build_registry(pool: DescriptorPool, _state: &Arc<ServerState>) -> ServiceRegistry {
+pub fn build_registry(pool: DescriptorPool, state: &Arc<ServerState>) -> ServiceRegistry {
     let mut registry = ServiceRegistry::new(pool);
     crate::datasets::register(&mut registry);
+    crate::workflows::register(&mut registry, state);
     registry
 }
 

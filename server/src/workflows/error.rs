@@ -23,18 +23,6 @@ impl WfCode {
             WfCode::Internal => "internal",
         }
     }
-
-    /// The numeric gRPC code.
-    pub(crate) fn grpc_code(self) -> u32 {
-        match self {
-            WfCode::InvalidArgument => 3,
-            WfCode::NotFound => 5,
-            WfCode::AlreadyExists => 6,
-            WfCode::FailedPrecondition => 9,
-            WfCode::Unimplemented => 12,
-            WfCode::Internal => 13,
-        }
-    }
 }
 
 /// An RPC error of the workflows services.

@@ -3,6 +3,9 @@
 //! Every mutation runs in one `BEGIN IMMEDIATE` transaction, serialised by an async mutex (one writer), so
 //! claiming is safe with any number of runners polling at once.
 
+// The legacy submission fields are still accepted from old clients.
+#![allow(deprecated)]
+
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -558,6 +561,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database pool was closed (the server stopped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Run the reaper in its own transaction (used by the background timer).
     pub(crate) async fn reap_now(&self) -> Result<(), WfError> {
         let (_g, mut tx) = self.begin().await?;
@@ -981,8 +989,6 @@ impl Store {
         }
         let limit = limit.min(10_000);
         let mut sql = String::from("SELECT j.id FROM wf_jobs j WHERE 1 = 1");
-        let mut blobs: Vec<Vec<u8>> = Vec::new();
-        let mut ints: Vec<i64> = Vec::new();
         // Binds are pushed in SQL order through an enum to keep types straight.
         enum B {
             Blob(Vec<u8>),
@@ -1047,7 +1053,6 @@ impl Store {
         }
         sql.push_str(if ascending { " ORDER BY j.id ASC LIMIT ?" } else { " ORDER BY j.id DESC LIMIT ?" });
         binds.push(B::Int(limit + 1));
-        let _ = (&mut blobs, &mut ints);
         let mut q = sqlx::query_scalar::<_, Vec<u8>>(&sql);
         for b in binds {
             q = match b {
