@@ -139,17 +139,17 @@ fn normalize_field(
     if editions && field.label() == Label::Repeated && is_packable(field) {
         field.options.get_or_insert_with(Default::default).packed = Some(true);
     }
-    if let Some(name) = field.type_name.as_mut() {
-        if !name.starts_with('.') {
-            // Legacy proto3 files use names relative to their package, or qualified without the leading dot.
-            let candidates = [
-                format!("{package}.{name}"),
-                name.clone(),
-                format!("datasets.v1.{name}"),
-            ];
-            if let Some(found) = candidates.iter().find(|c| known.contains(c.as_str())) {
-                *name = format!(".{found}");
-            }
+    if let Some(name) = field.type_name.as_mut()
+        && !name.starts_with('.')
+    {
+        // Legacy proto3 files use names relative to their package, or qualified without the leading dot.
+        let candidates = [
+            format!("{package}.{name}"),
+            name.clone(),
+            format!("datasets.v1.{name}"),
+        ];
+        if let Some(found) = candidates.iter().find(|c| known.contains(c.as_str())) {
+            *name = format!(".{found}");
         }
     }
 }
@@ -157,10 +157,12 @@ fn normalize_field(
 fn is_packable(field: &FieldDescriptorProto) -> bool {
     // A field with a type name but no type is a message or enum to be resolved; only enums are packable, and
     // an enum-typed field always carries its type in the server's files.
-    !matches!(
+    let unresolved = field.r#type.is_none() && field.type_name.is_some();
+    let length_delimited = matches!(
         field.r#type(),
         Type::String | Type::Bytes | Type::Message | Type::Group
-    ) && !(field.r#type.is_none() && field.type_name.is_some())
+    );
+    !unresolved && !length_delimited
 }
 
 /// The fully-qualified type names referenced by `files` that neither the bundled files nor `files` define.
