@@ -302,7 +302,9 @@ fn stac_fields_decode() {
         ..Default::default()
     };
     let mut out = Vec::new();
-    let id = pb::Uuid { uuid: Bytes::copy_from_slice(&ID) };
+    let id = pb::Uuid {
+        uuid: Bytes::copy_from_slice(&ID),
+    };
     prost::encoding::message::encode(2, &id, &mut out);
     prost::encoding::message::encode(5, &assets, &mut out);
     let dp = schema.decode(&out).unwrap();
