@@ -156,6 +156,13 @@ pub fn error_body(code: Code, message: &str) -> Bytes {
     Bytes::from(value.to_string())
 }
 
+/// The delay a `Retry-After` header asks for, when it holds a number of seconds (HTTP dates are ignored).
+pub fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    header_str(headers, http::header::RETRY_AFTER.as_str())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+}
+
 /// Gzip-compresses `data`.
 pub fn gzip(data: &[u8]) -> Bytes {
     let mut encoder = flate2::write::GzEncoder::new(

@@ -106,8 +106,12 @@ impl RpcClient {
         loop {
             attempt += 1;
             let request = connect::build_request(&self.config, service_method, body.clone())?;
+            let mut retry_after = None;
             let outcome = match self.transport.send(request).await {
-                Ok(response) => connect::decode_response::<Resp>(response),
+                Ok(response) => {
+                    retry_after = connect::retry_after(response.headers());
+                    connect::decode_response::<Resp>(response)
+                }
                 Err(source) => Err(Error::Transport {
                     source,
                     attempts: attempt,
@@ -120,7 +124,10 @@ impl RpcClient {
             if attempt >= max_attempts || !RetryPolicy::is_retryable(&error) {
                 return Err(with_attempts(error, attempt));
             }
-            let wait = policy.backoff(attempt, rand::random::<f64>());
+            // A server-requested delay (Retry-After, in seconds) is honoured up to the policy's cap.
+            let wait = policy
+                .backoff(attempt, rand::random::<f64>())
+                .max(retry_after.unwrap_or_default().min(policy.max_backoff()));
             tracing::debug!(%service_method, attempt, ?wait, %error, "retrying");
             self.sleep.sleep(wait).await;
         }

@@ -297,3 +297,21 @@ fn none_policy_makes_one_attempt() {
         Error::Unavailable { attempts: 1, .. }
     ));
 }
+
+#[test]
+fn retry_after_is_honoured_up_to_the_cap() {
+    let with_retry_after = |secs: &str| -> Answer {
+        Ok(http::Response::builder()
+            .status(429)
+            .header("retry-after", secs)
+            .body(Bytes::new())
+            .unwrap())
+    };
+    let (result, calls, slept) = run(
+        no_jitter(),
+        vec![with_retry_after("2"), with_retry_after("60"), ok_dataset()],
+    );
+    assert!(result.is_ok());
+    assert_eq!(calls, 3);
+    assert_eq!(slept, ms(&[2000, 5000]));
+}
