@@ -158,6 +158,8 @@ fn editions_descriptor_loads_and_keeps_presence() {
         "explicit zero is present"
     );
     assert_eq!(dp.get("level"), None, "unset is absent");
+    assert_eq!(dp.get_enum_name("level"), None);
+    assert_eq!(dp.get_enum_name("name"), None, "not an enum");
     assert_eq!(dp.get("duration"), None);
     assert_eq!(
         dp.get("values"),

@@ -714,6 +714,14 @@ fn datapoint_find_full_and_skip_data() {
         Some(Value::EnumNumber(3)),
         "PROCESSING_LEVEL_L1C"
     );
+    assert_eq!(
+        dp.get_enum_name("processing_level").as_deref(),
+        Some("PROCESSING_LEVEL_L1C")
+    );
+    assert_eq!(
+        dp.get_enum_name("flight_direction").as_deref(),
+        Some("FLIGHT_DIRECTION_UNSPECIFIED")
+    );
     // Explicit zeros on the wire stay distinct from absent fields.
     assert_eq!(dp.get("resolution"), Some(Value::I64(0)));
     assert_eq!(dp.get("flight_direction"), Some(Value::EnumNumber(0)));

@@ -91,6 +91,18 @@ impl DynamicDatapoint {
         }
     }
 
+    /// The symbolic name of a set enum field `name` (e.g. `PROCESSING_LEVEL_L1C`); `None` when unset, not an
+    /// enum, or the number has no name in the schema (enums are open: unknown numbers are kept as numbers).
+    pub fn get_enum_name(&self, name: &str) -> Option<String> {
+        let field = self.schema.message_descriptor().get_field_by_name(name)?;
+        let kind = field.kind();
+        let enum_desc = kind.as_enum()?;
+        match self.value_of(&field)? {
+            Value::EnumNumber(n) => enum_desc.get_value(n).map(|v| v.name().to_owned()),
+            _ => None,
+        }
+    }
+
     /// A set `google.protobuf.Timestamp` field `name` as a UTC instant.
     pub fn get_datetime(&self, name: &str) -> Option<DateTime<Utc>> {
         self.get(name).as_ref().and_then(value_to_datetime)
