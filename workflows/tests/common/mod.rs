@@ -104,3 +104,107 @@ impl Task for SumResultTask {
         Ok(())
     }
 }
+
+/// A generic test task: logs its execution, sleeps, maybe fails, then submits its children.
+#[derive(Serialize, Deserialize, Clone, Default)]
+pub struct Node {
+    pub name: String,
+    #[serde(default)]
+    pub sleep_ms: u64,
+    #[serde(default)]
+    pub fail: bool,
+    #[serde(default)]
+    pub children: Vec<Child>,
+}
+
+/// A child of a [`Node`] with its submission options.
+#[derive(Serialize, Deserialize, Clone, Default)]
+pub struct Child {
+    pub node: Node,
+    #[serde(default)]
+    pub deps: Vec<usize>,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub cluster: Option<String>,
+}
+
+impl Node {
+    pub fn leaf(name: &str) -> Self {
+        Node { name: name.into(), ..Default::default() }
+    }
+    pub fn sleeping(mut self, ms: u64) -> Self {
+        self.sleep_ms = ms;
+        self
+    }
+    pub fn failing(mut self) -> Self {
+        self.fail = true;
+        self
+    }
+    pub fn child(mut self, node: Node, deps: &[usize], optional: bool) -> Self {
+        self.children.push(Child { node, deps: deps.to_vec(), optional, cluster: None });
+        self
+    }
+    pub fn child_on(mut self, node: Node, cluster: &str) -> Self {
+        self.children.push(Child { node, deps: vec![], optional: false, cluster: Some(cluster.into()) });
+        self
+    }
+}
+
+impl TaskSpec for Node {
+    fn identifier() -> TaskIdentifier {
+        TaskIdentifier::new("tests/Node", "v1.0")
+    }
+    fn display(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Task for Node {
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        if let Ok(cache) = ctx.job_cache() {
+            cache.put(&format!("runs/{}/{}", self.name, uuid::Uuid::new_v4()), ctx.retry_count().to_string())?;
+        }
+        if self.sleep_ms > 0 {
+            std::thread::sleep(Duration::from_millis(self.sleep_ms));
+        }
+        if self.fail {
+            return Err(TaskError::msg(format!("{} failed on purpose", self.name)));
+        }
+        let mut handles = Vec::new();
+        for c in &self.children {
+            let deps: Vec<_> = c.deps.iter().map(|&d| handles[d]).collect();
+            let mut opts = SubtaskOptions::new().depends_on(&deps);
+            if c.optional {
+                opts = opts.optional();
+            }
+            if let Some(cluster) = &c.cluster {
+                opts = opts.cluster(cluster.clone());
+            }
+            handles.push(ctx.submit_subtask_with(&c.node, opts)?);
+        }
+        Ok(())
+    }
+}
+
+/// How often the node `name` ran, from an in-memory cache.
+pub fn runs(cache: &tilebox_workflows::InMemoryCache, job: uuid::Uuid, name: &str) -> usize {
+    let prefix = format!("{job}/runs/{name}/");
+    cache.keys().iter().filter(|k| k.starts_with(&prefix)).count()
+}
+
+/// Poll `f` until it returns `Some`, at most `limit` (a safety net, not a timing assertion).
+pub async fn eventually<T, F, Fut>(limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "condition not reached within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
