@@ -296,25 +296,41 @@ impl TaskContext {
     /// Run a future to completion and return its output: tokio-, async-std- or smol-based futures all work
     /// (the runner's runtime drives tokio I/O and timers; the others bring their own reactors).
     ///
-    /// This never panics because of where it is called. Inside `execute` it runs on the runner's blocking
-    /// pool, where blocking is legal. From an async context of a multi-thread runtime (say, the context was
-    /// moved into a spawned future) it uses `block_in_place`. Only from an async task of a *current-thread*
-    /// runtime, where blocking would deadlock, it returns [`WorkflowsError::BlockOn`].
+    /// This never panics. Inside `execute` it runs on the runner's blocking pool, where blocking is legal.
+    /// From an async context of a multi-thread runtime (say, the context was moved into a spawned future) it
+    /// uses `block_in_place`. Where blocking is impossible (an async task of a *current-thread* runtime, or
+    /// nested inside another runtime's `block_on` on the same thread) it returns [`WorkflowsError::BlockOn`];
+    /// a panic of the future itself is returned as [`WorkflowsError::BlockOn`] too.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         let handle = &self.ctx.inner.handle;
-        if IN_SYNC_TASK.with(Cell::get) {
-            return Ok(handle.block_on(future));
+        if !IN_SYNC_TASK.with(Cell::get) {
+            if let Ok(current) = Handle::try_current() {
+                if current.runtime_flavor() != RuntimeFlavor::MultiThread {
+                    return Err(WorkflowsError::BlockOn(
+                        "called from an async task of a current-thread tokio runtime; await the future instead"
+                            .into(),
+                    ));
+                }
+                // An async context of a multi-thread runtime: hand this worker's other tasks off first.
+                return guarded(|| tokio::task::block_in_place(|| handle.block_on(future)));
+            }
         }
-        match Handle::try_current() {
-            Err(_) => Ok(handle.block_on(future)),
-            Ok(current) => match current.runtime_flavor() {
-                RuntimeFlavor::MultiThread => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
-                _ => Err(WorkflowsError::BlockOn(
-                    "called from an async task of a current-thread tokio runtime; await the future instead".into(),
-                )),
-            },
-        }
+        // A blocking-pool thread or a plain thread. Nested inside another runtime's `block_on` (on this very
+        // thread) tokio refuses to block; `guarded` turns that refusal into an error.
+        guarded(|| handle.block_on(future))
     }
+}
+
+/// Runs `f`, turning a panic (tokio's refusal to nest runtimes, or a panicking future) into an error.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        WorkflowsError::BlockOn(text)
+    })
 }
 
 impl Deref for TaskContext {

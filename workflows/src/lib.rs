@@ -32,6 +32,7 @@
 //! smol-based futures and never panics because of where it runs. Blocking entry points called from inside an
 //! async runtime return [`WorkflowsError::InsideAsyncRuntime`] instead of panicking.
 
+mod blocking;
 mod cache;
 mod client;
 mod context;
@@ -40,6 +41,7 @@ mod runner;
 mod submission;
 mod task;
 
+pub use blocking::BlockingClient;
 pub use cache::{CacheGroup, InMemoryCache, JobCache, LocalFileSystemCache};
 pub use client::{
     Client, Cluster, ClusterClient, Job, JobClient, JobQuery, JobState, Progress, SubmitOptions, TaskState,

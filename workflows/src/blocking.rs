@@ -1,0 +1,116 @@
+//! Blocking variants of the job and cluster clients, for programs without an async runtime.
+//!
+//! Every call runs on a small tokio runtime owned by the client. Called from inside an async runtime, the
+//! calls return [`WorkflowsError::InsideAsyncRuntime`] instead of panicking; use the async clients there.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, Runtime};
+use uuid::Uuid;
+
+use crate::client::{Client, Cluster, Job, JobQuery, SubmitOptions};
+use crate::error::{Result, WorkflowsError};
+use crate::task::TaskSpec;
+
+/// A blocking workflows client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct BlockingClient {
+    client: Client,
+    runtime: Arc<Runtime>,
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks; never do that inside an async context.
+        if Arc::strong_count(&self.runtime) == 1 && Handle::try_current().is_ok() {
+            let rt = Arc::clone(&self.runtime);
+            std::mem::forget(rt);
+        }
+    }
+}
+
+impl BlockingClient {
+    /// A blocking client for `url`.
+    pub fn new(url: impl Into<String>) -> Result<Self> {
+        Self::from_client(Client::new(url)?)
+    }
+
+    /// A blocking wrapper of an async client.
+    pub fn from_client(client: Client) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Self { client, runtime: Arc::new(runtime) })
+    }
+
+    /// The async client inside.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn run<T>(&self, what: &'static str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        if Handle::try_current().is_ok() {
+            return Err(WorkflowsError::InsideAsyncRuntime(what));
+        }
+        self.runtime.block_on(fut)
+    }
+
+    /// See [`JobClient::submit`](crate::JobClient::submit).
+    pub fn submit<T: TaskSpec>(&self, name: &str, task: &T) -> Result<Job> {
+        self.run("BlockingClient::submit", self.client.jobs().submit(name, task))
+    }
+
+    /// See [`JobClient::submit_with`](crate::JobClient::submit_with).
+    pub fn submit_with<T: TaskSpec>(&self, name: &str, task: &T, options: SubmitOptions) -> Result<Job> {
+        self.run("BlockingClient::submit_with", self.client.jobs().submit_with(name, task, options))
+    }
+
+    /// See [`JobClient::get`](crate::JobClient::get).
+    pub fn job(&self, id: Uuid) -> Result<Job> {
+        self.run("BlockingClient::job", self.client.jobs().get(id))
+    }
+
+    /// See [`JobClient::progress`](crate::JobClient::progress).
+    pub fn job_progress(&self, id: Uuid) -> Result<Job> {
+        self.run("BlockingClient::job_progress", self.client.jobs().progress(id))
+    }
+
+    /// See [`JobClient::cancel`](crate::JobClient::cancel).
+    pub fn cancel_job(&self, id: Uuid) -> Result<()> {
+        self.run("BlockingClient::cancel_job", self.client.jobs().cancel(id))
+    }
+
+    /// See [`JobClient::retry`](crate::JobClient::retry).
+    pub fn retry_job(&self, id: Uuid) -> Result<i64> {
+        self.run("BlockingClient::retry_job", self.client.jobs().retry(id))
+    }
+
+    /// See [`JobClient::query`](crate::JobClient::query).
+    pub fn query_jobs(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        self.run("BlockingClient::query_jobs", self.client.jobs().query(query))
+    }
+
+    /// See [`ClusterClient::get`](crate::ClusterClient::get).
+    pub fn cluster(&self, slug: &str) -> Result<Cluster> {
+        self.run("BlockingClient::cluster", self.client.clusters().get(slug))
+    }
+
+    /// See [`ClusterClient::list`](crate::ClusterClient::list).
+    pub fn clusters(&self) -> Result<Vec<Cluster>> {
+        self.run("BlockingClient::clusters", self.client.clusters().list())
+    }
+
+    /// See [`ClusterClient::create`](crate::ClusterClient::create).
+    pub fn create_cluster(&self, name: &str) -> Result<Cluster> {
+        self.run("BlockingClient::create_cluster", self.client.clusters().create(name))
+    }
+
+    /// See [`ClusterClient::delete`](crate::ClusterClient::delete).
+    pub fn delete_cluster(&self, slug: &str) -> Result<()> {
+        self.run("BlockingClient::delete_cluster", self.client.clusters().delete(slug))
+    }
+
+    /// Start configuring a runner (build it with [`RunnerBuilder::build`](crate::RunnerBuilder::build)).
+    pub fn runner(&self) -> crate::RunnerBuilder {
+        self.client.runner()
+    }
+}

@@ -1,0 +1,100 @@
+//! Async code inside sync tasks, and blocking entry points inside a runtime (spec §5.3.13, runtime part).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde::{Deserialize, Serialize};
+use tilebox_workflows::{CacheGroup, InMemoryCache, JobState, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec, WorkflowsError};
+
+/// Runs tokio-, async-std- and smol-based futures through `block_on` and records what worked.
+#[derive(Serialize, Deserialize)]
+struct MixedRuntimes {
+    addr: String,
+}
+
+impl TaskSpec for MixedRuntimes {
+    fn identifier() -> TaskIdentifier {
+        TaskIdentifier::new("tests/MixedRuntimes", "v1.0")
+    }
+}
+
+impl Task for MixedRuntimes {
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        let cache = ctx.job_cache()?;
+        let addr = self.addr.clone();
+        ctx.block_on(tokio::net::TcpStream::connect(addr.clone()))??;
+        ctx.block_on(tokio::time::sleep(Duration::from_millis(5)))?;
+        cache.put("tokio", "ok")?;
+        ctx.block_on(async_std::net::TcpStream::connect(addr.clone()))??;
+        ctx.block_on(async_std::task::sleep(Duration::from_millis(5)))?;
+        cache.put("async-std", "ok")?;
+        ctx.block_on(smol::net::TcpStream::connect(addr.clone()))??;
+        ctx.block_on(smol::Timer::after(Duration::from_millis(5)))?;
+        cache.put("smol", "ok")?;
+        // From a future spawned on the runner's multi-thread runtime: block_in_place, no panic.
+        let inner = ctx.clone();
+        let spawned = ctx.block_on(ctx.runtime().spawn(async move { inner.block_on(async { 7 }) }))?;
+        cache.put("spawned", spawned?.map_err(TaskError::from)?.to_string())?;
+        // From an async task of a current-thread runtime: an error, not a panic.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let err = rt.block_on(async { ctx.block_on(async { 1 }) }).unwrap_err();
+        assert!(matches!(err, WorkflowsError::BlockOn(_)));
+        cache.put("current-thread", "error")?;
+        Ok(())
+    }
+}
+
+fn check(cache: &InMemoryCache, job: uuid::Uuid) {
+    let g = CacheGroup::for_job(Arc::new(cache.clone()), job);
+    for key in ["tokio", "async-std", "smol"] {
+        assert_eq!(g.get(key).unwrap().as_deref(), Some(b"ok".as_slice()), "{key}");
+    }
+    assert_eq!(g.get("spawned").unwrap().unwrap(), b"7");
+    assert_eq!(g.get("current-thread").unwrap().unwrap(), b"error");
+}
+
+#[test]
+fn block_on_runs_any_future_with_the_blocking_runner() {
+    let server = tilebox_server::spawn_background(
+        tilebox_server::ServerConfig::builder().workflows(workflows_config(Duration::from_secs(2))).build(),
+    )
+    .unwrap();
+    let client = tilebox_workflows::BlockingClient::new(server.url()).unwrap();
+    let cache = InMemoryCache::new();
+    let runner = client.runner().cache(cache.clone()).register::<MixedRuntimes>().build().unwrap();
+    let job = client.submit("mixed", &MixedRuntimes { addr: server.addr().to_string() }).unwrap();
+    runner.run_all().unwrap();
+    assert_eq!(client.job_progress(job.id).unwrap().state, JobState::Completed);
+    check(&cache, job.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_on_works_when_the_runner_runs_inside_a_runtime() {
+    let server = server().await;
+    let client = client(&server.url());
+    let cache = InMemoryCache::new();
+    let runner = client.runner().cache(cache.clone()).register::<MixedRuntimes>().build_async().await.unwrap();
+    let job = client.jobs().submit("mixed", &MixedRuntimes { addr: server.addr().to_string() }).await.unwrap();
+    runner.run_all_async().await.unwrap();
+    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
+    check(&cache, job.id);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_entry_points_inside_a_runtime_return_the_documented_error() {
+    let server = server().await;
+    let client = client(&server.url());
+    let err = client.runner().register::<MixedRuntimes>().build().unwrap_err();
+    assert!(matches!(err, WorkflowsError::InsideAsyncRuntime("RunnerBuilder::build")), "{err}");
+    let runner = client.runner().register::<MixedRuntimes>().build_async().await.unwrap();
+    for err in [runner.run_forever().unwrap_err(), runner.run_all().unwrap_err(), runner.run_until_jobs_finish(&[]).unwrap_err()] {
+        assert!(matches!(err, WorkflowsError::InsideAsyncRuntime(_)), "{err}");
+        assert!(err.to_string().contains("_async"), "the message points to the async variant: {err}");
+    }
+    server.shutdown().await;
+}
