@@ -38,8 +38,13 @@ impl BlockingClient {
 
     /// A blocking wrapper of an async client.
     pub fn from_client(client: Client) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(Self { client, runtime: Arc::new(runtime) })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            client,
+            runtime: Arc::new(runtime),
+        })
     }
 
     /// The async client inside.
@@ -56,12 +61,23 @@ impl BlockingClient {
 
     /// See [`JobClient::submit`](crate::JobClient::submit).
     pub fn submit<T: TaskSpec>(&self, name: &str, task: &T) -> Result<Job> {
-        self.run("BlockingClient::submit", self.client.jobs().submit(name, task))
+        self.run(
+            "BlockingClient::submit",
+            self.client.jobs().submit(name, task),
+        )
     }
 
     /// See [`JobClient::submit_with`](crate::JobClient::submit_with).
-    pub fn submit_with<T: TaskSpec>(&self, name: &str, task: &T, options: SubmitOptions) -> Result<Job> {
-        self.run("BlockingClient::submit_with", self.client.jobs().submit_with(name, task, options))
+    pub fn submit_with<T: TaskSpec>(
+        &self,
+        name: &str,
+        task: &T,
+        options: SubmitOptions,
+    ) -> Result<Job> {
+        self.run(
+            "BlockingClient::submit_with",
+            self.client.jobs().submit_with(name, task, options),
+        )
     }
 
     /// See [`JobClient::get`](crate::JobClient::get).
@@ -71,7 +87,10 @@ impl BlockingClient {
 
     /// See [`JobClient::progress`](crate::JobClient::progress).
     pub fn job_progress(&self, id: Uuid) -> Result<Job> {
-        self.run("BlockingClient::job_progress", self.client.jobs().progress(id))
+        self.run(
+            "BlockingClient::job_progress",
+            self.client.jobs().progress(id),
+        )
     }
 
     /// See [`JobClient::cancel`](crate::JobClient::cancel).
@@ -86,7 +105,10 @@ impl BlockingClient {
 
     /// See [`JobClient::query`](crate::JobClient::query).
     pub fn query_jobs(&self, query: &JobQuery) -> Result<Vec<Job>> {
-        self.run("BlockingClient::query_jobs", self.client.jobs().query(query))
+        self.run(
+            "BlockingClient::query_jobs",
+            self.client.jobs().query(query),
+        )
     }
 
     /// See [`ClusterClient::get`](crate::ClusterClient::get).
@@ -101,12 +123,18 @@ impl BlockingClient {
 
     /// See [`ClusterClient::create`](crate::ClusterClient::create).
     pub fn create_cluster(&self, name: &str) -> Result<Cluster> {
-        self.run("BlockingClient::create_cluster", self.client.clusters().create(name))
+        self.run(
+            "BlockingClient::create_cluster",
+            self.client.clusters().create(name),
+        )
     }
 
     /// See [`ClusterClient::delete`](crate::ClusterClient::delete).
     pub fn delete_cluster(&self, slug: &str) -> Result<()> {
-        self.run("BlockingClient::delete_cluster", self.client.clusters().delete(slug))
+        self.run(
+            "BlockingClient::delete_cluster",
+            self.client.clusters().delete(slug),
+        )
     }
 
     /// Start configuring a runner (build it with [`RunnerBuilder::build`](crate::RunnerBuilder::build)).

@@ -22,7 +22,11 @@ pub trait JobCache: Send + Sync + 'static {
 }
 
 fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+    if key.is_empty()
+        || key
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
         return Err(WorkflowsError::Cache(format!(
             "invalid key {key:?}: use non-empty `/`-separated parts without `.` or `..`"
         )));
@@ -44,7 +48,13 @@ impl InMemoryCache {
 
     /// Every key currently stored (full keys, including the job prefix).
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let mut keys: Vec<String> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         keys.sort();
         keys
     }
@@ -53,12 +63,20 @@ impl InMemoryCache {
 impl JobCache for InMemoryCache {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
-        Ok(self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+        Ok(self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned())
     }
 
     fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), value.to_vec());
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 }
@@ -83,7 +101,9 @@ impl LocalFileSystemCache {
 
     fn path(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
-        Ok(key.split('/').fold(self.root.clone(), |p, part| p.join(part)))
+        Ok(key
+            .split('/')
+            .fold(self.root.clone(), |p, part| p.join(part)))
     }
 }
 
@@ -116,14 +136,19 @@ pub struct CacheGroup {
 
 impl std::fmt::Debug for CacheGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheGroup").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("CacheGroup")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 impl CacheGroup {
     /// A view of `cache` under `prefix`.
     pub fn new(cache: Arc<dyn JobCache>, prefix: impl Into<String>) -> Self {
-        Self { cache, prefix: prefix.into() }
+        Self {
+            cache,
+            prefix: prefix.into(),
+        }
     }
 
     /// The group a job's tasks see through `ctx.job_cache()` (prefix = the job id), e.g. to read results
@@ -154,7 +179,10 @@ impl CacheGroup {
     /// A nested group `prefix/name`.
     pub fn group(&self, name: &str) -> Result<CacheGroup> {
         check_key(name)?;
-        Ok(CacheGroup { cache: Arc::clone(&self.cache), prefix: self.key(name) })
+        Ok(CacheGroup {
+            cache: Arc::clone(&self.cache),
+            prefix: self.key(name),
+        })
     }
 }
 

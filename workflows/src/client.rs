@@ -32,9 +32,19 @@ impl Client {
 
     /// A client with a full core configuration, sending with reqwest on tokio.
     pub fn with_config(config: ClientConfig) -> Result<Self> {
-        let transport = tilebox_tokio::ReqwestTransport::new()
-            .map_err(|e| WorkflowsError::Rpc(tilebox_core::Error::Transport { source: e, attempts: 0 }))?;
-        Ok(Self { rpc: RpcClient::new(config, Arc::new(transport), Arc::new(tilebox_tokio::TokioSleep)) })
+        let transport = tilebox_tokio::ReqwestTransport::new().map_err(|e| {
+            WorkflowsError::Rpc(tilebox_core::Error::Transport {
+                source: e,
+                attempts: 0,
+            })
+        })?;
+        Ok(Self {
+            rpc: RpcClient::new(
+                config,
+                Arc::new(transport),
+                Arc::new(tilebox_tokio::TokioSleep),
+            ),
+        })
     }
 
     /// A client over an existing RPC client (any transport, e.g. a replay transport in tests).
@@ -49,12 +59,16 @@ impl Client {
 
     /// Jobs: submit, get, progress, query, cancel, retry.
     pub fn jobs(&self) -> JobClient {
-        JobClient { rpc: self.rpc.clone() }
+        JobClient {
+            rpc: self.rpc.clone(),
+        }
     }
 
     /// Clusters: get, list, create, delete.
     pub fn clusters(&self) -> ClusterClient {
-        ClusterClient { rpc: self.rpc.clone() }
+        ClusterClient {
+            rpc: self.rpc.clone(),
+        }
     }
 
     /// Start configuring a task runner.
@@ -64,11 +78,14 @@ impl Client {
 }
 
 pub(crate) fn id_msg(id: Uuid) -> tb::Id {
-    tb::Id { uuid: bytes::Bytes::copy_from_slice(id.as_bytes()) }
+    tb::Id {
+        uuid: bytes::Bytes::copy_from_slice(id.as_bytes()),
+    }
 }
 
 pub(crate) fn uuid_of(id: Option<&tb::Id>) -> Uuid {
-    id.and_then(|i| Uuid::from_slice(&i.uuid).ok()).unwrap_or(Uuid::nil())
+    id.and_then(|i| Uuid::from_slice(&i.uuid).ok())
+        .unwrap_or(Uuid::nil())
 }
 
 fn time_of(ts: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
@@ -233,7 +250,11 @@ impl Job {
             progress: j
                 .progress
                 .iter()
-                .map(|p| Progress { label: p.label.clone(), total: p.total, done: p.done })
+                .map(|p| Progress {
+                    label: p.label.clone(),
+                    total: p.total,
+                    done: p.done,
+                })
                 .collect(),
             tasks: j
                 .task_summaries
@@ -320,7 +341,10 @@ impl JobQuery {
     pub fn submitted_between(mut self, start: SystemTime, end: SystemTime) -> Self {
         let ts = |t: SystemTime| {
             let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-            prost_types::Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
+            prost_types::Timestamp {
+                seconds: d.as_secs() as i64,
+                nanos: d.subsec_nanos() as i32,
+            }
         };
         self.filters.time_interval = Some(tb::TimeInterval {
             start_time: Some(ts(start)),
@@ -375,7 +399,12 @@ impl JobClient {
     }
 
     /// Submit a job with one root task and options. Input size and identifier are checked before sending.
-    pub async fn submit_with<T: TaskSpec>(&self, name: &str, task: &T, options: SubmitOptions) -> Result<Job> {
+    pub async fn submit_with<T: TaskSpec>(
+        &self,
+        name: &str,
+        task: &T,
+        options: SubmitOptions,
+    ) -> Result<Job> {
         let (identifier, input) = encode_checked(task)?;
         let pending = PendingTask {
             identifier,
@@ -393,42 +422,68 @@ impl JobClient {
             trace_parent: options.trace_parent.unwrap_or_else(random_trace_parent),
             ..Default::default()
         };
-        let job: wf::Job = self.rpc.call("workflows.v1.JobService/SubmitJob", &req).await?;
+        let job: wf::Job = self
+            .rpc
+            .call("workflows.v1.JobService/SubmitJob", &req)
+            .await?;
         Ok(Job::from_wire(&job))
     }
 
     /// A job with its task summaries.
     pub async fn get(&self, id: Uuid) -> Result<Job> {
-        let req = wf::GetJobRequest { job_id: Some(id_msg(id)) };
-        let job: wf::Job = self.rpc.call("workflows.v1.JobService/GetJob", &req).await?;
+        let req = wf::GetJobRequest {
+            job_id: Some(id_msg(id)),
+        };
+        let job: wf::Job = self
+            .rpc
+            .call("workflows.v1.JobService/GetJob", &req)
+            .await?;
         Ok(Job::from_wire(&job))
     }
 
     /// A job's state and progress (no task summaries).
     pub async fn progress(&self, id: Uuid) -> Result<Job> {
-        let req = wf::GetJobProgressRequest { job_id: Some(id_msg(id)) };
-        let job: wf::Job = self.rpc.call("workflows.v1.JobService/GetJobProgress", &req).await?;
+        let req = wf::GetJobProgressRequest {
+            job_id: Some(id_msg(id)),
+        };
+        let job: wf::Job = self
+            .rpc
+            .call("workflows.v1.JobService/GetJobProgress", &req)
+            .await?;
         Ok(Job::from_wire(&job))
     }
 
     /// Stop handing out the job's queued tasks; running tasks finish.
     pub async fn cancel(&self, id: Uuid) -> Result<()> {
-        let req = wf::CancelJobRequest { job_id: Some(id_msg(id)) };
-        let _: wf::CancelJobResponse = self.rpc.call("workflows.v1.JobService/CancelJob", &req).await?;
+        let req = wf::CancelJobRequest {
+            job_id: Some(id_msg(id)),
+        };
+        let _: wf::CancelJobResponse = self
+            .rpc
+            .call("workflows.v1.JobService/CancelJob", &req)
+            .await?;
         Ok(())
     }
 
     /// Requeue failed tasks and resume a canceled job; returns how many tasks were requeued.
     pub async fn retry(&self, id: Uuid) -> Result<i64> {
-        let req = wf::RetryJobRequest { job_id: Some(id_msg(id)) };
-        let resp: wf::RetryJobResponse = self.rpc.call("workflows.v1.JobService/RetryJob", &req).await?;
+        let req = wf::RetryJobRequest {
+            job_id: Some(id_msg(id)),
+        };
+        let resp: wf::RetryJobResponse = self
+            .rpc
+            .call("workflows.v1.JobService/RetryJob", &req)
+            .await?;
         Ok(resp.num_tasks_rescheduled)
     }
 
     /// All jobs matching `query` (every page).
     pub async fn query(&self, query: &JobQuery) -> Result<Vec<Job>> {
         let mut out = Vec::new();
-        let mut page = query.page_size.map(|limit| tb::Pagination { limit: Some(limit), starting_after: None });
+        let mut page = query.page_size.map(|limit| tb::Pagination {
+            limit: Some(limit),
+            starting_after: None,
+        });
         loop {
             let req = wf::QueryJobsRequest {
                 filters: Some(query.filters.clone()),
@@ -439,7 +494,10 @@ impl JobClient {
                     tb::SortDirection::Unspecified as i32
                 },
             };
-            let resp: wf::QueryJobsResponse = self.rpc.call("workflows.v1.JobService/QueryJobs", &req).await?;
+            let resp: wf::QueryJobsResponse = self
+                .rpc
+                .call("workflows.v1.JobService/QueryJobs", &req)
+                .await?;
             out.extend(resp.jobs.iter().map(Job::from_wire));
             match resp.next_page {
                 Some(next) if next.starting_after.is_some() => page = Some(next),
@@ -464,7 +522,12 @@ pub struct Cluster {
 
 impl Cluster {
     fn from_wire(c: wf::Cluster) -> Self {
-        Self { slug: c.slug, display_name: c.display_name, description: c.description, deletable: c.deletable }
+        Self {
+            slug: c.slug,
+            display_name: c.display_name,
+            description: c.description,
+            deletable: c.deletable,
+        }
     }
 }
 
@@ -477,8 +540,13 @@ pub struct ClusterClient {
 impl ClusterClient {
     /// A cluster by slug; an empty slug gives the default cluster.
     pub async fn get(&self, slug: &str) -> Result<Cluster> {
-        let req = wf::GetClusterRequest { cluster_slug: slug.to_owned() };
-        let c: wf::Cluster = self.rpc.call("workflows.v1.WorkflowsService/GetCluster", &req).await?;
+        let req = wf::GetClusterRequest {
+            cluster_slug: slug.to_owned(),
+        };
+        let c: wf::Cluster = self
+            .rpc
+            .call("workflows.v1.WorkflowsService/GetCluster", &req)
+            .await?;
         Ok(Cluster::from_wire(c))
     }
 
@@ -489,8 +557,13 @@ impl ClusterClient {
 
     /// Every cluster (the default one first).
     pub async fn list(&self) -> Result<Vec<Cluster>> {
-        let resp: wf::ListClustersResponse =
-            self.rpc.call("workflows.v1.WorkflowsService/ListClusters", &wf::ListClustersRequest {}).await?;
+        let resp: wf::ListClustersResponse = self
+            .rpc
+            .call(
+                "workflows.v1.WorkflowsService/ListClusters",
+                &wf::ListClustersRequest {},
+            )
+            .await?;
         Ok(resp.clusters.into_iter().map(Cluster::from_wire).collect())
     }
 
@@ -501,15 +574,27 @@ impl ClusterClient {
 
     /// Create a cluster with an explicit slug (`[A-Za-z0-9-]*`; empty lets the server choose).
     pub async fn create_with_slug(&self, name: &str, slug: &str) -> Result<Cluster> {
-        let req = wf::CreateClusterRequest { name: name.to_owned(), description: String::new(), slug: slug.to_owned() };
-        let c: wf::Cluster = self.rpc.call("workflows.v1.WorkflowsService/CreateCluster", &req).await?;
+        let req = wf::CreateClusterRequest {
+            name: name.to_owned(),
+            description: String::new(),
+            slug: slug.to_owned(),
+        };
+        let c: wf::Cluster = self
+            .rpc
+            .call("workflows.v1.WorkflowsService/CreateCluster", &req)
+            .await?;
         Ok(Cluster::from_wire(c))
     }
 
     /// Delete a cluster (the default cluster cannot be deleted).
     pub async fn delete(&self, slug: &str) -> Result<()> {
-        let req = wf::DeleteClusterRequest { cluster_slug: slug.to_owned() };
-        let _: wf::DeleteClusterResponse = self.rpc.call("workflows.v1.WorkflowsService/DeleteCluster", &req).await?;
+        let req = wf::DeleteClusterRequest {
+            cluster_slug: slug.to_owned(),
+        };
+        let _: wf::DeleteClusterResponse = self
+            .rpc
+            .call("workflows.v1.WorkflowsService/DeleteCluster", &req)
+            .await?;
         Ok(())
     }
 }

@@ -54,7 +54,9 @@ impl RunnerData {
     }
 
     fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.values.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>())
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
     }
 }
 
@@ -147,7 +149,11 @@ impl ExecutionContext {
         Outcome {
             subtasks: std::mem::take(&mut s.subtasks),
             display: s.display.take(),
-            progress: s.progress.iter().map(|(l, (t, d))| (l.clone(), *t, *d)).collect(),
+            progress: s
+                .progress
+                .iter()
+                .map(|(l, (t, d))| (l.clone(), *t, *d))
+                .collect(),
         }
     }
 
@@ -157,7 +163,11 @@ impl ExecutionContext {
     }
 
     /// Submit a subtask with options (dependencies, cluster, retries, optional, display).
-    pub fn submit_subtask_with<T: TaskSpec>(&self, task: &T, options: SubtaskOptions) -> Result<FutureTask> {
+    pub fn submit_subtask_with<T: TaskSpec>(
+        &self,
+        task: &T,
+        options: SubtaskOptions,
+    ) -> Result<FutureTask> {
         let (identifier, input) = encode_checked(task)?;
         let mut s = self.state();
         let mut depends_on = Vec::with_capacity(options.depends_on.len());
@@ -179,11 +189,17 @@ impl ExecutionContext {
             optional: options.optional,
             depends_on,
         });
-        Ok(FutureTask { owner: self.inner.owner, index: s.subtasks.len() - 1 })
+        Ok(FutureTask {
+            owner: self.inner.owner,
+            index: s.subtasks.len() - 1,
+        })
     }
 
     /// Submit several subtasks with default options.
-    pub fn submit_subtasks<'a, T: TaskSpec>(&self, tasks: impl IntoIterator<Item = &'a T>) -> Result<Vec<FutureTask>> {
+    pub fn submit_subtasks<'a, T: TaskSpec>(
+        &self,
+        tasks: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Vec<FutureTask>> {
         tasks.into_iter().map(|t| self.submit_subtask(t)).collect()
     }
 
@@ -196,7 +212,10 @@ impl ExecutionContext {
     pub fn progress(&self, label: impl Into<String>) -> ProgressIndicator {
         let label = label.into();
         self.state().progress.entry(label.clone()).or_insert((0, 0));
-        ProgressIndicator { ctx: self.clone(), label }
+        ProgressIndicator {
+            ctx: self.clone(),
+            label,
+        }
     }
 
     /// The job cache of this task's job. Errors when the runner has no cache configured.
@@ -209,7 +228,11 @@ impl ExecutionContext {
 
     /// Runner data of type `T` (registered with `RunnerBuilder::data`).
     pub fn data<T: Send + Sync + 'static>(&self) -> Result<&T> {
-        self.inner.shared.data.get::<T>().ok_or(WorkflowsError::MissingData(std::any::type_name::<T>()))
+        self.inner
+            .shared
+            .data
+            .get::<T>()
+            .ok_or(WorkflowsError::MissingData(std::any::type_name::<T>()))
     }
 
     /// The task's id.
@@ -262,7 +285,9 @@ pub struct ProgressIndicator {
 
 impl std::fmt::Debug for ProgressIndicator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgressIndicator").field("label", &self.label).finish()
+        f.debug_struct("ProgressIndicator")
+            .field("label", &self.label)
+            .finish()
     }
 }
 
@@ -303,17 +328,16 @@ impl TaskContext {
     /// a panic of the future itself is returned as [`WorkflowsError::BlockOn`] too.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         let handle = &self.ctx.inner.handle;
-        if !IN_SYNC_TASK.with(Cell::get) {
-            if let Ok(current) = Handle::try_current() {
-                if current.runtime_flavor() != RuntimeFlavor::MultiThread {
-                    return Err(WorkflowsError::BlockOn(
-                        "called from an async task of a current-thread tokio runtime; await the future instead"
-                            .into(),
-                    ));
-                }
-                // An async context of a multi-thread runtime: hand this worker's other tasks off first.
-                return guarded(|| tokio::task::block_in_place(|| handle.block_on(future)));
+        if !IN_SYNC_TASK.with(Cell::get)
+            && let Ok(current) = Handle::try_current()
+        {
+            if current.runtime_flavor() != RuntimeFlavor::MultiThread {
+                return Err(WorkflowsError::BlockOn(
+                    "called from an async task of a current-thread tokio runtime; await the future instead".into(),
+                ));
             }
+            // An async context of a multi-thread runtime: hand this worker's other tasks off first.
+            return guarded(|| tokio::task::block_in_place(|| handle.block_on(future)));
         }
         // A blocking-pool thread or a plain thread. Nested inside another runtime's `block_on` (on this very
         // thread) tokio refuses to block; `guarded` turns that refusal into an error.

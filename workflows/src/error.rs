@@ -13,7 +13,9 @@ pub enum WorkflowsError {
     #[error("invalid task identifier: {0}")]
     InvalidIdentifier(String),
     /// An encoded task input is larger than the 2048 bytes the API accepts.
-    #[error("task input of {name} is {size} bytes, the limit is {limit} bytes; store large data in the job cache")]
+    #[error(
+        "task input of {name} is {size} bytes, the limit is {limit} bytes; store large data in the job cache"
+    )]
     InputTooLarge {
         /// The task's identifier name.
         name: String,
@@ -74,7 +76,9 @@ pub struct TaskError {
 impl TaskError {
     /// A task error with a plain message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self { inner: message.to_string().into() }
+        Self {
+            inner: message.to_string().into(),
+        }
     }
 
     /// The underlying error.

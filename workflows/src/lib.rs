@@ -44,15 +44,16 @@ mod task;
 pub use blocking::BlockingClient;
 pub use cache::{CacheGroup, InMemoryCache, JobCache, LocalFileSystemCache};
 pub use client::{
-    Client, Cluster, ClusterClient, Job, JobClient, JobQuery, JobState, Progress, SubmitOptions, TaskState,
-    TaskSummary,
+    Client, Cluster, ClusterClient, Job, JobClient, JobQuery, JobState, Progress, SubmitOptions,
+    TaskState, TaskSummary,
 };
 pub use context::{AsyncTaskContext, ExecutionContext, ProgressIndicator, TaskContext};
 pub use error::{Result, TaskError, WorkflowsError};
 pub use runner::{Runner, RunnerBuilder, RunnerStats, ShutdownHandle};
 pub use submission::{FutureTask, MAX_GROUPS, SubtaskOptions};
 pub use task::{
-    AsyncTask, MAX_INPUT_BYTES, Task, TaskCodec, TaskIdentifier, TaskSpec, protobuf_decode, protobuf_encode,
+    AsyncTask, MAX_INPUT_BYTES, Task, TaskCodec, TaskIdentifier, TaskSpec, protobuf_decode,
+    protobuf_encode,
 };
 pub use tokio_util::sync::CancellationToken;
 pub use uuid::Uuid;

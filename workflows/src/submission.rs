@@ -86,7 +86,11 @@ pub(crate) struct PendingTask {
     pub(crate) depends_on: Vec<usize>,
 }
 
-fn intern<T: Clone + Eq + std::hash::Hash>(lookup: &mut Vec<T>, index: &mut HashMap<T, u64>, value: &T) -> u64 {
+fn intern<T: Clone + Eq + std::hash::Hash>(
+    lookup: &mut Vec<T>,
+    index: &mut HashMap<T, u64>,
+    value: &T,
+) -> u64 {
     if let Some(&i) = index.get(value) {
         return i;
     }
@@ -130,25 +134,44 @@ pub(crate) fn build_submissions(tasks: &[PendingTask]) -> Result<wf::TaskSubmiss
         group_of_task.push(g);
     }
     if members.len() > MAX_GROUPS {
-        return Err(WorkflowsError::TooManyGroups { groups: members.len(), limit: MAX_GROUPS });
+        return Err(WorkflowsError::TooManyGroups {
+            groups: members.len(),
+            limit: MAX_GROUPS,
+        });
     }
     let mut out = wf::TaskSubmissions::default();
     let (mut clusters, mut idents, mut displays) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut ident_keys: Vec<TaskIdentifier> = Vec::new();
     for group in &members {
         let first = group[0];
-        let mut group_deps: Vec<u32> = deps[first].iter().map(|&d| group_of_task[d] as u32).collect();
+        let mut group_deps: Vec<u32> = deps[first]
+            .iter()
+            .map(|&d| group_of_task[d] as u32)
+            .collect();
         group_deps.sort_unstable();
         group_deps.dedup();
-        let mut g = wf::TaskSubmissionGroup { dependencies_on_other_groups: group_deps, ..Default::default() };
+        let mut g = wf::TaskSubmissionGroup {
+            dependencies_on_other_groups: group_deps,
+            ..Default::default()
+        };
         let any_optional = group.iter().any(|&i| tasks[i].optional);
         for &i in group {
             let t = &tasks[i];
             g.inputs.push(Bytes::from(t.input.clone()));
-            g.identifier_pointers.push(intern(&mut ident_keys, &mut idents, &t.identifier));
-            g.cluster_slug_pointers.push(intern(&mut out.cluster_slug_lookup, &mut clusters, &t.cluster));
-            let display = if t.display.is_empty() { t.identifier.name().to_owned() } else { t.display.clone() };
-            g.display_pointers.push(intern(&mut out.display_lookup, &mut displays, &display));
+            g.identifier_pointers
+                .push(intern(&mut ident_keys, &mut idents, &t.identifier));
+            g.cluster_slug_pointers.push(intern(
+                &mut out.cluster_slug_lookup,
+                &mut clusters,
+                &t.cluster,
+            ));
+            let display = if t.display.is_empty() {
+                t.identifier.name().to_owned()
+            } else {
+                t.display.clone()
+            };
+            g.display_pointers
+                .push(intern(&mut out.display_lookup, &mut displays, &display));
             g.max_retries_values.push(t.max_retries);
             if any_optional {
                 g.optional_values.push(t.optional);
@@ -190,16 +213,47 @@ mod tests {
     fn map_reduce_is_two_groups() {
         let mut tasks: Vec<_> = (0..1000).map(|_| t("Map", &[])).collect();
         tasks.push(t("Reduce", &(0..1000).collect::<Vec<_>>()));
-        assert_eq!(build_submissions(&tasks).expect("groups").task_groups.len(), 2);
+        assert_eq!(
+            build_submissions(&tasks).expect("groups").task_groups.len(),
+            2
+        );
     }
 
     #[test]
     fn long_chain_is_rejected() {
-        let tasks: Vec<_> = (0..70).map(|i| if i == 0 { t("C", &[]) } else { t("C", &[i - 1]) }).collect();
+        let tasks: Vec<_> = (0..70)
+            .map(|i| {
+                if i == 0 {
+                    t("C", &[])
+                } else {
+                    t("C", &[i - 1])
+                }
+            })
+            .collect();
         let err = build_submissions(&tasks).expect_err("too many groups");
-        assert!(matches!(err, WorkflowsError::TooManyGroups { groups: 70, limit: 64 }), "{err}");
-        let ok: Vec<_> = (0..64).map(|i| if i == 0 { t("C", &[]) } else { t("C", &[i - 1]) }).collect();
-        assert_eq!(build_submissions(&ok).expect("64 groups").task_groups.len(), 64);
+        assert!(
+            matches!(
+                err,
+                WorkflowsError::TooManyGroups {
+                    groups: 70,
+                    limit: 64
+                }
+            ),
+            "{err}"
+        );
+        let ok: Vec<_> = (0..64)
+            .map(|i| {
+                if i == 0 {
+                    t("C", &[])
+                } else {
+                    t("C", &[i - 1])
+                }
+            })
+            .collect();
+        assert_eq!(
+            build_submissions(&ok).expect("64 groups").task_groups.len(),
+            64
+        );
     }
 
     #[test]

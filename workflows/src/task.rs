@@ -32,7 +32,10 @@ pub struct TaskIdentifier {
 impl TaskIdentifier {
     /// An identifier; validated when a task is registered or submitted.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
-        Self { name: name.into(), version: version.into() }
+        Self {
+            name: name.into(),
+            version: version.into(),
+        }
     }
 
     /// An identifier, validated now.
@@ -83,7 +86,10 @@ impl TaskIdentifier {
     }
 
     pub(crate) fn to_wire(&self) -> tilebox_core::wire::workflows::v1::TaskIdentifier {
-        tilebox_core::wire::workflows::v1::TaskIdentifier { name: self.name.clone(), version: self.version.clone() }
+        tilebox_core::wire::workflows::v1::TaskIdentifier {
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
     }
 
     pub(crate) fn from_wire(id: &tilebox_core::wire::workflows::v1::TaskIdentifier) -> Self {
@@ -122,8 +128,13 @@ impl<T: Serialize + DeserializeOwned> TaskCodec for T {
 
     fn decode_input(input: &[u8]) -> Result<Self> {
         // Python sends empty input for field-less tasks.
-        let input = if input.is_empty() { b"null".as_slice() } else { input };
-        serde_json::from_slice(input).map_err(|e| WorkflowsError::Codec(format!("JSON decode: {e}")))
+        let input = if input.is_empty() {
+            b"null".as_slice()
+        } else {
+            input
+        };
+        serde_json::from_slice(input)
+            .map_err(|e| WorkflowsError::Codec(format!("JSON decode: {e}")))
     }
 }
 
@@ -161,7 +172,8 @@ pub trait Task: TaskSpec {
 /// Still one task at a time per runner: async only lets a task overlap its own I/O.
 pub trait AsyncTask: TaskSpec {
     /// Run the task.
-    fn execute(&self, ctx: &AsyncTaskContext) -> impl Future<Output = Result<(), TaskError>> + Send;
+    fn execute(&self, ctx: &AsyncTaskContext)
+    -> impl Future<Output = Result<(), TaskError>> + Send;
 }
 
 /// Encode `task` and check the input limit.

@@ -21,7 +21,11 @@ async fn fibonacci_depth_first_order_and_results() {
         .build_async()
         .await
         .unwrap();
-    let job = client.jobs().submit("fibonacci", &FibonacciTask { n: 7 }).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("fibonacci", &FibonacciTask { n: 7 })
+        .await
+        .unwrap();
     assert_eq!(job.state, JobState::Submitted);
     runner.run_all_async().await.unwrap();
 
@@ -30,9 +34,14 @@ async fn fibonacci_depth_first_order_and_results() {
     assert_eq!(job.tasks.len(), 16);
     assert_eq!(job.count(TaskState::Computed), 16);
     let group = CacheGroup::for_job(Arc::new(cache.clone()), job.id);
-    let values: Vec<u64> = (1..=7).map(|i| cached_u64(&group, &format!("fib_{i}")).unwrap()).collect();
+    let values: Vec<u64> = (1..=7)
+        .map(|i| cached_u64(&group, &format!("fib_{i}")).unwrap())
+        .collect();
     assert_eq!(values, vec![1, 1, 2, 3, 5, 8, 13]);
-    assert_eq!(read_log(&group), "F7 F5 F3 F1 F2 S3 F4 F2 F3 S4 S5 F6 F4 F5 S6 S7");
+    assert_eq!(
+        read_log(&group),
+        "F7 F5 F3 F1 F2 S3 F4 F2 F3 S4 S5 F6 F4 F5 S6 S7"
+    );
     assert_eq!(runner.stats().executed, 16);
     server.shutdown().await;
 }

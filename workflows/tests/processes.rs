@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    CacheGroup, Client, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext, TaskError,
-    TaskIdentifier, TaskSpec, Uuid,
+    CacheGroup, Client, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext,
+    TaskError, TaskIdentifier, TaskSpec, Uuid,
 };
 
 const CHILD: &str = "TILEBOX_WF_CHILD";
@@ -23,8 +23,14 @@ const CHILD: &str = "TILEBOX_WF_CHILD";
 /// Records which process ran which task, and how often.
 fn record(ctx: &TaskContext) -> Result<CacheGroup, TaskError> {
     let cache = ctx.job_cache()?;
-    cache.put(&format!("pids/{}", ctx.task_id()), std::process::id().to_string())?;
-    cache.put(&format!("runs/{}/{}", ctx.task_id(), Uuid::new_v4()), ctx.retry_count().to_string())?;
+    cache.put(
+        &format!("pids/{}", ctx.task_id()),
+        std::process::id().to_string(),
+    )?;
+    cache.put(
+        &format!("runs/{}/{}", ctx.task_id(), Uuid::new_v4()),
+        ctx.retry_count().to_string(),
+    )?;
     Ok(cache)
 }
 
@@ -45,7 +51,10 @@ impl Task for MapRoot {
         ctx.progress("map").add(self.n);
         let squares: Vec<Square> = (0..self.n).map(|i| Square { i }).collect();
         let handles = ctx.submit_subtasks(&squares)?;
-        ctx.submit_subtask_with(&SumSquares { n: self.n }, SubtaskOptions::new().depends_on(&handles))?;
+        ctx.submit_subtask_with(
+            &SumSquares { n: self.n },
+            SubtaskOptions::new().depends_on(&handles),
+        )?;
         Ok(())
     }
 }
@@ -122,7 +131,9 @@ impl Task for Hang {
 /// `forever` runs until a signal arrives.
 #[test]
 fn child_runner() {
-    let Ok(mode) = std::env::var(CHILD) else { return };
+    let Ok(mode) = std::env::var(CHILD) else {
+        return;
+    };
     let url = std::env::var("TILEBOX_API_URL").unwrap();
     let dir = std::env::var("TILEBOX_WF_CACHE").unwrap();
     let runner = Client::new(url)
@@ -140,7 +151,11 @@ fn child_runner() {
         .unwrap();
     match mode.as_str() {
         "until" => {
-            let jobs: Vec<Uuid> = std::env::var("TILEBOX_WF_JOBS").unwrap().split(',').map(|j| j.parse().unwrap()).collect();
+            let jobs: Vec<Uuid> = std::env::var("TILEBOX_WF_JOBS")
+                .unwrap()
+                .split(',')
+                .map(|j| j.parse().unwrap())
+                .collect();
             runner.run_until_jobs_finish(&jobs).unwrap();
         }
         _ => runner.run_forever().unwrap(),
@@ -150,7 +165,13 @@ fn child_runner() {
 fn spawn_child(url: &str, cache: &std::path::Path, mode: &str, jobs: &[Uuid]) -> Process {
     let jobs: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_runner", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_runner",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD, mode)
         .env("TILEBOX_API_URL", url)
         .env("TILEBOX_WF_CACHE", cache)
@@ -161,7 +182,9 @@ fn spawn_child(url: &str, cache: &std::path::Path, mode: &str, jobs: &[Uuid]) ->
 }
 
 async fn wait(mut child: Process) -> std::process::ExitStatus {
-    tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
 }
 
 fn group(dir: &std::path::Path, job: Uuid) -> CacheGroup {
@@ -173,7 +196,16 @@ fn runs_per_task(dir: &std::path::Path, job: Uuid) -> HashMap<String, usize> {
     let mut out = HashMap::new();
     for entry in std::fs::read_dir(dir.join(job.to_string()).join("runs")).unwrap() {
         let entry = entry.unwrap();
-        let n = std::fs::read_dir(entry.path()).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp")).count();
+        let n = std::fs::read_dir(entry.path())
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".tmp")
+            })
+            .count();
         out.insert(entry.file_name().to_string_lossy().into_owned(), n);
     }
     out
@@ -185,31 +217,73 @@ async fn map_reduce_and_fibonacci_across_three_runner_processes() {
     let url = server.url();
     let client = client(&url);
     let dir = tempfile::tempdir().unwrap();
-    let map = client.jobs().submit("map-reduce", &MapRoot { n: 50 }).await.unwrap();
-    let fib = client.jobs().submit("fibonacci", &FibonacciTask { n: 10 }).await.unwrap();
-    let children: Vec<Process> = (0..3).map(|_| spawn_child(&url, dir.path(), "until", &[map.id, fib.id])).collect();
+    let map = client
+        .jobs()
+        .submit("map-reduce", &MapRoot { n: 50 })
+        .await
+        .unwrap();
+    let fib = client
+        .jobs()
+        .submit("fibonacci", &FibonacciTask { n: 10 })
+        .await
+        .unwrap();
+    let children: Vec<Process> = (0..3)
+        .map(|_| spawn_child(&url, dir.path(), "until", &[map.id, fib.id]))
+        .collect();
     for child in children {
         assert!(wait(child).await.success());
     }
 
-    assert_eq!(cached_u64(&group(dir.path(), fib.id), "fib_10").unwrap(), 55);
+    assert_eq!(
+        cached_u64(&group(dir.path(), fib.id), "fib_10").unwrap(),
+        55
+    );
     let g = group(dir.path(), map.id);
-    assert_eq!(cached_u64(&g, "result").unwrap(), (0..50u64).map(|i| i * i).sum::<u64>());
+    assert_eq!(
+        cached_u64(&g, "result").unwrap(),
+        (0..50u64).map(|i| i * i).sum::<u64>()
+    );
     let job = client.jobs().get(map.id).await.unwrap();
     assert_eq!(job.state, JobState::Completed);
     assert_eq!(job.tasks.len(), 52);
     let runs = runs_per_task(dir.path(), map.id);
     assert_eq!(runs.len(), 52);
-    assert!(runs.values().all(|&n| n == 1), "no task executed twice: {runs:?}");
-    let pids: HashSet<Vec<u8>> = job.tasks.iter().map(|t| g.get(&format!("pids/{}", t.id)).unwrap().unwrap()).collect();
-    assert!(pids.len() >= 2, "at least two runner processes executed tasks, got {}", pids.len());
-    let squares_end: SystemTime =
-        job.tasks.iter().filter(|t| t.display == "tests/Square").map(|t| t.stopped_at.unwrap()).max().unwrap();
-    let sum = job.tasks.iter().find(|t| t.display == "tests/SumSquares").unwrap();
-    assert!(sum.started_at.unwrap() >= squares_end, "the reducer started after every map task stopped");
+    assert!(
+        runs.values().all(|&n| n == 1),
+        "no task executed twice: {runs:?}"
+    );
+    let pids: HashSet<Vec<u8>> = job
+        .tasks
+        .iter()
+        .map(|t| g.get(&format!("pids/{}", t.id)).unwrap().unwrap())
+        .collect();
+    assert!(
+        pids.len() >= 2,
+        "at least two runner processes executed tasks, got {}",
+        pids.len()
+    );
+    let squares_end: SystemTime = job
+        .tasks
+        .iter()
+        .filter(|t| t.display == "tests/Square")
+        .map(|t| t.stopped_at.unwrap())
+        .max()
+        .unwrap();
+    let sum = job
+        .tasks
+        .iter()
+        .find(|t| t.display == "tests/SumSquares")
+        .unwrap();
+    assert!(
+        sum.started_at.unwrap() >= squares_end,
+        "the reducer started after every map task stopped"
+    );
     let progress = job.progress("map").unwrap();
     assert_eq!((progress.total, progress.done), (50, 50));
-    assert_eq!(client.jobs().progress(fib.id).await.unwrap().state, JobState::Completed);
+    assert_eq!(
+        client.jobs().progress(fib.id).await.unwrap().state,
+        JobState::Completed
+    );
     server.shutdown().await;
 }
 
@@ -219,7 +293,11 @@ async fn sigkilled_runner_task_is_redelivered_after_lease_expiry() {
     let url = server.url();
     let client = client(&url);
     let dir = tempfile::tempdir().unwrap();
-    let job = client.jobs().submit("hang", &Hang { ms: 30_000 }).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("hang", &Hang { ms: 30_000 })
+        .await
+        .unwrap();
     let mut a = spawn_child(&url, dir.path(), "forever", &[]);
     let jobs = client.jobs();
     let task_id = eventually(Duration::from_secs(30), || {
@@ -234,15 +312,28 @@ async fn sigkilled_runner_task_is_redelivered_after_lease_expiry() {
     let a_pid = a.id();
     wait(a).await;
 
-    let b = client.runner().cache(LocalFileSystemCache::new(dir.path())).register::<Hang>().build_async().await.unwrap();
+    let b = client
+        .runner()
+        .cache(LocalFileSystemCache::new(dir.path()))
+        .register::<Hang>()
+        .build_async()
+        .await
+        .unwrap();
     b.run_until_jobs_finish_async(&[job.id]).await.unwrap();
     let view = client.jobs().get(job.id).await.unwrap();
     assert_eq!(view.state, JobState::Completed);
     assert_eq!(view.tasks.len(), 1);
     assert_eq!(view.tasks[0].id, task_id, "the same task was re-delivered");
     let g = group(dir.path(), job.id);
-    assert_eq!(g.get("retry_count").unwrap().unwrap(), b"1", "delivered again with retry_count = 1 (one lease expiry)");
-    assert_eq!(g.get("finished_by").unwrap().unwrap(), std::process::id().to_string().as_bytes());
+    assert_eq!(
+        g.get("retry_count").unwrap().unwrap(),
+        b"1",
+        "delivered again with retry_count = 1 (one lease expiry)"
+    );
+    assert_eq!(
+        g.get("finished_by").unwrap().unwrap(),
+        std::process::id().to_string().as_bytes()
+    );
     assert_ne!(a_pid, std::process::id());
     assert_eq!(b.stats().executed, 1);
     server.shutdown().await;
@@ -255,7 +346,11 @@ async fn sigterm_lets_the_running_task_finish_and_exits_zero() {
     let client = client(&url);
     let dir = tempfile::tempdir().unwrap();
     // retry_count is 0 on the first delivery, so Hang sleeps 1.5 s: well inside the 30 s grace period.
-    let job = client.jobs().submit("finish-on-sigterm", &Hang { ms: 1500 }).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("finish-on-sigterm", &Hang { ms: 1500 })
+        .await
+        .unwrap();
     let child = spawn_child(&url, dir.path(), "forever", &[]);
     let jobs = client.jobs();
     eventually(Duration::from_secs(30), || {
@@ -263,11 +358,27 @@ async fn sigterm_lets_the_running_task_finish_and_exits_zero() {
         async move { (jobs.progress(job.id).await.unwrap().state == JobState::Running).then_some(()) }
     })
     .await;
-    let later = client.jobs().submit("not-claimed", &Hang { ms: 0 }).await.unwrap();
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let later = client
+        .jobs()
+        .submit("not-claimed", &Hang { ms: 0 })
+        .await
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    assert!(wait(child).await.success(), "the runner exits 0 after a graceful shutdown");
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
-    assert_eq!(client.jobs().get(later.id).await.unwrap().tasks[0].state, tilebox_workflows::TaskState::Queued);
+    assert!(
+        wait(child).await.success(),
+        "the runner exits 0 after a graceful shutdown"
+    );
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
+    assert_eq!(
+        client.jobs().get(later.id).await.unwrap().tasks[0].state,
+        tilebox_workflows::TaskState::Queued
+    );
     server.shutdown().await;
 }

@@ -27,14 +27,19 @@ fn recording(name: &str) -> Option<PathBuf> {
 
 fn replay_client(path: &PathBuf) -> (Client, Arc<ReplayTransport>) {
     let replay = ReplayTransport::from_file(path).unwrap().into_arc();
-    let config = ClientConfig::builder().url("http://replay.invalid").api_key("replay").build();
+    let config = ClientConfig::builder()
+        .url("http://replay.invalid")
+        .api_key("replay")
+        .build();
     let rpc = RpcClient::new(config, replay.clone(), Arc::new(tilebox_tokio::TokioSleep));
     (Client::from_rpc(rpc), replay)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fibonacci_recording_replays_with_the_exact_call_sequence() {
-    let Some(path) = recording("fibonacci_workflow.json.rpcs.bin") else { return };
+    let Some(path) = recording("fibonacci_workflow.json.rpcs.bin") else {
+        return;
+    };
     let (client, replay) = replay_client(&path);
     let cache = InMemoryCache::new();
     let runner = client
@@ -46,7 +51,11 @@ async fn fibonacci_recording_replays_with_the_exact_call_sequence() {
         .await
         .unwrap();
     assert_eq!(runner.cluster(), "default-56uboc82HDVNys");
-    let job = client.jobs().submit("fibonacci", &FibonacciTask { n: 7 }).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("fibonacci", &FibonacciTask { n: 7 })
+        .await
+        .unwrap();
     assert_eq!(job.state, JobState::Submitted);
     runner.run_all_async().await.unwrap();
 
@@ -54,7 +63,10 @@ async fn fibonacci_recording_replays_with_the_exact_call_sequence() {
         "/workflows.v1.WorkflowsService/GetCluster".to_owned(),
         "/workflows.v1.JobService/SubmitJob".to_owned(),
     ];
-    expected.extend(std::iter::repeat_n("/workflows.v1.TaskService/NextTask".to_owned(), 18));
+    expected.extend(std::iter::repeat_n(
+        "/workflows.v1.TaskService/NextTask".to_owned(),
+        18,
+    ));
     assert_eq!(replay.request_paths(), expected);
     assert_eq!(replay.remaining(), 0, "every recorded entry is consumed");
 
@@ -66,52 +78,90 @@ async fn fibonacci_recording_replays_with_the_exact_call_sequence() {
     let tasks = submit.tasks.unwrap();
     assert_eq!(tasks.task_groups[0].inputs[0].as_ref(), br#"{"N":7}"#);
     assert!(!submit.trace_parent.is_empty());
-    let next: Vec<wf::NextTaskRequest> =
-        requests[2..].iter().map(|r| wf::NextTaskRequest::decode(r.decoded_body().unwrap()).unwrap()).collect();
+    let next: Vec<wf::NextTaskRequest> = requests[2..]
+        .iter()
+        .map(|r| wf::NextTaskRequest::decode(r.decoded_body().unwrap()).unwrap())
+        .collect();
     assert!(next[0].computed_task.is_none());
     assert!(next[1..17].iter().all(|r| r.computed_task.is_some()));
     assert!(next[17].computed_task.is_none());
-    assert!(next.iter().all(|r| r.next_task_to_run.as_ref().unwrap().cluster_slug == "default-56uboc82HDVNys"));
+    assert!(
+        next.iter()
+            .all(|r| r.next_task_to_run.as_ref().unwrap().cluster_slug == "default-56uboc82HDVNys")
+    );
     // F7's report carries its three subtasks in two groups (F6+F5, then S7 depending on them).
-    let f7 = next[1].computed_task.as_ref().unwrap().sub_tasks.as_ref().unwrap();
+    let f7 = next[1]
+        .computed_task
+        .as_ref()
+        .unwrap()
+        .sub_tasks
+        .as_ref()
+        .unwrap();
     assert_eq!(f7.task_groups.len(), 2);
     assert_eq!(f7.task_groups[1].dependencies_on_other_groups, vec![0]);
 
     let group = CacheGroup::for_job(Arc::new(cache.clone()), job.id);
-    let values: Vec<u64> = (1..=7).map(|i| cached_u64(&group, &format!("fib_{i}")).unwrap()).collect();
+    let values: Vec<u64> = (1..=7)
+        .map(|i| cached_u64(&group, &format!("fib_{i}")).unwrap())
+        .collect();
     assert_eq!(values, vec![1, 1, 2, 3, 5, 8, 13]);
-    assert_eq!(read_log(&group), "F7 F5 F3 F1 F2 S3 F4 F2 F3 S4 S5 F6 F4 F5 S6 S7");
+    assert_eq!(
+        read_log(&group),
+        "F7 F5 F3 F1 F2 S3 F4 F2 F3 S4 S5 F6 F4 F5 S6 S7"
+    );
     assert_eq!(runner.stats().extensions_granted, 0);
 }
 
 #[tokio::test]
 async fn job_cluster_and_query_recordings_decode() {
-    let Some(path) = recording("Job.rpcs.bin") else { return };
+    let Some(path) = recording("Job.rpcs.bin") else {
+        return;
+    };
     let (client, replay) = replay_client(&path);
     let id: tilebox_workflows::Uuid = "0199614b-6102-1498-815b-3cb23f72b489".parse().unwrap();
     let job = client.jobs().get(id).await.unwrap();
     assert_eq!(job.id, id);
     assert!(!job.tasks.is_empty());
-    assert!(job.tasks.iter().skip(1).all(|t| t.parent_id.is_some()), "subtasks carry parent ids");
+    assert!(
+        job.tasks.iter().skip(1).all(|t| t.parent_id.is_some()),
+        "subtasks carry parent ids"
+    );
     assert!(!job.trace_parent.is_empty());
-    assert_eq!(replay.request_paths(), vec!["/workflows.v1.JobService/GetJob"]);
+    assert_eq!(
+        replay.request_paths(),
+        vec!["/workflows.v1.JobService/GetJob"]
+    );
 
     let (client, replay) = replay_client(&recording("Jobs.rpcs.bin").unwrap());
     let start = UNIX_EPOCH + Duration::from_secs(1_706_745_600); // 2024-02-01
     let end = UNIX_EPOCH + Duration::from_secs(1_738_368_000); // 2025-02-01
-    let jobs = client.jobs().query(&JobQuery::new().submitted_between(start, end)).await.unwrap();
+    let jobs = client
+        .jobs()
+        .query(&JobQuery::new().submitted_between(start, end))
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 12);
     assert!(jobs.iter().any(|j| j.state == JobState::Failed));
-    assert_eq!(replay.request_paths(), vec!["/workflows.v1.JobService/QueryJobs"]);
+    assert_eq!(
+        replay.request_paths(),
+        vec!["/workflows.v1.JobService/QueryJobs"]
+    );
     assert_eq!(replay.remaining(), 0);
 
     let (client, _) = replay_client(&recording("cluster.rpcs.bin").unwrap());
-    let cluster = client.clusters().get("dev-cluster-ESugE7S4cwADVK").await.unwrap();
+    let cluster = client
+        .clusters()
+        .get("dev-cluster-ESugE7S4cwADVK")
+        .await
+        .unwrap();
     assert_eq!(cluster.slug, "dev-cluster-ESugE7S4cwADVK");
     assert!(cluster.deletable);
 
     let (client, _) = replay_client(&recording("clusters.rpcs.bin").unwrap());
     let clusters = client.clusters().list().await.unwrap();
     assert!(!clusters.is_empty());
-    assert!(!clusters[0].deletable, "the default cluster comes first and is not deletable");
+    assert!(
+        !clusters[0].deletable,
+        "the default cluster comes first and is not deletable"
+    );
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use common::*;
 use serde::{Deserialize, Serialize};
-use tilebox_workflows::{CacheGroup, InMemoryCache, JobState, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec, WorkflowsError};
+use tilebox_workflows::{
+    CacheGroup, InMemoryCache, JobState, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec,
+    WorkflowsError,
+};
 
 /// Runs tokio-, async-std- and smol-based futures through `block_on` and records what worked.
 #[derive(Serialize, Deserialize)]
@@ -37,11 +40,18 @@ impl Task for MixedRuntimes {
         cache.put("smol", "ok")?;
         // From a future spawned on the runner's multi-thread runtime: block_in_place, no panic.
         let inner = ctx.clone();
-        let spawned = ctx.block_on(ctx.runtime().spawn(async move { inner.block_on(async { 7 }) }))?;
+        let spawned = ctx.block_on(
+            ctx.runtime()
+                .spawn(async move { inner.block_on(async { 7 }) }),
+        )?;
         cache.put("spawned", spawned?.map_err(TaskError::from)?.to_string())?;
         // From an async task of a current-thread runtime: an error, not a panic.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let err = rt.block_on(async { ctx.block_on(async { 1 }) }).unwrap_err();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let err = rt
+            .block_on(async { ctx.block_on(async { 1 }) })
+            .unwrap_err();
         assert!(matches!(err, WorkflowsError::BlockOn(_)));
         cache.put("current-thread", "error")?;
         Ok(())
@@ -51,7 +61,11 @@ impl Task for MixedRuntimes {
 fn check(cache: &InMemoryCache, job: uuid::Uuid) {
     let g = CacheGroup::for_job(Arc::new(cache.clone()), job);
     for key in ["tokio", "async-std", "smol"] {
-        assert_eq!(g.get(key).unwrap().as_deref(), Some(b"ok".as_slice()), "{key}");
+        assert_eq!(
+            g.get(key).unwrap().as_deref(),
+            Some(b"ok".as_slice()),
+            "{key}"
+        );
     }
     assert_eq!(g.get("spawned").unwrap().unwrap(), b"7");
     assert_eq!(g.get("current-thread").unwrap().unwrap(), b"error");
@@ -60,15 +74,32 @@ fn check(cache: &InMemoryCache, job: uuid::Uuid) {
 #[test]
 fn block_on_runs_any_future_with_the_blocking_runner() {
     let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder().workflows(workflows_config(Duration::from_secs(2))).build(),
+        tilebox_server::ServerConfig::builder()
+            .workflows(workflows_config(Duration::from_secs(2)))
+            .build(),
     )
     .unwrap();
     let client = tilebox_workflows::BlockingClient::new(server.url()).unwrap();
     let cache = InMemoryCache::new();
-    let runner = client.runner().cache(cache.clone()).register::<MixedRuntimes>().build().unwrap();
-    let job = client.submit("mixed", &MixedRuntimes { addr: server.addr().to_string() }).unwrap();
+    let runner = client
+        .runner()
+        .cache(cache.clone())
+        .register::<MixedRuntimes>()
+        .build()
+        .unwrap();
+    let job = client
+        .submit(
+            "mixed",
+            &MixedRuntimes {
+                addr: server.addr().to_string(),
+            },
+        )
+        .unwrap();
     runner.run_all().unwrap();
-    assert_eq!(client.job_progress(job.id).unwrap().state, JobState::Completed);
+    assert_eq!(
+        client.job_progress(job.id).unwrap().state,
+        JobState::Completed
+    );
     check(&cache, job.id);
 }
 
@@ -77,10 +108,28 @@ async fn block_on_works_when_the_runner_runs_inside_a_runtime() {
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
-    let runner = client.runner().cache(cache.clone()).register::<MixedRuntimes>().build_async().await.unwrap();
-    let job = client.jobs().submit("mixed", &MixedRuntimes { addr: server.addr().to_string() }).await.unwrap();
+    let runner = client
+        .runner()
+        .cache(cache.clone())
+        .register::<MixedRuntimes>()
+        .build_async()
+        .await
+        .unwrap();
+    let job = client
+        .jobs()
+        .submit(
+            "mixed",
+            &MixedRuntimes {
+                addr: server.addr().to_string(),
+            },
+        )
+        .await
+        .unwrap();
     runner.run_all_async().await.unwrap();
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
     check(&cache, job.id);
     server.shutdown().await;
 }
@@ -89,12 +138,37 @@ async fn block_on_works_when_the_runner_runs_inside_a_runtime() {
 async fn blocking_entry_points_inside_a_runtime_return_the_documented_error() {
     let server = server().await;
     let client = client(&server.url());
-    let err = client.runner().register::<MixedRuntimes>().build().unwrap_err();
-    assert!(matches!(err, WorkflowsError::InsideAsyncRuntime("RunnerBuilder::build")), "{err}");
-    let runner = client.runner().register::<MixedRuntimes>().build_async().await.unwrap();
-    for err in [runner.run_forever().unwrap_err(), runner.run_all().unwrap_err(), runner.run_until_jobs_finish(&[]).unwrap_err()] {
-        assert!(matches!(err, WorkflowsError::InsideAsyncRuntime(_)), "{err}");
-        assert!(err.to_string().contains("_async"), "the message points to the async variant: {err}");
+    let err = client
+        .runner()
+        .register::<MixedRuntimes>()
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WorkflowsError::InsideAsyncRuntime("RunnerBuilder::build")
+        ),
+        "{err}"
+    );
+    let runner = client
+        .runner()
+        .register::<MixedRuntimes>()
+        .build_async()
+        .await
+        .unwrap();
+    for err in [
+        runner.run_forever().unwrap_err(),
+        runner.run_all().unwrap_err(),
+        runner.run_until_jobs_finish(&[]).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, WorkflowsError::InsideAsyncRuntime(_)),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("_async"),
+            "the message points to the async variant: {err}"
+        );
     }
     server.shutdown().await;
 }

@@ -10,16 +10,25 @@ use common::*;
 use serde::{Deserialize, Serialize};
 use tilebox_core::wire::workflows::v1 as wf;
 use tilebox_workflows::{
-    AsyncTask, AsyncTaskContext, CacheGroup, Client, InMemoryCache, JobState, Runner, SubmitOptions, Task,
-    TaskContext, TaskError, TaskIdentifier, TaskSpec, TaskState, Uuid,
+    AsyncTask, AsyncTaskContext, CacheGroup, Client, InMemoryCache, JobState, Runner,
+    SubmitOptions, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec, TaskState, Uuid,
 };
 
 async fn runner(client: &Client, cache: &InMemoryCache) -> Runner {
-    client.runner().cache(cache.clone()).register::<Node>().build_async().await.unwrap()
+    client
+        .runner()
+        .cache(cache.clone())
+        .register::<Node>()
+        .build_async()
+        .await
+        .unwrap()
 }
 
 fn summary<'a>(job: &'a tilebox_workflows::Job, name: &str) -> &'a tilebox_workflows::TaskSummary {
-    job.tasks.iter().find(|t| t.display == name || t.display.starts_with(&format!("{name}\n"))).unwrap()
+    job.tasks
+        .iter()
+        .find(|t| t.display == name || t.display.starts_with(&format!("{name}\n")))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -27,19 +36,32 @@ async fn dependants_wait_for_whole_subtrees() {
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
-    let x = Node::leaf("X").child(Node::leaf("X1").sleeping(100), &[], false).child(Node::leaf("X2").sleeping(100), &[], false);
-    let root = Node::leaf("root").child(x, &[], false).child(Node::leaf("Y"), &[0], false);
+    let x = Node::leaf("X")
+        .child(Node::leaf("X1").sleeping(100), &[], false)
+        .child(Node::leaf("X2").sleeping(100), &[], false);
+    let root = Node::leaf("root")
+        .child(x, &[], false)
+        .child(Node::leaf("Y"), &[0], false);
     let job = client.jobs().submit("subtrees", &root).await.unwrap();
-    let (a, b) = (Arc::new(runner(&client, &cache).await), Arc::new(runner(&client, &cache).await));
+    let (a, b) = (
+        Arc::new(runner(&client, &cache).await),
+        Arc::new(runner(&client, &cache).await),
+    );
     let ids = [job.id];
-    let (ra, rb) = tokio::join!(a.run_until_jobs_finish_async(&ids), b.run_until_jobs_finish_async(&ids));
+    let (ra, rb) = tokio::join!(
+        a.run_until_jobs_finish_async(&ids),
+        b.run_until_jobs_finish_async(&ids)
+    );
     ra.unwrap();
     rb.unwrap();
     let job = client.jobs().get(job.id).await.unwrap();
     assert_eq!(job.state, JobState::Completed);
     let y_start = summary(&job, "Y").started_at.unwrap();
     for leaf in ["X1", "X2"] {
-        assert!(y_start >= summary(&job, leaf).stopped_at.unwrap(), "Y started before {leaf} finished");
+        assert!(
+            y_start >= summary(&job, leaf).stopped_at.unwrap(),
+            "Y started before {leaf} finished"
+        );
     }
     assert_eq!(a.stats().executed + b.stats().executed, 5);
     server.shutdown().await;
@@ -58,7 +80,11 @@ impl Task for Flaky {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         let cache = ctx.job_cache()?;
         cache.put(&format!("runs/Flaky/{}", Uuid::new_v4()), "")?;
-        if cache.contains("ok")? { Ok(()) } else { Err(TaskError::msg("not yet")) }
+        if cache.contains("ok")? {
+            Ok(())
+        } else {
+            Err(TaskError::msg("not yet"))
+        }
     }
 }
 
@@ -75,7 +101,10 @@ impl Task for FlakyRoot {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         // An independent sibling first (older), then the flaky task with two retries.
         ctx.submit_subtask(&Node::leaf("sibling"))?;
-        ctx.submit_subtask_with(&Flaky, tilebox_workflows::SubtaskOptions::new().max_retries(2))?;
+        ctx.submit_subtask_with(
+            &Flaky,
+            tilebox_workflows::SubtaskOptions::new().max_retries(2),
+        )?;
         Ok(())
     }
 }
@@ -87,24 +116,53 @@ async fn retries_then_failure_then_retry_job_completes() {
     let cache = InMemoryCache::new();
     let job = client.jobs().submit("flaky", &FlakyRoot).await.unwrap();
     // This runner cannot run the sibling: it only sees the flaky task fail three times.
-    let a = client.runner().cache(cache.clone()).register::<FlakyRoot>().register::<Flaky>().build_async().await.unwrap();
+    let a = client
+        .runner()
+        .cache(cache.clone())
+        .register::<FlakyRoot>()
+        .register::<Flaky>()
+        .build_async()
+        .await
+        .unwrap();
     a.run_all_async().await.unwrap();
-    assert_eq!(runs(&cache, job.id, "Flaky"), 3, "max_retries = 2 means three executions");
+    assert_eq!(
+        runs(&cache, job.id, "Flaky"),
+        3,
+        "max_retries = 2 means three executions"
+    );
     let view = client.jobs().get(job.id).await.unwrap();
     assert_eq!(view.state, JobState::Failed);
     assert_eq!(summary(&view, "tests/Flaky").state, TaskState::Failed);
-    assert!(summary(&view, "tests/Flaky").display.contains("not yet"), "failure text is kept in the display");
+    assert!(
+        summary(&view, "tests/Flaky").display.contains("not yet"),
+        "failure text is kept in the display"
+    );
 
     // The independent sibling is not handed out once the job failed.
     let b = runner(&client, &cache).await;
     b.run_all_async().await.unwrap();
     assert_eq!(b.stats().executed, 0);
-    assert_eq!(summary(&client.jobs().get(job.id).await.unwrap(), "sibling").state, TaskState::Queued);
+    assert_eq!(
+        summary(&client.jobs().get(job.id).await.unwrap(), "sibling").state,
+        TaskState::Queued
+    );
 
     assert_eq!(client.jobs().retry(job.id).await.unwrap(), 1);
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Running);
-    CacheGroup::for_job(Arc::new(cache.clone()), job.id).put("ok", "1").unwrap();
-    let c = client.runner().cache(cache.clone()).register::<Flaky>().register::<Node>().build_async().await.unwrap();
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Running
+    );
+    CacheGroup::for_job(Arc::new(cache.clone()), job.id)
+        .put("ok", "1")
+        .unwrap();
+    let c = client
+        .runner()
+        .cache(cache.clone())
+        .register::<Flaky>()
+        .register::<Node>()
+        .build_async()
+        .await
+        .unwrap();
     c.run_until_jobs_finish_async(&[job.id]).await.unwrap();
     let view = client.jobs().get(job.id).await.unwrap();
     assert_eq!(view.state, JobState::Completed);
@@ -117,19 +175,40 @@ async fn non_workflow_failure_requeues_without_counting_a_retry() {
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
-    let job = client.jobs().submit("non-workflow", &Node::leaf("only")).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("non-workflow", &Node::leaf("only"))
+        .await
+        .unwrap();
     let cluster = client.clusters().default_cluster().await.unwrap().slug;
     let rpc = client.rpc();
-    let caps = wf::NextTaskToRun { cluster_slug: cluster, identifiers: vec![wf::TaskIdentifier { name: "tests/Node".into(), version: "v1.0".into() }] };
+    let caps = wf::NextTaskToRun {
+        cluster_slug: cluster,
+        identifiers: vec![wf::TaskIdentifier {
+            name: "tests/Node".into(),
+            version: "v1.0".into(),
+        }],
+    };
     let resp: wf::NextTaskResponse = rpc
-        .call("workflows.v1.TaskService/NextTask", &wf::NextTaskRequest { computed_task: None, next_task_to_run: Some(caps) })
+        .call(
+            "workflows.v1.TaskService/NextTask",
+            &wf::NextTaskRequest {
+                computed_task: None,
+                next_task_to_run: Some(caps),
+            },
+        )
         .await
         .unwrap();
     let task = resp.next_task.unwrap();
     let state: wf::TaskStateResponse = rpc
         .call(
             "workflows.v1.TaskService/TaskFailed",
-            &wf::TaskFailedRequest { task_id: task.id.clone(), display: "only\nrunner went away".into(), was_workflow_error: false, progress_updates: vec![] },
+            &wf::TaskFailedRequest {
+                task_id: task.id.clone(),
+                display: "only\nrunner went away".into(),
+                was_workflow_error: false,
+                progress_updates: vec![],
+            },
         )
         .await
         .unwrap();
@@ -143,9 +222,20 @@ async fn non_workflow_failure_requeues_without_counting_a_retry() {
         .keys()
         .into_iter()
         .filter(|k| k.contains("/runs/only/"))
-        .map(|k| String::from_utf8(tilebox_workflows::JobCache::get(&cache, &k).unwrap().unwrap()).unwrap())
+        .map(|k| {
+            String::from_utf8(
+                tilebox_workflows::JobCache::get(&cache, &k)
+                    .unwrap()
+                    .unwrap(),
+            )
+            .unwrap()
+        })
         .collect();
-    assert_eq!(retry_seen, vec!["0".to_owned()], "retry_count unchanged by a non-workflow failure");
+    assert_eq!(
+        retry_seen,
+        vec!["0".to_owned()],
+        "retry_count unchanged by a non-workflow failure"
+    );
     server.shutdown().await;
 }
 
@@ -155,23 +245,47 @@ async fn optional_subtask_and_optional_subbranch() {
     let client = client(&server.url());
     let cache = InMemoryCache::new();
     // Optional subtask: its dependant still runs.
-    let root = Node::leaf("root").child(Node::leaf("opt").failing(), &[], true).child(Node::leaf("dependant"), &[0], false);
-    let job = client.jobs().submit("optional-subtask", &root).await.unwrap();
-    runner(&client, &cache).await.run_all_async().await.unwrap();
-    let view = client.jobs().get(job.id).await.unwrap();
-    assert_eq!(view.state, JobState::Completed);
-    assert_eq!((view.count(TaskState::Computed), view.count(TaskState::FailedOptional)), (2, 1));
-    assert_eq!(runs(&cache, job.id, "dependant"), 1);
-
-    // Optional subbranch: a non-optional failure inside skips the rest of the branch, the job completes.
-    let branch = Node::leaf("branch").child(Node::leaf("fails").failing(), &[], false).child(Node::leaf("after"), &[0], false);
-    let root = Node::leaf("root").child(branch, &[], true).child(Node::leaf("other"), &[], false);
-    let job = client.jobs().submit("optional-subbranch", &root).await.unwrap();
+    let root = Node::leaf("root")
+        .child(Node::leaf("opt").failing(), &[], true)
+        .child(Node::leaf("dependant"), &[0], false);
+    let job = client
+        .jobs()
+        .submit("optional-subtask", &root)
+        .await
+        .unwrap();
     runner(&client, &cache).await.run_all_async().await.unwrap();
     let view = client.jobs().get(job.id).await.unwrap();
     assert_eq!(view.state, JobState::Completed);
     assert_eq!(
-        (view.count(TaskState::Computed), view.count(TaskState::FailedOptional), view.count(TaskState::Skipped)),
+        (
+            view.count(TaskState::Computed),
+            view.count(TaskState::FailedOptional)
+        ),
+        (2, 1)
+    );
+    assert_eq!(runs(&cache, job.id, "dependant"), 1);
+
+    // Optional subbranch: a non-optional failure inside skips the rest of the branch, the job completes.
+    let branch = Node::leaf("branch")
+        .child(Node::leaf("fails").failing(), &[], false)
+        .child(Node::leaf("after"), &[0], false);
+    let root = Node::leaf("root")
+        .child(branch, &[], true)
+        .child(Node::leaf("other"), &[], false);
+    let job = client
+        .jobs()
+        .submit("optional-subbranch", &root)
+        .await
+        .unwrap();
+    runner(&client, &cache).await.run_all_async().await.unwrap();
+    let view = client.jobs().get(job.id).await.unwrap();
+    assert_eq!(view.state, JobState::Completed);
+    assert_eq!(
+        (
+            view.count(TaskState::Computed),
+            view.count(TaskState::FailedOptional),
+            view.count(TaskState::Skipped)
+        ),
         (3, 1, 1)
     );
     assert_eq!(summary(&view, "after").state, TaskState::Skipped);
@@ -206,9 +320,21 @@ async fn cancel_while_running_then_resume() {
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
-    let job = client.jobs().submit("cancel", &WaitForCancel).await.unwrap();
+    let job = client
+        .jobs()
+        .submit("cancel", &WaitForCancel)
+        .await
+        .unwrap();
     let r = Arc::new(
-        client.runner().cache(cache.clone()).data(client.clone()).register_async::<WaitForCancel>().register::<Node>().build_async().await.unwrap(),
+        client
+            .runner()
+            .cache(cache.clone())
+            .data(client.clone())
+            .register_async::<WaitForCancel>()
+            .register::<Node>()
+            .build_async()
+            .await
+            .unwrap(),
     );
     let handle = r.shutdown_handle();
     let running = tokio::spawn({
@@ -231,7 +357,11 @@ async fn cancel_while_running_then_resume() {
     })
     .await;
     assert_eq!(view.state, JobState::Canceled);
-    assert_eq!(view.count(TaskState::Queued), 2, "subtasks of a canceled job are stored but not handed out");
+    assert_eq!(
+        view.count(TaskState::Queued),
+        2,
+        "subtasks of a canceled job are stored but not handed out"
+    );
     handle.shutdown();
     running.await.unwrap().unwrap();
     // A fresh runner gets nothing while the job is canceled.
@@ -240,7 +370,11 @@ async fn cancel_while_running_then_resume() {
     assert_eq!(idle.stats().executed, 0);
 
     assert_eq!(client.jobs().retry(job.id).await.unwrap(), 0);
-    runner(&client, &cache).await.run_until_jobs_finish_async(&[job.id]).await.unwrap();
+    runner(&client, &cache)
+        .await
+        .run_until_jobs_finish_async(&[job.id])
+        .await
+        .unwrap();
     let view = client.jobs().get(job.id).await.unwrap();
     assert_eq!(view.state, JobState::Completed);
     assert_eq!(view.count(TaskState::Computed), 3);
@@ -266,7 +400,10 @@ impl AsyncTask for Sleeper {
         let cache = ctx.job_cache()?;
         let first = !cache.contains("started")?;
         cache.put("started", "1")?;
-        cache.put(&format!("runs/sleeper/{}", Uuid::new_v4()), ctx.retry_count().to_string())?;
+        cache.put(
+            &format!("runs/sleeper/{}", Uuid::new_v4()),
+            ctx.retry_count().to_string(),
+        )?;
         if first || !self.once {
             tokio::time::sleep(Duration::from_millis(self.ms)).await;
         }
@@ -279,17 +416,50 @@ async fn lease_extension_keeps_a_long_task_alive() {
     let server = server().await; // 2 s leases
     let client = client(&server.url());
     let cache = InMemoryCache::new();
-    let job = client.jobs().submit("long", &Sleeper { ms: 5000, once: false }).await.unwrap();
-    let mk = || async { Arc::new(client.runner().cache(cache.clone()).register_async::<Sleeper>().build_async().await.unwrap()) };
+    let job = client
+        .jobs()
+        .submit(
+            "long",
+            &Sleeper {
+                ms: 5000,
+                once: false,
+            },
+        )
+        .await
+        .unwrap();
+    let mk = || async {
+        Arc::new(
+            client
+                .runner()
+                .cache(cache.clone())
+                .register_async::<Sleeper>()
+                .build_async()
+                .await
+                .unwrap(),
+        )
+    };
     let (a, b) = (mk().await, mk().await);
     let ids = [job.id];
-    let (ra, rb) = tokio::join!(a.run_until_jobs_finish_async(&ids), b.run_until_jobs_finish_async(&ids));
+    let (ra, rb) = tokio::join!(
+        a.run_until_jobs_finish_async(&ids),
+        b.run_until_jobs_finish_async(&ids)
+    );
     ra.unwrap();
     rb.unwrap();
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
-    assert_eq!(runs(&cache, job.id, "sleeper"), 1, "executed once, never re-delivered");
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
+    assert_eq!(
+        runs(&cache, job.id, "sleeper"),
+        1,
+        "executed once, never re-delivered"
+    );
     assert_eq!(a.stats().executed + b.stats().executed, 1);
-    assert!(a.stats().extensions_granted + b.stats().extensions_granted >= 2, "extensions were granted");
+    assert!(
+        a.stats().extensions_granted + b.stats().extensions_granted >= 2,
+        "extensions were granted"
+    );
     server.shutdown().await;
 }
 
@@ -301,8 +471,25 @@ async fn graceful_shutdown_finishes_or_requeues_the_running_task() {
     let jobs = client.jobs();
 
     // 1. The task finishes within the grace period: it is reported computed and nothing new is claimed.
-    let job = jobs.submit("finishes", &Sleeper { ms: 300, once: false }).await.unwrap();
-    let r = Arc::new(client.runner().cache(cache.clone()).register_async::<Sleeper>().build_async().await.unwrap());
+    let job = jobs
+        .submit(
+            "finishes",
+            &Sleeper {
+                ms: 300,
+                once: false,
+            },
+        )
+        .await
+        .unwrap();
+    let r = Arc::new(
+        client
+            .runner()
+            .cache(cache.clone())
+            .register_async::<Sleeper>()
+            .build_async()
+            .await
+            .unwrap(),
+    );
     let running = tokio::spawn({
         let r = Arc::clone(&r);
         async move { r.run_forever_async().await }
@@ -312,17 +499,39 @@ async fn graceful_shutdown_finishes_or_requeues_the_running_task() {
         async move { (jobs.progress(job.id).await.unwrap().state == JobState::Running).then_some(()) }
     })
     .await;
-    let queued = jobs.submit("not-claimed", &Sleeper { ms: 0, once: false }).await.unwrap();
+    let queued = jobs
+        .submit("not-claimed", &Sleeper { ms: 0, once: false })
+        .await
+        .unwrap();
     r.shutdown_handle().shutdown();
     running.await.unwrap().unwrap();
     assert_eq!(jobs.get(job.id).await.unwrap().state, JobState::Completed);
-    assert_eq!(jobs.get(queued.id).await.unwrap().tasks[0].state, TaskState::Queued);
+    assert_eq!(
+        jobs.get(queued.id).await.unwrap().tasks[0].state,
+        TaskState::Queued
+    );
     assert_eq!(r.stats().executed, 1);
 
     // 2. The task outlives the grace period: reported as a non-workflow failure, requeued, finished by another.
-    let job = jobs.submit("interrupted", &Sleeper { ms: 60_000, once: true }).await.unwrap();
+    let job = jobs
+        .submit(
+            "interrupted",
+            &Sleeper {
+                ms: 60_000,
+                once: true,
+            },
+        )
+        .await
+        .unwrap();
     let r = Arc::new(
-        client.runner().cache(cache.clone()).grace_period(Duration::from_millis(200)).register_async::<Sleeper>().build_async().await.unwrap(),
+        client
+            .runner()
+            .cache(cache.clone())
+            .grace_period(Duration::from_millis(200))
+            .register_async::<Sleeper>()
+            .build_async()
+            .await
+            .unwrap(),
     );
     let running = tokio::spawn({
         let r = Arc::clone(&r);
@@ -339,16 +548,39 @@ async fn graceful_shutdown_finishes_or_requeues_the_running_task() {
     let view = jobs.get(job.id).await.unwrap();
     assert_eq!(view.tasks[0].state, TaskState::Queued);
     assert!(view.tasks[0].display.contains("interrupted"));
-    let other = client.runner().cache(cache.clone()).register_async::<Sleeper>().build_async().await.unwrap();
-    other.run_until_jobs_finish_async(&[job.id, queued.id]).await.unwrap();
-    assert_eq!(jobs.progress(job.id).await.unwrap().state, JobState::Completed);
+    let other = client
+        .runner()
+        .cache(cache.clone())
+        .register_async::<Sleeper>()
+        .build_async()
+        .await
+        .unwrap();
+    other
+        .run_until_jobs_finish_async(&[job.id, queued.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
     let retries: Vec<String> = cache
         .keys()
         .into_iter()
         .filter(|k| k.starts_with(&format!("{}/runs/sleeper/", job.id)))
-        .map(|k| String::from_utf8(tilebox_workflows::JobCache::get(&cache, &k).unwrap().unwrap()).unwrap())
+        .map(|k| {
+            String::from_utf8(
+                tilebox_workflows::JobCache::get(&cache, &k)
+                    .unwrap()
+                    .unwrap(),
+            )
+            .unwrap()
+        })
         .collect();
-    assert_eq!(retries, vec!["0".to_owned(), "0".to_owned()], "the interruption did not count as a retry");
+    assert_eq!(
+        retries,
+        vec!["0".to_owned(), "0".to_owned()],
+        "the interruption did not count as a retry"
+    );
     server.shutdown().await;
 }
 
@@ -381,31 +613,66 @@ async fn version_and_cluster_routing() {
     let cache = InMemoryCache::new();
     let job = client.jobs().submit("versions", &V13).await.unwrap();
     for r in [
-        client.runner().cache(cache.clone()).register::<V12>().build_async().await.unwrap(),
-        client.runner().cache(cache.clone()).register::<V20>().build_async().await.unwrap(),
+        client
+            .runner()
+            .cache(cache.clone())
+            .register::<V12>()
+            .build_async()
+            .await
+            .unwrap(),
+        client
+            .runner()
+            .cache(cache.clone())
+            .register::<V20>()
+            .build_async()
+            .await
+            .unwrap(),
     ] {
         r.run_all_async().await.unwrap();
         assert_eq!(r.stats().executed, 0, "incompatible versions only idle");
     }
-    let r = client.runner().cache(cache.clone()).register::<V15>().build_async().await.unwrap();
+    let r = client
+        .runner()
+        .cache(cache.clone())
+        .register::<V15>()
+        .build_async()
+        .await
+        .unwrap();
     r.run_all_async().await.unwrap();
     assert_eq!(r.stats().executed, 1);
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
     let group = CacheGroup::for_job(Arc::new(cache.clone()), job.id);
     assert_eq!(group.get("ran").unwrap().unwrap(), b"v1.5");
 
     // A subtask sent to cluster B runs only on the runner polling B; "" means the default cluster.
     let b = client.clusters().create("cluster b").await.unwrap();
     let root = Node::leaf("root").child_on(Node::leaf("on-b"), &b.slug);
-    let job = client.jobs().submit_with("clusters", &root, SubmitOptions::new().cluster("")).await.unwrap();
+    let job = client
+        .jobs()
+        .submit_with("clusters", &root, SubmitOptions::new().cluster(""))
+        .await
+        .unwrap();
     let default_runner = runner(&client, &cache).await;
     default_runner.run_all_async().await.unwrap();
     assert_eq!(default_runner.stats().executed, 1);
     assert_eq!(runs(&cache, job.id, "on-b"), 0);
-    let b_runner = client.runner().cluster(b.slug.clone()).cache(cache.clone()).register::<Node>().build_async().await.unwrap();
+    let b_runner = client
+        .runner()
+        .cluster(b.slug.clone())
+        .cache(cache.clone())
+        .register::<Node>()
+        .build_async()
+        .await
+        .unwrap();
     b_runner.run_all_async().await.unwrap();
     assert_eq!(b_runner.stats().executed, 1);
     assert_eq!(runs(&cache, job.id, "on-b"), 1);
-    assert_eq!(client.jobs().progress(job.id).await.unwrap().state, JobState::Completed);
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
     server.shutdown().await;
 }

@@ -30,7 +30,9 @@ impl Default for WorkflowsConfig {
 impl WorkflowsConfig {
     /// A builder starting from the defaults (15 s lease, 5 min max lease, 1 s idle, 500 ms reaper, 10 expiries).
     pub fn builder() -> WorkflowsConfigBuilder {
-        WorkflowsConfigBuilder { config: Self::default() }
+        WorkflowsConfigBuilder {
+            config: Self::default(),
+        }
     }
 }
 

@@ -34,7 +34,10 @@ pub(crate) struct WfError {
 
 impl WfError {
     pub(crate) fn new(code: WfCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(WfCode::InvalidArgument, message)

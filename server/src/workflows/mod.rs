@@ -47,7 +47,10 @@ const PATHS: &[&str] = &[
 /// Mount the workflows services on `registry`. Tables are created on the first call; the lease reaper then
 /// runs in the background on the server's runtime until the server stops.
 pub fn register(registry: &mut ServiceRegistry, state: &Arc<ServerState>) {
-    let workflows = Arc::new(Workflows::new(state.db.clone(), state.config.workflows.clone()));
+    let workflows = Arc::new(Workflows::new(
+        state.db.clone(),
+        state.config.workflows.clone(),
+    ));
     for &path in PATHS {
         let workflows = Arc::clone(&workflows);
         let handler: RawHandler = Arc::new(move |_ctx, body: Bytes| {
@@ -79,13 +82,20 @@ pub(crate) struct Workflows {
 
 impl Workflows {
     fn new(pool: SqlitePool, config: WorkflowsConfig) -> Self {
-        Self { pool, config, store: OnceCell::new() }
+        Self {
+            pool,
+            config,
+            store: OnceCell::new(),
+        }
     }
 
     async fn store(&self) -> Result<&Arc<Store>, WfError> {
         self.store
             .get_or_try_init(|| async {
-                let interval = self.config.reaper_interval.max(std::time::Duration::from_millis(10));
+                let interval = self
+                    .config
+                    .reaper_interval
+                    .max(std::time::Duration::from_millis(10));
                 let store = Arc::new(Store::open(self.pool.clone(), self.config.clone()).await?);
                 let weak = Arc::downgrade(&store);
                 tokio::spawn(async move {
@@ -119,10 +129,18 @@ impl Workflows {
             }
         }
         match path {
-            "workflows.v1.TaskService/NextTask" => enc(s.next_task(&wf::NextTaskRequest::decode(body)?).await?),
-            "workflows.v1.TaskService/TaskFailed" => enc(s.task_failed(&wf::TaskFailedRequest::decode(body)?).await?),
-            "workflows.v1.TaskService/ExtendTaskLease" => enc(s.extend_lease(&wf::TaskLeaseRequest::decode(body)?).await?),
-            "workflows.v1.JobService/SubmitJob" => enc(s.submit_job(&wf::SubmitJobRequest::decode(body)?).await?),
+            "workflows.v1.TaskService/NextTask" => {
+                enc(s.next_task(&wf::NextTaskRequest::decode(body)?).await?)
+            }
+            "workflows.v1.TaskService/TaskFailed" => {
+                enc(s.task_failed(&wf::TaskFailedRequest::decode(body)?).await?)
+            }
+            "workflows.v1.TaskService/ExtendTaskLease" => {
+                enc(s.extend_lease(&wf::TaskLeaseRequest::decode(body)?).await?)
+            }
+            "workflows.v1.JobService/SubmitJob" => {
+                enc(s.submit_job(&wf::SubmitJobRequest::decode(body)?).await?)
+            }
             "workflows.v1.JobService/GetJob" => {
                 let req = wf::GetJobRequest::decode(body)?;
                 enc(s.get_job(&job_id(req.job_id.as_ref())?, true).await?)
@@ -134,32 +152,42 @@ impl Workflows {
             "workflows.v1.JobService/RetryJob" => {
                 let req = wf::RetryJobRequest::decode(body)?;
                 let n = s.retry_job(&job_id(req.job_id.as_ref())?).await?;
-                enc(wf::RetryJobResponse { num_tasks_rescheduled: n })
+                enc(wf::RetryJobResponse {
+                    num_tasks_rescheduled: n,
+                })
             }
             "workflows.v1.JobService/CancelJob" => {
                 let req = wf::CancelJobRequest::decode(body)?;
                 s.cancel_job(&job_id(req.job_id.as_ref())?).await?;
                 enc(wf::CancelJobResponse {})
             }
-            "workflows.v1.JobService/QueryJobs" => enc(s.query_jobs(&wf::QueryJobsRequest::decode(body)?).await?),
-            "workflows.v1.WorkflowsService/GetCluster" => {
-                enc(s.get_cluster(&wf::GetClusterRequest::decode(body)?.cluster_slug).await?)
+            "workflows.v1.JobService/QueryJobs" => {
+                enc(s.query_jobs(&wf::QueryJobsRequest::decode(body)?).await?)
             }
+            "workflows.v1.WorkflowsService/GetCluster" => enc(s
+                .get_cluster(&wf::GetClusterRequest::decode(body)?.cluster_slug)
+                .await?),
             "workflows.v1.WorkflowsService/ListClusters" => {
                 wf::ListClustersRequest::decode(body)?;
-                enc(wf::ListClustersResponse { clusters: s.list_clusters().await? })
+                enc(wf::ListClustersResponse {
+                    clusters: s.list_clusters().await?,
+                })
             }
-            "workflows.v1.WorkflowsService/CreateCluster" => {
-                enc(s.create_cluster(&wf::CreateClusterRequest::decode(body)?).await?)
-            }
-            "workflows.v1.WorkflowsService/UpdateCluster" => {
-                enc(s.update_cluster(&wf::UpdateClusterRequest::decode(body)?).await?)
-            }
+            "workflows.v1.WorkflowsService/CreateCluster" => enc(s
+                .create_cluster(&wf::CreateClusterRequest::decode(body)?)
+                .await?),
+            "workflows.v1.WorkflowsService/UpdateCluster" => enc(s
+                .update_cluster(&wf::UpdateClusterRequest::decode(body)?)
+                .await?),
             "workflows.v1.WorkflowsService/DeleteCluster" => {
-                s.delete_cluster(&wf::DeleteClusterRequest::decode(body)?.cluster_slug).await?;
+                s.delete_cluster(&wf::DeleteClusterRequest::decode(body)?.cluster_slug)
+                    .await?;
                 enc(wf::DeleteClusterResponse {})
             }
-            other => Err(WfError::new(WfCode::Unimplemented, format!("{other} is not implemented by the local server"))),
+            other => Err(WfError::new(
+                WfCode::Unimplemented,
+                format!("{other} is not implemented by the local server"),
+            )),
         }
     }
 }

@@ -53,7 +53,10 @@ pub(crate) struct Store {
 }
 
 pub(crate) fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 fn dur_us(d: Duration) -> i64 {
@@ -61,19 +64,29 @@ fn dur_us(d: Duration) -> i64 {
 }
 
 pub(crate) fn ts(us: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: us.div_euclid(1_000_000), nanos: (us.rem_euclid(1_000_000) * 1000) as i32 }
+    prost_types::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
 }
 
 pub(crate) fn pdur(us: i64) -> prost_types::Duration {
-    prost_types::Duration { seconds: us.div_euclid(1_000_000), nanos: (us.rem_euclid(1_000_000) * 1000) as i32 }
+    prost_types::Duration {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
 }
 
 pub(crate) fn pdur_us(d: &prost_types::Duration) -> i64 {
-    d.seconds.saturating_mul(1_000_000).saturating_add(i64::from(d.nanos) / 1000)
+    d.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(d.nanos) / 1000)
 }
 
 fn id_msg(bytes: &[u8]) -> tb::Id {
-    tb::Id { uuid: Bytes::copy_from_slice(bytes) }
+    tb::Id {
+        uuid: Bytes::copy_from_slice(bytes),
+    }
 }
 
 fn random_suffix(len: usize) -> String {
@@ -101,7 +114,9 @@ impl Store {
             sqlx::query(stmt).execute(&pool).await?;
         }
         let has_default: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE is_default = 1").fetch_optional(&pool).await?;
+            sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE is_default = 1")
+                .fetch_optional(&pool)
+                .await?;
         if has_default.is_none() {
             sqlx::query(
                 "INSERT INTO wf_clusters (slug, display_name, description, is_default, created_at_us)
@@ -139,7 +154,15 @@ impl Store {
         v.to_be_bytes().to_vec()
     }
 
-    async fn begin(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'static, sqlx::Sqlite>), WfError> {
+    async fn begin(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            sqlx::Transaction<'static, sqlx::Sqlite>,
+        ),
+        WfError,
+    > {
         let guard = self.writer.lock().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok((guard, tx))
@@ -148,7 +171,11 @@ impl Store {
     // ------------------------------------------------------------------ clusters
 
     async fn default_cluster(conn: &mut SqliteConnection) -> Result<String, WfError> {
-        Ok(sqlx::query_scalar("SELECT slug FROM wf_clusters WHERE is_default = 1").fetch_one(conn).await?)
+        Ok(
+            sqlx::query_scalar("SELECT slug FROM wf_clusters WHERE is_default = 1")
+                .fetch_one(conn)
+                .await?,
+        )
     }
 
     fn cluster_msg(row: &sqlx::sqlite::SqliteRow) -> Result<wf::Cluster, WfError> {
@@ -163,9 +190,14 @@ impl Store {
 
     pub(crate) async fn get_cluster(&self, slug: &str) -> Result<wf::Cluster, WfError> {
         let row = if slug.is_empty() {
-            sqlx::query("SELECT * FROM wf_clusters WHERE is_default = 1").fetch_optional(&self.pool).await?
+            sqlx::query("SELECT * FROM wf_clusters WHERE is_default = 1")
+                .fetch_optional(&self.pool)
+                .await?
         } else {
-            sqlx::query("SELECT * FROM wf_clusters WHERE slug = ?").bind(slug).fetch_optional(&self.pool).await?
+            sqlx::query("SELECT * FROM wf_clusters WHERE slug = ?")
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?
         };
         match row {
             Some(row) => Self::cluster_msg(&row),
@@ -174,18 +206,29 @@ impl Store {
     }
 
     pub(crate) async fn list_clusters(&self) -> Result<Vec<wf::Cluster>, WfError> {
-        let rows = sqlx::query("SELECT * FROM wf_clusters ORDER BY is_default DESC, created_at_us, slug")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM wf_clusters ORDER BY is_default DESC, created_at_us, slug")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(Self::cluster_msg).collect()
     }
 
-    pub(crate) async fn create_cluster(&self, req: &wf::CreateClusterRequest) -> Result<wf::Cluster, WfError> {
+    pub(crate) async fn create_cluster(
+        &self,
+        req: &wf::CreateClusterRequest,
+    ) -> Result<wf::Cluster, WfError> {
         if req.name.is_empty() || req.name.len() > 100 {
             return Err(WfError::invalid("cluster name must be 1..=100 characters"));
         }
-        if req.slug.len() > 100 || !req.slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(WfError::invalid("cluster slug must match ^[A-Za-z0-9-]*$ and be at most 100 characters"));
+        if req.slug.len() > 100
+            || !req
+                .slug
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(WfError::invalid(
+                "cluster slug must match ^[A-Za-z0-9-]*$ and be at most 100 characters",
+            ));
         }
         let slug = if req.slug.is_empty() {
             let base: String = req
@@ -199,10 +242,15 @@ impl Store {
             req.slug.clone()
         };
         let (_g, mut tx) = self.begin().await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE slug = ?").bind(&slug).fetch_optional(&mut *tx).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE slug = ?")
+            .bind(&slug)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_some() {
-            return Err(WfError::new(super::error::WfCode::AlreadyExists, format!("cluster {slug:?} already exists")));
+            return Err(WfError::new(
+                super::error::WfCode::AlreadyExists,
+                format!("cluster {slug:?} already exists"),
+            ));
         }
         sqlx::query("INSERT INTO wf_clusters (slug, display_name, description, is_default, created_at_us) VALUES (?, ?, ?, 0, ?)")
             .bind(&slug)
@@ -215,7 +263,10 @@ impl Store {
         self.get_cluster(&slug).await
     }
 
-    pub(crate) async fn update_cluster(&self, req: &wf::UpdateClusterRequest) -> Result<wf::Cluster, WfError> {
+    pub(crate) async fn update_cluster(
+        &self,
+        req: &wf::UpdateClusterRequest,
+    ) -> Result<wf::Cluster, WfError> {
         let (_g, mut tx) = self.begin().await?;
         let n = sqlx::query(
             "UPDATE wf_clusters SET display_name = COALESCE(?, display_name), description = COALESCE(?, description)
@@ -229,17 +280,21 @@ impl Store {
         .rows_affected();
         tx.commit().await?;
         if n == 0 {
-            return Err(WfError::not_found(format!("cluster {:?} not found", req.cluster_slug)));
+            return Err(WfError::not_found(format!(
+                "cluster {:?} not found",
+                req.cluster_slug
+            )));
         }
         self.get_cluster(&req.cluster_slug).await
     }
 
     pub(crate) async fn delete_cluster(&self, slug: &str) -> Result<(), WfError> {
         let (_g, mut tx) = self.begin().await?;
-        let row: Option<i64> = sqlx::query_scalar("SELECT is_default FROM wf_clusters WHERE slug = ?")
-            .bind(slug)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<i64> =
+            sqlx::query_scalar("SELECT is_default FROM wf_clusters WHERE slug = ?")
+                .bind(slug)
+                .fetch_optional(&mut *tx)
+                .await?;
         match row {
             None => Err(WfError::not_found(format!("cluster {slug:?} not found"))),
             Some(1) => Err(WfError::new(
@@ -247,25 +302,35 @@ impl Store {
                 "the default cluster cannot be deleted",
             )),
             Some(_) => {
-                sqlx::query("DELETE FROM wf_clusters WHERE slug = ?").bind(slug).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM wf_clusters WHERE slug = ?")
+                    .bind(slug)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
         }
     }
 
-    async fn check_clusters(conn: &mut SqliteConnection, groups: &[NewGroup]) -> Result<(), WfError> {
+    async fn check_clusters(
+        conn: &mut SqliteConnection,
+        groups: &[NewGroup],
+    ) -> Result<(), WfError> {
         let mut seen: Vec<&str> = Vec::new();
         for t in groups.iter().flat_map(|g| &g.tasks) {
             if t.cluster.is_empty() || seen.contains(&t.cluster.as_str()) {
                 continue;
             }
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE slug = ?")
-                .bind(&t.cluster)
-                .fetch_optional(&mut *conn)
-                .await?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM wf_clusters WHERE slug = ?")
+                    .bind(&t.cluster)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             if exists.is_none() {
-                return Err(WfError::invalid(format!("cluster {:?} does not exist", t.cluster)));
+                return Err(WfError::invalid(format!(
+                    "cluster {:?} does not exist",
+                    t.cluster
+                )));
             }
             seen.push(&t.cluster);
         }
@@ -287,10 +352,17 @@ impl Store {
         skip: bool,
         groups: &[NewGroup],
     ) -> Result<i64, WfError> {
-        let open_per_group: Vec<i64> = groups.iter().map(|g| if skip { 0 } else { g.tasks.len() as i64 }).collect();
+        let open_per_group: Vec<i64> = groups
+            .iter()
+            .map(|g| if skip { 0 } else { g.tasks.len() as i64 })
+            .collect();
         let mut group_ids = Vec::with_capacity(groups.len());
         for (g, group) in groups.iter().enumerate() {
-            let pending = group.deps.iter().filter(|&&d| open_per_group[d] > 0).count() as i64;
+            let pending = group
+                .deps
+                .iter()
+                .filter(|&&d| open_per_group[d] > 0)
+                .count() as i64;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO wf_task_groups (job_id, parent_task_id, open_tasks, pending_deps) VALUES (?, ?, ?, ?)
                  RETURNING id",
@@ -305,20 +377,29 @@ impl Store {
         }
         for (g, group) in groups.iter().enumerate() {
             for &d in &group.deps {
-                sqlx::query("INSERT OR IGNORE INTO wf_group_deps (group_id, depends_on) VALUES (?, ?)")
-                    .bind(group_ids[g])
-                    .bind(group_ids[d])
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT OR IGNORE INTO wf_group_deps (group_id, depends_on) VALUES (?, ?)",
+                )
+                .bind(group_ids[g])
+                .bind(group_ids[d])
+                .execute(&mut *conn)
+                .await?;
             }
         }
         let mut open = 0;
         for (g, group) in groups.iter().enumerate() {
             for t in &group.tasks {
                 let id = self.new_id();
-                let scope: Option<Vec<u8>> =
-                    if t.optional { Some(id.clone()) } else { parent_scope.map(<[u8]>::to_vec) };
-                let cluster = if t.cluster.is_empty() { inherit_cluster } else { t.cluster.as_str() };
+                let scope: Option<Vec<u8>> = if t.optional {
+                    Some(id.clone())
+                } else {
+                    parent_scope.map(<[u8]>::to_vec)
+                };
+                let cluster = if t.cluster.is_empty() {
+                    inherit_cluster
+                } else {
+                    t.cluster.as_str()
+                };
                 let (state, complete) = if skip { (SKIPPED, 1) } else { (QUEUED, 0) };
                 sqlx::query(
                     "INSERT INTO wf_tasks (id, job_id, group_id, parent_id, cluster_slug, name, version, major, minor,
@@ -382,7 +463,8 @@ impl Store {
         .bind(roots)
         .execute(&mut *tx)
         .await?;
-        self.insert_groups(&mut tx, &job_id, None, &default, None, false, &groups).await?;
+        self.insert_groups(&mut tx, &job_id, None, &default, None, false, &groups)
+            .await?;
         let job = Self::job_view(&mut tx, &job_id, true).await?;
         tx.commit().await?;
         Ok(job)
@@ -442,18 +524,33 @@ impl Store {
 
     /// The failure path once retries (or lease expiries) are exhausted.
     async fn terminal_failure(conn: &mut SqliteConnection, id: &[u8]) -> Result<(), WfError> {
-        let row = sqlx::query("SELECT optional, optional_scope FROM wf_tasks WHERE id = ?").bind(id).fetch_one(&mut *conn).await?;
+        let row = sqlx::query("SELECT optional, optional_scope FROM wf_tasks WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
         let optional: i64 = row.try_get("optional")?;
         let scope: Option<Vec<u8>> = row.try_get("optional_scope")?;
         if optional == 1 {
-            sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?").bind(FAILED_OPTIONAL).bind(id).execute(&mut *conn).await?;
+            sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?")
+                .bind(FAILED_OPTIONAL)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             return Self::complete(conn, id.to_vec()).await;
         }
         let Some(scope) = scope else {
-            sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?").bind(FAILED).bind(id).execute(&mut *conn).await?;
+            sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?")
+                .bind(FAILED)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             return Ok(());
         };
-        sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?").bind(FAILED_OPTIONAL).bind(id).execute(&mut *conn).await?;
+        sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?")
+            .bind(FAILED_OPTIONAL)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         Self::complete(conn, id.to_vec()).await?;
         // Put the optional scope's subtree in skip mode and skip everything still queued there.
         let subtree: Vec<(Vec<u8>, i64)> = sqlx::query_as(
@@ -465,11 +562,21 @@ impl Store {
         .bind(&scope)
         .fetch_all(&mut *conn)
         .await?;
-        sqlx::query("UPDATE wf_tasks SET in_skip = 1 WHERE id = ?").bind(&scope).execute(&mut *conn).await?;
+        sqlx::query("UPDATE wf_tasks SET in_skip = 1 WHERE id = ?")
+            .bind(&scope)
+            .execute(&mut *conn)
+            .await?;
         for (tid, state) in subtree {
-            sqlx::query("UPDATE wf_tasks SET in_skip = 1 WHERE id = ?").bind(&tid).execute(&mut *conn).await?;
+            sqlx::query("UPDATE wf_tasks SET in_skip = 1 WHERE id = ?")
+                .bind(&tid)
+                .execute(&mut *conn)
+                .await?;
             if state == QUEUED {
-                sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?").bind(SKIPPED).bind(&tid).execute(&mut *conn).await?;
+                sqlx::query("UPDATE wf_tasks SET state = ? WHERE id = ?")
+                    .bind(SKIPPED)
+                    .bind(&tid)
+                    .execute(&mut *conn)
+                    .await?;
                 Self::complete(conn, tid).await?;
             }
         }
@@ -478,10 +585,11 @@ impl Store {
 
     /// Recompute and store a job's state (§3.2).
     async fn refresh_job(conn: &mut SqliteConnection, job: &[u8]) -> Result<i64, WfError> {
-        let row = sqlx::query("SELECT open_roots, canceled, retried_pending FROM wf_jobs WHERE id = ?")
-            .bind(job)
-            .fetch_one(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query("SELECT open_roots, canceled, retried_pending FROM wf_jobs WHERE id = ?")
+                .bind(job)
+                .fetch_one(&mut *conn)
+                .await?;
         let open_roots: i64 = row.try_get("open_roots")?;
         let canceled: i64 = row.try_get("canceled")?;
         let retried: i64 = row.try_get("retried_pending")?;
@@ -509,17 +617,30 @@ impl Store {
         } else {
             JOB_SUBMITTED
         };
-        sqlx::query("UPDATE wf_jobs SET state = ? WHERE id = ?").bind(state).bind(job).execute(&mut *conn).await?;
+        sqlx::query("UPDATE wf_jobs SET state = ? WHERE id = ?")
+            .bind(state)
+            .bind(job)
+            .execute(&mut *conn)
+            .await?;
         Ok(state)
     }
 
-    async fn store_progress(conn: &mut SqliteConnection, task: &[u8], job: &[u8], progress: &[wf::Progress]) -> Result<(), WfError> {
+    async fn store_progress(
+        conn: &mut SqliteConnection,
+        task: &[u8],
+        job: &[u8],
+        progress: &[wf::Progress],
+    ) -> Result<(), WfError> {
         if progress.len() > 1000 {
-            return Err(WfError::invalid("at most 1000 progress indicators per task"));
+            return Err(WfError::invalid(
+                "at most 1000 progress indicators per task",
+            ));
         }
         for p in progress {
             if p.label.chars().count() > 100 {
-                return Err(WfError::invalid("progress labels are at most 100 characters"));
+                return Err(WfError::invalid(
+                    "progress labels are at most 100 characters",
+                ));
             }
             sqlx::query("INSERT OR REPLACE INTO wf_task_progress (task_id, job_id, label, total, done) VALUES (?, ?, ?, ?, ?)")
                 .bind(task)
@@ -535,7 +656,8 @@ impl Store {
 
     /// Requeue (or fail) running tasks whose lease ran out.
     async fn reap(&self, conn: &mut SqliteConnection, now: i64) -> Result<(), WfError> {
-        let expired: Vec<(Vec<u8>, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+        type Expired = (Vec<u8>, Vec<u8>, i64, Option<i64>);
+        let expired: Vec<Expired> = sqlx::query_as(
             "SELECT id, job_id, lease_expiries, started_at_us FROM wf_tasks WHERE state = 2 AND lease_until_us < ?",
         )
         .bind(now)
@@ -576,7 +698,10 @@ impl Store {
 
     // ------------------------------------------------------------------ TaskService
 
-    pub(crate) async fn next_task(&self, req: &wf::NextTaskRequest) -> Result<wf::NextTaskResponse, WfError> {
+    pub(crate) async fn next_task(
+        &self,
+        req: &wf::NextTaskRequest,
+    ) -> Result<wf::NextTaskResponse, WfError> {
         let (_g, mut tx) = self.begin().await?;
         let now = now_us();
         self.reap(&mut tx, now).await?;
@@ -589,7 +714,9 @@ impl Store {
             return Ok(wf::NextTaskResponse::default());
         };
         if caps.cluster_slug.is_empty() {
-            return Err(WfError::invalid("next_task_to_run.cluster_slug must not be empty"));
+            return Err(WfError::invalid(
+                "next_task_to_run.cluster_slug must not be empty",
+            ));
         }
         let mut claimed = None;
         if let Some(job) = &prefer_job {
@@ -599,13 +726,22 @@ impl Store {
             claimed = self.claim(&mut tx, caps, None, now).await?;
         }
         let resp = match claimed {
-            Some(c) => wf::NextTaskResponse { next_task: Some(self.task_msg(&mut tx, &c.id).await?), idling: None },
+            Some(c) => wf::NextTaskResponse {
+                next_task: Some(self.task_msg(&mut tx, &c.id).await?),
+                idling: None,
+            },
             None => {
                 let idle = dur_us(self.config.idle);
-                let jitter = if idle > 0 { (uuid::Uuid::new_v4().as_u128() % (idle as u128 / 10 + 1)) as i64 } else { 0 };
+                let jitter = if idle > 0 {
+                    (uuid::Uuid::new_v4().as_u128() % (idle as u128 / 10 + 1)) as i64
+                } else {
+                    0
+                };
                 wf::NextTaskResponse {
                     next_task: None,
-                    idling: Some(wf::IdlingResponse { suggested_idling_duration: Some(pdur(idle + jitter)) }),
+                    idling: Some(wf::IdlingResponse {
+                        suggested_idling_duration: Some(pdur(idle + jitter)),
+                    }),
                 }
             }
         };
@@ -614,8 +750,16 @@ impl Store {
     }
 
     /// Apply a ComputedTask report. Returns the job to prefer when claiming the next task.
-    async fn computed(&self, conn: &mut SqliteConnection, computed: &wf::ComputedTask, now: i64) -> Result<Option<Vec<u8>>, WfError> {
-        let id = computed.id.as_ref().ok_or_else(|| WfError::invalid("computed_task.id is required"))?;
+    async fn computed(
+        &self,
+        conn: &mut SqliteConnection,
+        computed: &wf::ComputedTask,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, WfError> {
+        let id = computed
+            .id
+            .as_ref()
+            .ok_or_else(|| WfError::invalid("computed_task.id is required"))?;
         let row = sqlx::query(
             "SELECT job_id, state, cluster_slug, optional_scope, in_skip, started_at_us FROM wf_tasks WHERE id = ?",
         )
@@ -633,7 +777,9 @@ impl Store {
         }
         let groups = match &computed.sub_tasks {
             Some(s) if !s.task_groups.is_empty() => validate_submissions(s)?,
-            _ if !computed.legacy_sub_tasks.is_empty() => legacy_groups(&computed.legacy_sub_tasks)?,
+            _ if !computed.legacy_sub_tasks.is_empty() => {
+                legacy_groups(&computed.legacy_sub_tasks)?
+            }
             _ => Vec::new(),
         };
         Self::check_clusters(conn, &groups).await?;
@@ -641,7 +787,11 @@ impl Store {
         let scope: Option<Vec<u8>> = row.try_get("optional_scope")?;
         let in_skip: i64 = row.try_get("in_skip")?;
         let started: Option<i64> = row.try_get("started_at_us")?;
-        let spent = if state == RUNNING { started.map(|s| (now - s).max(0)).unwrap_or(0) } else { 0 };
+        let spent = if state == RUNNING {
+            started.map(|s| (now - s).max(0)).unwrap_or(0)
+        } else {
+            0
+        };
         sqlx::query(
             "UPDATE wf_tasks SET state = ?, stopped_at_us = ?, compute_us = compute_us + ?, lease_until_us = NULL,
                display = CASE WHEN ? = '' THEN display ELSE ? END
@@ -659,9 +809,22 @@ impl Store {
         let open = if groups.is_empty() {
             0
         } else {
-            self.insert_groups(conn, &job, Some(&id.uuid), &cluster, scope.as_deref(), in_skip == 1, &groups).await?
+            self.insert_groups(
+                conn,
+                &job,
+                Some(&id.uuid),
+                &cluster,
+                scope.as_deref(),
+                in_skip == 1,
+                &groups,
+            )
+            .await?
         };
-        sqlx::query("UPDATE wf_tasks SET open_children = ? WHERE id = ?").bind(open).bind(id.uuid.as_ref()).execute(&mut *conn).await?;
+        sqlx::query("UPDATE wf_tasks SET open_children = ? WHERE id = ?")
+            .bind(open)
+            .bind(id.uuid.as_ref())
+            .execute(&mut *conn)
+            .await?;
         if open == 0 {
             Self::complete(conn, id.uuid.to_vec()).await?;
         }
@@ -678,8 +841,13 @@ impl Store {
     ) -> Result<Option<Claimed>, WfError> {
         let mut parsed: Vec<(String, i64, i64)> = Vec::new();
         for ident in &caps.identifiers {
-            let Ok((major, minor)) = check_identifier(ident) else { continue };
-            if !parsed.iter().any(|(n, a, b)| n == &ident.name && *a == major && *b == minor) {
+            let Ok((major, minor)) = check_identifier(ident) else {
+                continue;
+            };
+            if !parsed
+                .iter()
+                .any(|(n, a, b)| n == &ident.name && *a == major && *b == minor)
+            {
                 parsed.push((ident.name.clone(), major, minor));
             }
         }
@@ -709,7 +877,9 @@ impl Store {
         if let Some(job) = job {
             q = q.bind(job);
         }
-        let Some(id) = q.fetch_optional(&mut *conn).await? else { return Ok(None) };
+        let Some(id) = q.fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
         let job_id: Vec<u8> = sqlx::query_scalar(
             "UPDATE wf_tasks SET state = 2, lease_until_us = ?, started_at_us = ? WHERE id = ? RETURNING job_id",
         )
@@ -718,14 +888,21 @@ impl Store {
         .bind(&id)
         .fetch_one(&mut *conn)
         .await?;
-        sqlx::query("UPDATE wf_jobs SET retried_pending = 0 WHERE id = ?").bind(&job_id).execute(&mut *conn).await?;
+        sqlx::query("UPDATE wf_jobs SET retried_pending = 0 WHERE id = ?")
+            .bind(&job_id)
+            .execute(&mut *conn)
+            .await?;
         Self::refresh_job(conn, &job_id).await?;
         self.counters.claims.fetch_add(1, Ordering::Relaxed);
         Ok(Some(Claimed { id }))
     }
 
     fn lease_msg(&self, lease_us: i64) -> wf::TaskLease {
-        let margin = if lease_us >= 3_000_000 { (lease_us / 3).max(1_000_000) } else { lease_us / 2 };
+        let margin = if lease_us >= 3_000_000 {
+            (lease_us / 3).max(1_000_000)
+        } else {
+            lease_us / 2
+        };
         wf::TaskLease {
             lease: Some(pdur(lease_us)),
             recommended_wait_until_next_extension: Some(pdur((lease_us - margin).max(0))),
@@ -746,7 +923,10 @@ impl Store {
         let job_id: Vec<u8> = row.try_get("job_id")?;
         Ok(wf::Task {
             id: Some(id_msg(id)),
-            identifier: Some(wf::TaskIdentifier { name: row.try_get("name")?, version: row.try_get("version")? }),
+            identifier: Some(wf::TaskIdentifier {
+                name: row.try_get("name")?,
+                version: row.try_get("version")?,
+            }),
             state: row.try_get::<i64, _>("state")? as i32,
             input: Some(Bytes::from(input)),
             display: Some(row.try_get("display")?),
@@ -764,20 +944,32 @@ impl Store {
         })
     }
 
-    pub(crate) async fn task_failed(&self, req: &wf::TaskFailedRequest) -> Result<wf::TaskStateResponse, WfError> {
-        let id = req.task_id.as_ref().ok_or_else(|| WfError::invalid("task_id is required"))?;
+    pub(crate) async fn task_failed(
+        &self,
+        req: &wf::TaskFailedRequest,
+    ) -> Result<wf::TaskStateResponse, WfError> {
+        let id = req
+            .task_id
+            .as_ref()
+            .ok_or_else(|| WfError::invalid("task_id is required"))?;
         let (_g, mut tx) = self.begin().await?;
         let now = now_us();
         self.reap(&mut tx, now).await?;
-        let row = sqlx::query("SELECT job_id, state, failures, max_retries, started_at_us FROM wf_tasks WHERE id = ?")
-            .bind(id.uuid.as_ref())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else { return Err(WfError::not_found("task not found")) };
+        let row = sqlx::query(
+            "SELECT job_id, state, failures, max_retries, started_at_us FROM wf_tasks WHERE id = ?",
+        )
+        .bind(id.uuid.as_ref())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(WfError::not_found("task not found"));
+        };
         let state: i64 = row.try_get("state")?;
         if state != RUNNING {
             tx.commit().await?;
-            return Ok(wf::TaskStateResponse { state: state as i32 });
+            return Ok(wf::TaskStateResponse {
+                state: state as i32,
+            });
         }
         let job: Vec<u8> = row.try_get("job_id")?;
         let failures: i64 = row.try_get("failures")?;
@@ -802,15 +994,30 @@ impl Store {
             Self::terminal_failure(&mut tx, &id.uuid).await?;
         }
         Self::refresh_job(&mut tx, &job).await?;
-        let state: i64 =
-            sqlx::query_scalar("SELECT state FROM wf_tasks WHERE id = ?").bind(id.uuid.as_ref()).fetch_one(&mut *tx).await?;
+        let state: i64 = sqlx::query_scalar("SELECT state FROM wf_tasks WHERE id = ?")
+            .bind(id.uuid.as_ref())
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(wf::TaskStateResponse { state: state as i32 })
+        Ok(wf::TaskStateResponse {
+            state: state as i32,
+        })
     }
 
-    pub(crate) async fn extend_lease(&self, req: &wf::TaskLeaseRequest) -> Result<wf::TaskLease, WfError> {
-        let id = req.task_id.as_ref().ok_or_else(|| WfError::invalid("task_id is required"))?;
-        let requested = req.requested_lease.as_ref().map(pdur_us).unwrap_or(0).max(0);
+    pub(crate) async fn extend_lease(
+        &self,
+        req: &wf::TaskLeaseRequest,
+    ) -> Result<wf::TaskLease, WfError> {
+        let id = req
+            .task_id
+            .as_ref()
+            .ok_or_else(|| WfError::invalid("task_id is required"))?;
+        let requested = req
+            .requested_lease
+            .as_ref()
+            .map(pdur_us)
+            .unwrap_or(0)
+            .max(0);
         let granted = requested.min(dur_us(self.config.max_lease));
         let (_g, mut tx) = self.begin().await?;
         let now = now_us();
@@ -830,18 +1037,25 @@ impl Store {
         if n == 0 {
             return Ok(wf::TaskLease::default());
         }
-        self.counters.extensions_granted.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .extensions_granted
+            .fetch_add(1, Ordering::Relaxed);
         Ok(self.lease_msg(granted))
     }
 
     // ------------------------------------------------------------------ JobService
 
     async fn job_exists(conn: &mut SqliteConnection, job: &[u8]) -> Result<(), WfError> {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM wf_jobs WHERE id = ?").bind(job).fetch_optional(&mut *conn).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM wf_jobs WHERE id = ?")
+            .bind(job)
+            .fetch_optional(&mut *conn)
+            .await?;
         match exists {
             Some(_) => Ok(()),
-            None => Err(WfError::not_found(format!("job {} not found", fmt_uuid(job)))),
+            None => Err(WfError::not_found(format!(
+                "job {} not found",
+                fmt_uuid(job)
+            ))),
         }
     }
 
@@ -867,7 +1081,10 @@ impl Store {
     pub(crate) async fn retry_job(&self, job: &[u8]) -> Result<i64, WfError> {
         let (_g, mut tx) = self.begin().await?;
         Self::job_exists(&mut tx, job).await?;
-        let state: i64 = sqlx::query_scalar("SELECT state FROM wf_jobs WHERE id = ?").bind(job).fetch_one(&mut *tx).await?;
+        let state: i64 = sqlx::query_scalar("SELECT state FROM wf_jobs WHERE id = ?")
+            .bind(job)
+            .fetch_one(&mut *tx)
+            .await?;
         if state == JOB_COMPLETED {
             tx.commit().await?;
             return Ok(0);
@@ -888,8 +1105,15 @@ impl Store {
         Ok(n)
     }
 
-    async fn job_view(conn: &mut SqliteConnection, job: &[u8], with_tasks: bool) -> Result<wf::Job, WfError> {
-        let row = sqlx::query("SELECT * FROM wf_jobs WHERE id = ?").bind(job).fetch_one(&mut *conn).await?;
+    async fn job_view(
+        conn: &mut SqliteConnection,
+        job: &[u8],
+        with_tasks: bool,
+    ) -> Result<wf::Job, WfError> {
+        let row = sqlx::query("SELECT * FROM wf_jobs WHERE id = ?")
+            .bind(job)
+            .fetch_one(&mut *conn)
+            .await?;
         let state: i64 = row.try_get("state")?;
         let canceled: i64 = row.try_get("canceled")?;
         let automation: Option<Vec<u8>> = row.try_get("automation_id")?;
@@ -906,11 +1130,12 @@ impl Store {
         .bind(job)
         .fetch_one(&mut *conn)
         .await?;
-        let by_state: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM wf_tasks WHERE job_id = ? GROUP BY state ORDER BY state")
-                .bind(job)
-                .fetch_all(&mut *conn)
-                .await?;
+        let by_state: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM wf_tasks WHERE job_id = ? GROUP BY state ORDER BY state",
+        )
+        .bind(job)
+        .fetch_all(&mut *conn)
+        .await?;
         let first: Option<i64> = stats.try_get("first")?;
         let last: Option<i64> = stats.try_get("last")?;
         let compute: i64 = stats.try_get("compute")?;
@@ -962,7 +1187,11 @@ impl Store {
             automation_id: automation.as_deref().map(id_msg),
             progress: progress
                 .into_iter()
-                .map(|(label, total, done)| wf::Progress { label, total: total.max(0) as u64, done: done.max(0) as u64 })
+                .map(|(label, total, done)| wf::Progress {
+                    label,
+                    total: total.max(0) as u64,
+                    done: done.max(0) as u64,
+                })
                 .collect(),
             state: state as i32,
             execution_stats: Some(wf::ExecutionStats {
@@ -970,17 +1199,27 @@ impl Store {
                 last_task_stopped_at: last.map(ts),
                 compute_time: Some(pdur(compute)),
                 elapsed_time: Some(pdur(elapsed)),
-                parallelism: if elapsed > 0 { compute as f64 / elapsed as f64 } else { 0.0 },
+                parallelism: if elapsed > 0 {
+                    compute as f64 / elapsed as f64
+                } else {
+                    0.0
+                },
                 total_tasks: total.max(0) as u64,
                 tasks_by_state: by_state
                     .into_iter()
-                    .map(|(s, c)| wf::TaskStateCount { state: s as i32, count: c.max(0) as u64 })
+                    .map(|(s, c)| wf::TaskStateCount {
+                        state: s as i32,
+                        count: c.max(0) as u64,
+                    })
                     .collect(),
             }),
         })
     }
 
-    pub(crate) async fn query_jobs(&self, req: &wf::QueryJobsRequest) -> Result<wf::QueryJobsResponse, WfError> {
+    pub(crate) async fn query_jobs(
+        &self,
+        req: &wf::QueryJobsRequest,
+    ) -> Result<wf::QueryJobsResponse, WfError> {
         let f = req.filters.clone().unwrap_or_default();
         let ascending = req.sort_direction == tb::SortDirection::Ascending as i32;
         let limit = req.page.as_ref().and_then(|p| p.limit).unwrap_or(100);
@@ -997,25 +1236,43 @@ impl Store {
         }
         let mut binds: Vec<B> = Vec::new();
         if f.time_interval.is_some() && f.id_interval.is_some() {
-            return Err(WfError::invalid("at most one of time_interval and id_interval"));
+            return Err(WfError::invalid(
+                "at most one of time_interval and id_interval",
+            ));
         }
         if let Some(t) = &f.time_interval {
             if let Some(s) = &t.start_time {
-                sql.push_str(if t.start_exclusive { " AND j.submitted_at_us > ?" } else { " AND j.submitted_at_us >= ?" });
+                sql.push_str(if t.start_exclusive {
+                    " AND j.submitted_at_us > ?"
+                } else {
+                    " AND j.submitted_at_us >= ?"
+                });
                 binds.push(B::Int(s.seconds * 1_000_000 + i64::from(s.nanos) / 1000));
             }
             if let Some(e) = &t.end_time {
-                sql.push_str(if t.end_inclusive { " AND j.submitted_at_us <= ?" } else { " AND j.submitted_at_us < ?" });
+                sql.push_str(if t.end_inclusive {
+                    " AND j.submitted_at_us <= ?"
+                } else {
+                    " AND j.submitted_at_us < ?"
+                });
                 binds.push(B::Int(e.seconds * 1_000_000 + i64::from(e.nanos) / 1000));
             }
         }
         if let Some(i) = &f.id_interval {
             if let Some(s) = &i.start_id {
-                sql.push_str(if i.start_exclusive { " AND j.id > ?" } else { " AND j.id >= ?" });
+                sql.push_str(if i.start_exclusive {
+                    " AND j.id > ?"
+                } else {
+                    " AND j.id >= ?"
+                });
                 binds.push(B::Blob(s.uuid.to_vec()));
             }
             if let Some(e) = &i.end_id {
-                sql.push_str(if i.end_inclusive { " AND j.id <= ?" } else { " AND j.id < ?" });
+                sql.push_str(if i.end_inclusive {
+                    " AND j.id <= ?"
+                } else {
+                    " AND j.id < ?"
+                });
                 binds.push(B::Blob(e.uuid.to_vec()));
             }
         }
@@ -1036,7 +1293,9 @@ impl Store {
             binds.push(B::Text(f.name.clone()));
         }
         if !f.task_states.is_empty() {
-            sql.push_str(" AND EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.state IN (");
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.state IN (",
+            );
             sql.push_str(&vec!["?"; f.task_states.len()].join(","));
             sql.push_str("))");
             binds.extend(f.task_states.iter().map(|s| B::Int(i64::from(*s))));
@@ -1048,10 +1307,18 @@ impl Store {
             binds.extend(f.cluster_slugs.iter().map(|s| B::Text(s.clone())));
         }
         if let Some(after) = req.page.as_ref().and_then(|p| p.starting_after.as_ref()) {
-            sql.push_str(if ascending { " AND j.id > ?" } else { " AND j.id < ?" });
+            sql.push_str(if ascending {
+                " AND j.id > ?"
+            } else {
+                " AND j.id < ?"
+            });
             binds.push(B::Blob(after.uuid.to_vec()));
         }
-        sql.push_str(if ascending { " ORDER BY j.id ASC LIMIT ?" } else { " ORDER BY j.id DESC LIMIT ?" });
+        sql.push_str(if ascending {
+            " ORDER BY j.id ASC LIMIT ?"
+        } else {
+            " ORDER BY j.id DESC LIMIT ?"
+        });
         binds.push(B::Int(limit + 1));
         let mut q = sqlx::query_scalar::<_, Vec<u8>>(&sql);
         for b in binds {
@@ -1070,7 +1337,10 @@ impl Store {
             jobs.push(Self::job_view(&mut conn, id, false).await?);
         }
         let next_page = match (more, ids.last()) {
-            (true, Some(last)) => Some(tb::Pagination { limit: Some(limit), starting_after: Some(id_msg(last)) }),
+            (true, Some(last)) => Some(tb::Pagination {
+                limit: Some(limit),
+                starting_after: Some(id_msg(last)),
+            }),
             _ => None,
         };
         Ok(wf::QueryJobsResponse { jobs, next_page })
@@ -1089,7 +1359,9 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 fn fmt_uuid(b: &[u8]) -> String {
-    uuid::Uuid::from_slice(b).map(|u| u.to_string()).unwrap_or_else(|_| format!("{b:02x?}"))
+    uuid::Uuid::from_slice(b)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| format!("{b:02x?}"))
 }
 
 /// Turn legacy single-task submissions into one group per task (dependencies by index).
@@ -1099,13 +1371,21 @@ fn legacy_groups(tasks: &[wf::SingleTaskSubmission]) -> Result<Vec<NewGroup>, Wf
     }
     let mut subs = wf::TaskSubmissions::default();
     for (i, t) in tasks.iter().enumerate() {
-        let ident = t.identifier.clone().ok_or_else(|| WfError::invalid(format!("legacy task {i}: identifier missing")))?;
+        let ident = t
+            .identifier
+            .clone()
+            .ok_or_else(|| WfError::invalid(format!("legacy task {i}: identifier missing")))?;
         subs.identifier_lookup.push(ident);
         subs.cluster_slug_lookup.push(t.cluster_slug.clone());
-        subs.display_lookup.push(if t.display.is_empty() { "task".to_owned() } else { t.display.clone() });
+        subs.display_lookup.push(if t.display.is_empty() {
+            "task".to_owned()
+        } else {
+            t.display.clone()
+        });
         let mut deps = Vec::new();
         for &d in &t.dependencies {
-            let d = u32::try_from(d).map_err(|_| WfError::invalid(format!("legacy task {i}: bad dependency {d}")))?;
+            let d = u32::try_from(d)
+                .map_err(|_| WfError::invalid(format!("legacy task {i}: bad dependency {d}")))?;
             deps.push(d);
         }
         subs.task_groups.push(wf::TaskSubmissionGroup {
@@ -1120,7 +1400,9 @@ fn legacy_groups(tasks: &[wf::SingleTaskSubmission]) -> Result<Vec<NewGroup>, Wf
     }
     if subs.task_groups.len() > super::validate::MAX_GROUPS {
         // Legacy submissions may hold up to 1000 tasks; validate them without the group cap.
-        return Err(WfError::invalid("legacy submissions with more than 64 tasks are not supported"));
+        return Err(WfError::invalid(
+            "legacy submissions with more than 64 tasks are not supported",
+        ));
     }
     validate_submissions(&subs)
 }

@@ -50,10 +50,16 @@ fn invalid(msg: impl Into<String>) -> WfError {
 /// Check an identifier and return its (major, minor).
 pub(crate) fn check_identifier(id: &wf::TaskIdentifier) -> Result<(i64, i64), WfError> {
     if id.name.is_empty() || id.name.len() > 256 {
-        return Err(invalid(format!("task name must be 1..=256 bytes, got {} bytes", id.name.len())));
+        return Err(invalid(format!(
+            "task name must be 1..=256 bytes, got {} bytes",
+            id.name.len()
+        )));
     }
     parse_version(&id.version).ok_or_else(|| {
-        invalid(format!("task version {:?} of {:?} does not match ^v(\\d+)\\.(\\d+)$", id.version, id.name))
+        invalid(format!(
+            "task version {:?} of {:?} does not match ^v(\\d+)\\.(\\d+)$",
+            id.version, id.name
+        ))
     })
 }
 
@@ -61,7 +67,12 @@ fn pointer<'a, T>(lookup: &'a [T], ptr: u64, what: &str, group: usize) -> Result
     usize::try_from(ptr)
         .ok()
         .and_then(|p| lookup.get(p))
-        .ok_or_else(|| invalid(format!("group {group}: {what} pointer {ptr} is out of range ({} entries)", lookup.len())))
+        .ok_or_else(|| {
+            invalid(format!(
+                "group {group}: {what} pointer {ptr} is out of range ({} entries)",
+                lookup.len()
+            ))
+        })
 }
 
 /// Validate a `TaskSubmissions` message into groups of tasks.
@@ -71,7 +82,9 @@ pub(crate) fn validate_submissions(subs: &wf::TaskSubmissions) -> Result<Vec<New
         return Err(invalid("at least one task group is required"));
     }
     if n > MAX_GROUPS {
-        return Err(invalid(format!("at most {MAX_GROUPS} task groups per submission, got {n}")));
+        return Err(invalid(format!(
+            "at most {MAX_GROUPS} task groups per submission, got {n}"
+        )));
     }
     let mut idents = Vec::with_capacity(subs.identifier_lookup.len());
     for id in &subs.identifier_lookup {
@@ -86,7 +99,9 @@ pub(crate) fn validate_submissions(subs: &wf::TaskSubmissions) -> Result<Vec<New
     for (g, group) in subs.task_groups.iter().enumerate() {
         let len = group.inputs.len();
         if len == 0 {
-            return Err(invalid(format!("group {g}: a group needs at least one task")));
+            return Err(invalid(format!(
+                "group {g}: a group needs at least one task"
+            )));
         }
         if group.identifier_pointers.len() != len
             || group.cluster_slug_pointers.len() != len
@@ -102,7 +117,9 @@ pub(crate) fn validate_submissions(subs: &wf::TaskSubmissions) -> Result<Vec<New
         for &d in &group.dependencies_on_other_groups {
             let d = d as usize;
             if d >= n {
-                return Err(invalid(format!("group {g}: dependency on group {d} is out of range ({n} groups)")));
+                return Err(invalid(format!(
+                    "group {g}: dependency on group {d} is out of range ({n} groups)"
+                )));
             }
             if d == g {
                 return Err(invalid(format!("group {g} depends on itself")));
@@ -126,16 +143,30 @@ pub(crate) fn validate_submissions(subs: &wf::TaskSubmissions) -> Result<Vec<New
             let cluster = if subs.cluster_slug_lookup.is_empty() {
                 String::new()
             } else {
-                pointer(&subs.cluster_slug_lookup, group.cluster_slug_pointers[i], "cluster", g)?.clone()
+                pointer(
+                    &subs.cluster_slug_lookup,
+                    group.cluster_slug_pointers[i],
+                    "cluster",
+                    g,
+                )?
+                .clone()
             };
             let display = if subs.display_lookup.is_empty() {
                 ident.name.clone()
             } else {
-                pointer(&subs.display_lookup, group.display_pointers[i], "display", g)?.clone()
+                pointer(
+                    &subs.display_lookup,
+                    group.display_pointers[i],
+                    "display",
+                    g,
+                )?
+                .clone()
             };
             let max_retries = group.max_retries_values[i];
             if max_retries < 0 {
-                return Err(invalid(format!("group {g}, task {i}: max_retries must be >= 0")));
+                return Err(invalid(format!(
+                    "group {g}, task {i}: max_retries must be >= 0"
+                )));
             }
             tasks.push(NewTask {
                 name: ident.name.clone(),

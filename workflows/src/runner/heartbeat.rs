@@ -16,7 +16,11 @@ use crate::client::id_msg;
 
 pub(crate) enum Beat {
     /// A task was claimed with this lease and recommended wait.
-    Start { task: Uuid, lease: Duration, wait: Duration },
+    Start {
+        task: Uuid,
+        lease: Duration,
+        wait: Duration,
+    },
     /// The task finished: stop extending.
     Stop,
 }
@@ -27,18 +31,28 @@ pub(crate) struct Heartbeat {
 }
 
 fn prost_dur(d: Duration) -> prost_types::Duration {
-    prost_types::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
 }
 
 fn std_dur(d: Option<&prost_types::Duration>) -> Duration {
-    d.and_then(|d| Some(Duration::new(u64::try_from(d.seconds).ok()?, u32::try_from(d.nanos).ok()?)))
-        .unwrap_or_default()
+    d.and_then(|d| {
+        Some(Duration::new(
+            u64::try_from(d.seconds).ok()?,
+            u32::try_from(d.nanos).ok()?,
+        ))
+    })
+    .unwrap_or_default()
 }
 
 impl Heartbeat {
     pub(crate) fn spawn(rpc: RpcClient, stats: Arc<Stats>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         std::thread::Builder::new()
             .name("tilebox-lease-heartbeat".into())
             .spawn(move || runtime.block_on(run(rpc, stats, rx)))?;
@@ -51,7 +65,11 @@ impl Heartbeat {
         if lease_d.is_zero() {
             return;
         }
-        let _ = self.tx.send(Beat::Start { task, lease: lease_d, wait });
+        let _ = self.tx.send(Beat::Start {
+            task,
+            lease: lease_d,
+            wait,
+        });
     }
 
     pub(crate) fn stop(&self) {

@@ -26,7 +26,9 @@ use uuid::Uuid;
 
 use crate::cache::JobCache;
 use crate::client::{Client, id_msg, uuid_of};
-use crate::context::{AsyncTaskContext, ExecutionContext, RunnerData, RunnerShared, SyncTaskGuard, TaskContext};
+use crate::context::{
+    AsyncTaskContext, ExecutionContext, RunnerData, RunnerShared, SyncTaskGuard, TaskContext,
+};
 use crate::error::{Result, WorkflowsError};
 use crate::submission::build_submissions;
 use crate::task::{AsyncTask, Task, TaskIdentifier};
@@ -35,7 +37,11 @@ use heartbeat::Heartbeat;
 /// Longest failure display sent to the server, in bytes.
 const MAX_DISPLAY: usize = 1024;
 
-type Exec = Arc<dyn Fn(&[u8], ExecutionContext, &Handle) -> Result<JoinHandle<Result<(), String>>> + Send + Sync>;
+type Exec = Arc<
+    dyn Fn(&[u8], ExecutionContext, &Handle) -> Result<JoinHandle<Result<(), String>>>
+        + Send
+        + Sync,
+>;
 
 /// Counters of a runner.
 #[derive(Debug, Default)]
@@ -93,7 +99,14 @@ impl std::fmt::Debug for RunnerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunnerBuilder")
             .field("cluster", &self.cluster)
-            .field("tasks", &self.tasks.iter().map(|t| t.0.to_string()).collect::<Vec<_>>())
+            .field(
+                "tasks",
+                &self
+                    .tasks
+                    .iter()
+                    .map(|t| t.0.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -157,7 +170,8 @@ impl RunnerBuilder {
         if let Err(e) = identifier.validate() {
             self.errors.push(e);
         } else if self.tasks.iter().any(|(i, _)| *i == identifier) {
-            self.errors.push(WorkflowsError::DuplicateTask(identifier.to_string()));
+            self.errors
+                .push(WorkflowsError::DuplicateTask(identifier.to_string()));
         } else {
             self.tasks.push((identifier, exec));
         }
@@ -217,10 +231,15 @@ impl RunnerBuilder {
             return Err(WorkflowsError::InsideAsyncRuntime("RunnerBuilder::build"));
         }
         self.check()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tilebox-runner").build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("tilebox-runner")
+            .build()?;
         let clusters = self.client.clusters();
         let slug = self.cluster.clone();
-        let cluster = runtime.block_on(async move { clusters.get(&slug).await })?.slug;
+        let cluster = runtime
+            .block_on(async move { clusters.get(&slug).await })?
+            .slug;
         self.finish(cluster, Some(runtime))
     }
 
@@ -239,7 +258,11 @@ impl RunnerBuilder {
                 cluster: cluster.clone(),
                 identifiers,
                 tasks,
-                shared: Arc::new(RunnerShared { cache: self.cache, data: self.data, cluster }),
+                shared: Arc::new(RunnerShared {
+                    cache: self.cache,
+                    data: self.data,
+                    cluster,
+                }),
                 grace: self.grace,
                 signals: self.signals,
                 shutdown: CancellationToken::new(),
@@ -274,7 +297,15 @@ impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
             .field("cluster", &self.inner.cluster)
-            .field("tasks", &self.inner.identifiers.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .field(
+                "tasks",
+                &self
+                    .inner
+                    .identifiers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -282,7 +313,12 @@ impl std::fmt::Debug for Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         // Never block in drop (it may run inside an async context): leave running blocking tasks behind.
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             rt.shutdown_background();
         }
     }
@@ -316,7 +352,13 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 fn progress_wire(p: &[(String, u64, u64)]) -> Vec<wf::Progress> {
-    p.iter().map(|(label, total, done)| wf::Progress { label: label.clone(), total: *total, done: *done }).collect()
+    p.iter()
+        .map(|(label, total, done)| wf::Progress {
+            label: label.clone(),
+            total: *total,
+            done: *done,
+        })
+        .collect()
 }
 
 impl Runner {
@@ -327,7 +369,9 @@ impl Runner {
 
     /// A handle that stops the runner gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { token: self.inner.shutdown.clone() }
+        ShutdownHandle {
+            token: self.inner.shutdown.clone(),
+        }
     }
 
     /// The runner's counters.
@@ -347,7 +391,12 @@ impl Runner {
         }
         let mut guard = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tilebox-runner").build()?);
+            *guard = Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .thread_name("tilebox-runner")
+                    .build()?,
+            );
         }
         let handle = match guard.as_ref() {
             Some(rt) => rt.handle().clone(),
@@ -371,7 +420,10 @@ impl Runner {
 
     /// Run until every listed job is completed, failed or canceled (blocking).
     pub fn run_until_jobs_finish(&self, jobs: &[Uuid]) -> Result<()> {
-        self.blocking("Runner::run_until_jobs_finish", Mode::UntilJobs(jobs.to_vec()))
+        self.blocking(
+            "Runner::run_until_jobs_finish",
+            Mode::UntilJobs(jobs.to_vec()),
+        )
     }
 
     /// Run until shut down, on the caller's (multi-thread) tokio runtime.
@@ -386,7 +438,9 @@ impl Runner {
 
     /// Run until every listed job is finished, on the caller's tokio runtime.
     pub async fn run_until_jobs_finish_async(&self, jobs: &[Uuid]) -> Result<()> {
-        Arc::clone(&self.inner).run(Mode::UntilJobs(jobs.to_vec())).await
+        Arc::clone(&self.inner)
+            .run(Mode::UntilJobs(jobs.to_vec()))
+            .await
     }
 }
 
@@ -394,7 +448,11 @@ impl Inner {
     fn caps(&self) -> wf::NextTaskToRun {
         wf::NextTaskToRun {
             cluster_slug: self.cluster.clone(),
-            identifiers: self.identifiers.iter().map(TaskIdentifier::to_wire).collect(),
+            identifiers: self
+                .identifiers
+                .iter()
+                .map(TaskIdentifier::to_wire)
+                .collect(),
         }
     }
 
@@ -407,8 +465,10 @@ impl Inner {
             #[cfg(unix)]
             {
                 use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-                else {
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
                     return;
                 };
                 tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
@@ -464,43 +524,53 @@ impl Inner {
             if shutting && report.is_none() {
                 return Ok(());
             }
-            if let Mode::UntilJobs(jobs) = &mode {
-                if report.is_none() && self.jobs_finished(jobs).await? {
-                    return Ok(());
-                }
+            if let Mode::UntilJobs(jobs) = &mode
+                && report.is_none()
+                && self.jobs_finished(jobs).await?
+            {
+                return Ok(());
             }
             let had_report = report.is_some();
             let req = wf::NextTaskRequest {
                 computed_task: report.clone(),
                 next_task_to_run: if shutting { None } else { Some(caps.clone()) },
             };
-            let resp: wf::NextTaskResponse =
-                match self.client.rpc().call("workflows.v1.TaskService/NextTask", &req).await {
-                    Ok(r) => {
-                        failures = 0;
-                        report = None;
-                        r
+            let resp: wf::NextTaskResponse = match self
+                .client
+                .rpc()
+                .call("workflows.v1.TaskService/NextTask", &req)
+                .await
+            {
+                Ok(r) => {
+                    failures = 0;
+                    report = None;
+                    r
+                }
+                Err(e) if had_report && e.code() == Some(tilebox_core::Code::InvalidArgument) => {
+                    // The server rejected the result (e.g. invalid subtasks): fail the task with the reason.
+                    if let Some(ct) = report.take() {
+                        let id = uuid_of(ct.id.as_ref());
+                        self.report_failure(
+                            id,
+                            &format!("{}\n{}", ct.display, e.message()),
+                            true,
+                            &ct.progress_updates,
+                        )
+                        .await;
                     }
-                    Err(e) if had_report && e.code() == Some(tilebox_core::Code::InvalidArgument) => {
-                        // The server rejected the result (e.g. invalid subtasks): fail the task with the reason.
-                        if let Some(ct) = report.take() {
-                            let id = uuid_of(ct.id.as_ref());
-                            self.report_failure(id, &format!("{}\n{}", ct.display, e.message()), true, &ct.progress_updates)
-                                .await;
-                        }
-                        continue;
+                    continue;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)));
+                    tracing::warn!(error = %e, ?wait, "NextTask failed; retrying");
+                    if shutting && failures > 3 {
+                        return Err(e.into());
                     }
-                    Err(e) => {
-                        failures += 1;
-                        let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)));
-                        tracing::warn!(error = %e, ?wait, "NextTask failed; retrying");
-                        if shutting && failures > 3 {
-                            return Err(e.into());
-                        }
-                        self.sleep_or_shutdown(wait).await;
-                        continue;
-                    }
-                };
+                    self.sleep_or_shutdown(wait).await;
+                    continue;
+                }
+            };
             if shutting {
                 return Ok(());
             }
@@ -520,7 +590,9 @@ impl Inner {
             let idle = match resp.idling.and_then(|i| i.suggested_idling_duration) {
                 Some(d) => Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32)
                     .clamp(Duration::from_millis(1), Duration::from_secs(300)),
-                None => Duration::from_secs(5) + Duration::from_millis(rand::random::<u64>() % 5000),
+                None => {
+                    Duration::from_secs(5) + Duration::from_millis(rand::random::<u64>() % 5000)
+                }
             };
             self.sleep_or_shutdown(idle).await;
         }
@@ -530,10 +602,19 @@ impl Inner {
         if let Some(e) = self.tasks.get(submitted) {
             return Some(e);
         }
-        self.identifiers.iter().find(|r| r.can_execute(submitted)).and_then(|r| self.tasks.get(r))
+        self.identifiers
+            .iter()
+            .find(|r| r.can_execute(submitted))
+            .and_then(|r| self.tasks.get(r))
     }
 
-    async fn report_failure(&self, task: Uuid, display: &str, workflow_error: bool, progress: &[wf::Progress]) {
+    async fn report_failure(
+        &self,
+        task: Uuid,
+        display: &str,
+        workflow_error: bool,
+        progress: &[wf::Progress],
+    ) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         let req = wf::TaskFailedRequest {
             task_id: Some(id_msg(task)),
@@ -542,7 +623,12 @@ impl Inner {
             progress_updates: progress.to_vec(),
         };
         for attempt in 0..5u32 {
-            match self.client.rpc().call::<_, wf::TaskStateResponse>("workflows.v1.TaskService/TaskFailed", &req).await {
+            match self
+                .client
+                .rpc()
+                .call::<_, wf::TaskStateResponse>("workflows.v1.TaskService/TaskFailed", &req)
+                .await
+            {
                 Ok(_) => return,
                 Err(e) => {
                     tracing::warn!(%task, error = %e, attempt, "TaskFailed report failed");
@@ -554,10 +640,18 @@ impl Inner {
 
     async fn execute(&self, task: wf::Task) -> Executed {
         let id = uuid_of(task.id.as_ref());
-        let identifier = task.identifier.as_ref().map(TaskIdentifier::from_wire).unwrap_or_else(|| TaskIdentifier::new("", ""));
-        let display = task.display.clone().unwrap_or_else(|| identifier.name().to_owned());
+        let identifier = task
+            .identifier
+            .as_ref()
+            .map(TaskIdentifier::from_wire)
+            .unwrap_or_else(|| TaskIdentifier::new("", ""));
+        let display = task
+            .display
+            .clone()
+            .unwrap_or_else(|| identifier.name().to_owned());
         let Some(job) = task.job.as_ref() else {
-            self.report_failure(id, &format!("{display}\ntask carries no job"), false, &[]).await;
+            self.report_failure(id, &format!("{display}\ntask carries no job"), false, &[])
+                .await;
             return Executed::Failed;
         };
         let Some(exec) = self.find(&identifier) else {
@@ -583,7 +677,8 @@ impl Inner {
             Ok(h) => h,
             Err(e) => {
                 self.heartbeat.stop();
-                self.report_failure(id, &format!("{display}\n{e}"), true, &[]).await;
+                self.report_failure(id, &format!("{display}\n{e}"), true, &[])
+                    .await;
                 return Executed::Failed;
             }
         };
@@ -603,7 +698,9 @@ impl Inner {
         let result = match joined {
             None => {
                 handle.abort();
-                let msg = format!("{display}\ninterrupted: the runner shut down and the grace period ran out");
+                let msg = format!(
+                    "{display}\ninterrupted: the runner shut down and the grace period ran out"
+                );
                 self.report_failure(id, &msg, false, &progress).await;
                 return Executed::Interrupted;
             }
@@ -612,7 +709,8 @@ impl Inner {
             Some(Err(e)) => Err(format!("task aborted: {e}")),
         };
         if let Err(text) = result {
-            self.report_failure(id, &format!("{display}\n{text}"), true, &progress).await;
+            self.report_failure(id, &format!("{display}\n{text}"), true, &progress)
+                .await;
             return Executed::Failed;
         }
         let sub_tasks = if outcome.subtasks.is_empty() {
@@ -621,7 +719,8 @@ impl Inner {
             match build_submissions(&outcome.subtasks) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    self.report_failure(id, &format!("{display}\n{e}"), true, &progress).await;
+                    self.report_failure(id, &format!("{display}\n{e}"), true, &progress)
+                        .await;
                     return Executed::Failed;
                 }
             }

@@ -24,7 +24,9 @@ pub async fn server() -> ServerHandle {
 }
 
 pub async fn server_with(config: WorkflowsConfig) -> ServerHandle {
-    tilebox_server::serve(ServerConfig::builder().workflows(config).build()).await.expect("server starts")
+    tilebox_server::serve(ServerConfig::builder().workflows(config).build())
+        .await
+        .expect("server starts")
 }
 
 pub fn client(url: &str) -> Client {
@@ -72,7 +74,10 @@ impl Task for FibonacciTask {
         }
         let a = ctx.submit_subtask(&FibonacciTask { n: self.n - 1 })?;
         let b = ctx.submit_subtask(&FibonacciTask { n: self.n - 2 })?;
-        ctx.submit_subtask_with(&SumResultTask { n: self.n }, SubtaskOptions::new().depends_on(&[a, b]))?;
+        ctx.submit_subtask_with(
+            &SumResultTask { n: self.n },
+            SubtaskOptions::new().depends_on(&[a, b]),
+        )?;
         Ok(())
     }
 }
@@ -91,15 +96,20 @@ impl TaskSpec for SumResultTask {
 }
 
 pub fn cached_u64(cache: &CacheGroup, key: &str) -> Result<u64, TaskError> {
-    let v = cache.get(key)?.ok_or_else(|| TaskError::msg(format!("{key} missing from the cache")))?;
-    String::from_utf8_lossy(&v).parse::<u64>().map_err(TaskError::from)
+    let v = cache
+        .get(key)?
+        .ok_or_else(|| TaskError::msg(format!("{key} missing from the cache")))?;
+    String::from_utf8_lossy(&v)
+        .parse::<u64>()
+        .map_err(TaskError::from)
 }
 
 impl Task for SumResultTask {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         let cache = ctx.job_cache()?;
         log(&cache, &format!("S{}", self.n));
-        let sum = cached_u64(&cache, &format!("fib_{}", self.n - 1))? + cached_u64(&cache, &format!("fib_{}", self.n - 2))?;
+        let sum = cached_u64(&cache, &format!("fib_{}", self.n - 1))?
+            + cached_u64(&cache, &format!("fib_{}", self.n - 2))?;
         cache.put(&format!("fib_{}", self.n), sum.to_string())?;
         Ok(())
     }
@@ -131,7 +141,10 @@ pub struct Child {
 
 impl Node {
     pub fn leaf(name: &str) -> Self {
-        Node { name: name.into(), ..Default::default() }
+        Node {
+            name: name.into(),
+            ..Default::default()
+        }
     }
     pub fn sleeping(mut self, ms: u64) -> Self {
         self.sleep_ms = ms;
@@ -142,11 +155,21 @@ impl Node {
         self
     }
     pub fn child(mut self, node: Node, deps: &[usize], optional: bool) -> Self {
-        self.children.push(Child { node, deps: deps.to_vec(), optional, cluster: None });
+        self.children.push(Child {
+            node,
+            deps: deps.to_vec(),
+            optional,
+            cluster: None,
+        });
         self
     }
     pub fn child_on(mut self, node: Node, cluster: &str) -> Self {
-        self.children.push(Child { node, deps: vec![], optional: false, cluster: Some(cluster.into()) });
+        self.children.push(Child {
+            node,
+            deps: vec![],
+            optional: false,
+            cluster: Some(cluster.into()),
+        });
         self
     }
 }
@@ -163,7 +186,10 @@ impl TaskSpec for Node {
 impl Task for Node {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         if let Ok(cache) = ctx.job_cache() {
-            cache.put(&format!("runs/{}/{}", self.name, uuid::Uuid::new_v4()), ctx.retry_count().to_string())?;
+            cache.put(
+                &format!("runs/{}/{}", self.name, uuid::Uuid::new_v4()),
+                ctx.retry_count().to_string(),
+            )?;
         }
         if self.sleep_ms > 0 {
             std::thread::sleep(Duration::from_millis(self.sleep_ms));
@@ -190,7 +216,11 @@ impl Task for Node {
 /// How often the node `name` ran, from an in-memory cache.
 pub fn runs(cache: &tilebox_workflows::InMemoryCache, job: uuid::Uuid, name: &str) -> usize {
     let prefix = format!("{job}/runs/{name}/");
-    cache.keys().iter().filter(|k| k.starts_with(&prefix)).count()
+    cache
+        .keys()
+        .iter()
+        .filter(|k| k.starts_with(&prefix))
+        .count()
 }
 
 /// Poll `f` until it returns `Some`, at most `limit` (a safety net, not a timing assertion).
@@ -204,7 +234,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < limit, "condition not reached within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
