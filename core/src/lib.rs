@@ -30,7 +30,7 @@ pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport,
 pub use config::{ClientConfig, ClientConfigBuilder};
 pub use datapoint::{DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed};
 pub use error::{Code, Error, Result};
-pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use retry::{Idempotency, RetryPolicy, RetryPolicyBuilder};
 pub use rpc::RpcClient;
 pub use prost_reflect;
 pub use model::{Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree, FieldSpec, FieldType};

@@ -107,6 +107,28 @@ impl RetryPolicy {
             _ => false,
         }
     }
+
+    /// Whether a failed call that is **not idempotent** (creating or deleting things, ingest that refuses
+    /// existing datapoints) may be sent again: only when the request surely was not carried out, i.e. the
+    /// server answered `unavailable`/`resource_exhausted` or no connection was made. A timeout or a broken
+    /// connection may have lost the answer to a request that did happen, so those are not retried.
+    pub fn is_retryable_unprocessed(error: &Error) -> bool {
+        match error {
+            Error::Unavailable { .. } => true,
+            Error::Transport { source, .. } => matches!(source, crate::TransportError::Connect(_)),
+            _ => false,
+        }
+    }
+}
+
+/// Whether repeating a call has the same effect as making it once; decides which failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads and updates: every retryable failure is retried ([`RetryPolicy::is_retryable`]).
+    Idempotent,
+    /// Creates, deletes, strict ingest: only failures where the request was not carried out
+    /// ([`RetryPolicy::is_retryable_unprocessed`]).
+    NotIdempotent,
 }
 
 /// Builder of a [`RetryPolicy`].

@@ -12,7 +12,7 @@ use prost::Message;
 use crate::config::ClientConfig;
 use crate::connect;
 use crate::error::{Error, Result};
-use crate::retry::RetryPolicy;
+use crate::retry::{Idempotency, RetryPolicy};
 use crate::transport::{AsyncSleep, Transport};
 use crate::wire::datasets::v1 as pb;
 
@@ -95,8 +95,36 @@ impl RpcClient {
         self.call_raw(service_method, body).await
     }
 
-    /// Calls `service_method` with an already serialized request body, with retries.
+    /// Calls `service_method` with an already serialized request body, with retries (as an idempotent call).
     pub async fn call_raw<Resp>(&self, service_method: &str, body: Bytes) -> Result<Resp>
+    where
+        Resp: Message + Default,
+    {
+        self.call_raw_with(service_method, body, Idempotency::Idempotent).await
+    }
+
+    /// Calls `service_method` with `request`; failures are retried as `idempotency` allows.
+    pub async fn call_with<Req, Resp>(
+        &self,
+        service_method: &str,
+        request: &Req,
+        idempotency: Idempotency,
+    ) -> Result<Resp>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let body = Bytes::from(request.encode_to_vec());
+        self.call_raw_with(service_method, body, idempotency).await
+    }
+
+    /// Calls `service_method` with an already serialized body; failures are retried as `idempotency` allows.
+    pub async fn call_raw_with<Resp>(
+        &self,
+        service_method: &str,
+        body: Bytes,
+        idempotency: Idempotency,
+    ) -> Result<Resp>
     where
         Resp: Message + Default,
     {
@@ -121,7 +149,11 @@ impl RpcClient {
                 Ok(message) => return Ok(message),
                 Err(error) => error,
             };
-            if attempt >= max_attempts || !RetryPolicy::is_retryable(&error) {
+            let retryable = match idempotency {
+                Idempotency::Idempotent => RetryPolicy::is_retryable(&error),
+                Idempotency::NotIdempotent => RetryPolicy::is_retryable_unprocessed(&error),
+            };
+            if attempt >= max_attempts || !retryable {
                 return Err(with_attempts(error, attempt));
             }
             // A server-requested delay (Retry-After, in seconds) is honoured up to the policy's cap.
@@ -150,7 +182,7 @@ impl RpcClient {
 
     /// `DatasetService/CreateDataset`.
     pub async fn create_dataset(&self, req: pb::CreateDatasetRequest) -> Result<pb::Dataset> {
-        self.call("datasets.v1.DatasetService/CreateDataset", &req)
+        self.call_with("datasets.v1.DatasetService/CreateDataset", &req, Idempotency::NotIdempotent)
             .await
     }
 
@@ -165,7 +197,7 @@ impl RpcClient {
         &self,
         req: pb::DeleteDatasetRequest,
     ) -> Result<pb::DeleteDatasetResponse> {
-        self.call("datasets.v1.DatasetService/DeleteDataset", &req)
+        self.call_with("datasets.v1.DatasetService/DeleteDataset", &req, Idempotency::NotIdempotent)
             .await
     }
 
@@ -192,7 +224,7 @@ impl RpcClient {
         &self,
         req: pb::CreateCollectionRequest,
     ) -> Result<pb::CollectionInfo> {
-        self.call("datasets.v1.CollectionService/CreateCollection", &req)
+        self.call_with("datasets.v1.CollectionService/CreateCollection", &req, Idempotency::NotIdempotent)
             .await
     }
 
@@ -201,7 +233,7 @@ impl RpcClient {
         &self,
         req: pb::DeleteCollectionRequest,
     ) -> Result<pb::DeleteCollectionResponse> {
-        self.call("datasets.v1.CollectionService/DeleteCollection", &req)
+        self.call_with("datasets.v1.CollectionService/DeleteCollection", &req, Idempotency::NotIdempotent)
             .await
     }
 
@@ -218,13 +250,20 @@ impl RpcClient {
 
     /// `DataIngestionService/Ingest`.
     pub async fn ingest(&self, req: pb::IngestRequest) -> Result<pb::IngestResponse> {
-        self.call("datasets.v1.DataIngestionService/Ingest", &req)
+        // Re-sending an ingest that skips existing datapoints is harmless; a strict one would fail on its own
+        // first attempt's datapoints.
+        let idempotency = if req.allow_existing {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent
+        };
+        self.call_with("datasets.v1.DataIngestionService/Ingest", &req, idempotency)
             .await
     }
 
     /// `DataIngestionService/Delete`.
     pub async fn delete(&self, req: pb::DeleteRequest) -> Result<pb::DeleteResponse> {
-        self.call("datasets.v1.DataIngestionService/Delete", &req)
+        self.call_with("datasets.v1.DataIngestionService/Delete", &req, Idempotency::NotIdempotent)
             .await
     }
 }

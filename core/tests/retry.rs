@@ -315,3 +315,49 @@ fn retry_after_is_honoured_up_to_the_cap() {
     assert_eq!(calls, 3);
     assert_eq!(slept, ms(&[2000, 5000]));
 }
+
+/// Deleting is not idempotent: a lost answer (broken connection) must not be retried, since the first
+/// request may have deleted the datapoints and a second would fail with not_found; a refused connection or
+/// an explicit `unavailable` (request not carried out) still is.
+#[test]
+fn non_idempotent_calls_retry_only_unprocessed_failures() {
+    let delete = |script: Vec<Answer>| {
+        let transport = Scripted::new(script);
+        let config = ClientConfig::builder()
+            .url("http://127.0.0.1:1")
+            .anonymous()
+            .retry(no_jitter())
+            .build();
+        let client = RpcClient::new(config, transport.clone(), Arc::new(RecordingSleep::default()));
+        let result = block_on(client.delete(pb::DeleteRequest::default()));
+        (result, transport.calls())
+    };
+    let (result, calls) = delete(vec![Err(TransportError::Io("connection reset".into()))]);
+    assert!(matches!(result, Err(Error::Transport { .. })), "{result:?}");
+    assert_eq!(calls, 1, "a lost answer to a delete is not retried");
+
+    let (_, calls) = delete(vec![Err(TransportError::Connect("refused".into()))]);
+    assert_eq!(calls, 5, "a refused connection never reached the server: retried up to the limit");
+
+    let (_, calls) = delete(vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 5, "unavailable means not carried out: retried up to the limit");
+}
+
+/// Ingest is idempotent exactly when existing datapoints are skipped.
+#[test]
+fn ingest_retries_depend_on_allow_existing() {
+    let ingest = |allow_existing: bool| {
+        let transport = Scripted::new(vec![Err(TransportError::Timeout("slow".into()))]);
+        let config = ClientConfig::builder()
+            .url("http://127.0.0.1:1")
+            .anonymous()
+            .retry(no_jitter())
+            .build();
+        let client = RpcClient::new(config, transport.clone(), Arc::new(RecordingSleep::default()));
+        let request = pb::IngestRequest { allow_existing, ..Default::default() };
+        let _ = block_on(client.ingest(request));
+        transport.calls()
+    };
+    assert_eq!(ingest(true), 5);
+    assert_eq!(ingest(false), 1);
+}
