@@ -1,6 +1,7 @@
 //! Starting and stopping the server: [`serve`] on the caller's tokio runtime, [`spawn_background`] on a
 //! runtime of its own.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,6 +15,9 @@ use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
 use crate::state::ServerState;
 use crate::store::{SqliteStore, Store, StoreError};
+
+/// How long open connections may take to finish after shutdown was requested.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,13 +124,28 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let router = router(app);
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped with an error");
+        let (grace_tx, grace_rx) = oneshot::channel::<()>();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+            let _ = grace_tx.send(());
+        });
+        // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
+        // open (e.g. mid-body after an error answer) do not block shutdown forever.
+        tokio::select! {
+            result = server.into_future() => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "server stopped with an error");
+                }
+            }
+            _ = async {
+                if grace_rx.await.is_ok() {
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!("connections still open after the shutdown grace period; closing anyway");
+            }
         }
         db.close().await;
     });

@@ -164,11 +164,17 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             tracing::debug!(rpc = %path, code = %status.code, message = %status.message, "rpc error");
         }
     }
-    match protocol {
+    let body_rejected = matches!(&result, Err(s) if s.code == Code::ResourceExhausted || s.code == Code::Canceled);
+    let mut response = match protocol {
         Protocol::Grpc => grpc::respond(&headers, result),
         Protocol::ConnectProto => connect::respond(&headers, result, "application/proto"),
         Protocol::ConnectJson => connect::respond(&headers, result, "application/json"),
+    };
+    // An HTTP/1 request body that was not read to its end leaves the connection unusable: close it.
+    if body_rejected && parts.version < http::Version::HTTP_2 {
+        response.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
+    response
 }
 
 /// Whether an `Accept-Encoding`-style header lists gzip.

@@ -1,0 +1,59 @@
+"""Starts tilebox-server (with --demo, on an ephemeral loopback port) once per test session."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _server_binary() -> Path:
+    configured = os.environ.get("TILEBOX_SERVER_BIN")
+    if configured:
+        return Path(configured)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "debug" / "tilebox-server"
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    binary = _server_binary()
+    if not binary.exists():
+        pytest.skip(f"tilebox-server binary not found at {binary}; build it with `cargo build -p tilebox-server` "
+                    "and/or set TILEBOX_SERVER_BIN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILEBOX_SERVER_")}
+    proc = subprocess.Popen(
+        [str(binary), "--demo", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=sys.stderr,
+        text=True,
+        env=env,
+    )
+    url = None
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the server prints its URL once it is listening (after seeding)
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        if match:
+            url = match.group(1)
+            break
+    if url is None:
+        proc.kill()
+        pytest.fail(f"tilebox-server exited with {proc.wait()} before printing its URL")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(params=["grpc", "http1"])
+def client(request, server_url):
+    from tilebox.datasets import Client
+
+    # The local server accepts any token when started without --api-key.
+    return Client(url=server_url, token="local-dummy-token", transport=request.param)
