@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use prost::Message;
 use tilebox_core::wire::datasets::v1 as ds;
 use tilebox_server::ServerConfig;
 
@@ -31,7 +32,7 @@ async fn data_survives_a_restart_on_the_same_file() {
         ..Default::default()
     };
     let (values, _) = query_all(&url, req).await;
-    let got: Vec<_> = values.iter().map(|v| meta(v).id.unwrap().uuid).collect();
+    let got: Vec<_> = values.iter().map(|v| TestPoint::decode(&v[..]).unwrap().id.unwrap().uuid).collect();
     assert_eq!(got, ids.iter().map(|i| i.uuid.clone()).collect::<Vec<_>>());
     handle.shutdown().await;
 }
