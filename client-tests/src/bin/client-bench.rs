@@ -1,0 +1,219 @@
+//! The issue-4 client benchmark (run by hand, not a test):
+//!
+//! ```text
+//! cargo run --release -p tilebox-client-tests --bin client-bench -- [--runs 3] [--markdown FILE]
+//! ```
+//!
+//! For emulated server latencies of 0 and 50 ms it starts the local server in-process (demo data) and, for
+//! each client (tokio; async-std under smol; blocking), loads the seed workload — the four Landsat
+//! collections for 2020, 111 593 datapoints — two ways:
+//!
+//! - **sequential**: one collection after another, pages one by one (`parallel_pages(1)`, `concurrency(1)`);
+//! - **concurrent**: `load_collections` over all four, with parallel paging (`parallel_pages(P)`, `concurrency(C)`).
+//!
+//! Each case runs in a fresh child process (so its peak memory, `VmHWM`, is the client's alone: the server
+//! lives in the parent) and the median of `--runs` runs is reported. Only the load is timed; opening the
+//! dataset and its collections happens before.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tilebox_client_tests::suite::adapters::{BlockingApi, SmolApi, TokioApi};
+use tilebox_client_tests::suite::api::{Api, Setup};
+use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
+
+const CLIENTS: [&str; 3] = ["tokio", "async-std", "blocking"];
+const MODES: [&str; 2] = ["sequential", "concurrent"];
+const LATENCIES_MS: [u64; 2] = [0, 50];
+/// Sub-intervals per collection when loading concurrently.
+const PARALLEL_PAGES: usize = 8;
+/// Requests in flight at once when loading concurrently.
+const CONCURRENCY: usize = 16;
+
+/// One measured case, as a child reports it.
+#[derive(Debug, Clone, Copy)]
+struct Measurement {
+    seconds: f64,
+    datapoints: u64,
+    bytes: u64,
+    peak_rss_kib: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--case") {
+        child(&args[2..]);
+        return;
+    }
+    let runs = flag(&args, "--runs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3usize)
+        .max(1);
+    let markdown = flag(&args, "--markdown");
+    let mut rows = Vec::new();
+    for latency in LATENCIES_MS {
+        let config = tilebox_server::ServerConfig::builder()
+            .demo(true)
+            .latency(Duration::from_millis(latency))
+            .build();
+        let server = tilebox_server::spawn_background(config).expect("the local server starts");
+        for client in CLIENTS {
+            let mut medians = Vec::new();
+            for mode in MODES {
+                let mut samples: Vec<Measurement> = (0..runs)
+                    .map(|_| run_child(client, mode, &server.url()))
+                    .collect();
+                samples.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+                let median = samples[samples.len() / 2];
+                eprintln!(
+                    "latency {latency:>2} ms  {client:<10} {mode:<10} {:>7.3} s  {:>6} datapoints  peak RSS {:>6.1} MiB  (runs: {})",
+                    median.seconds,
+                    median.datapoints,
+                    median.peak_rss_kib as f64 / 1024.0,
+                    samples
+                        .iter()
+                        .map(|s| format!("{:.3}", s.seconds))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                medians.push(median);
+            }
+            rows.push((latency, client, medians[0], medians[1]));
+        }
+        drop(server);
+    }
+    let table = render(&rows, runs);
+    println!("{table}");
+    if let Some(path) = markdown {
+        std::fs::write(&path, &table).expect("write the markdown table");
+        eprintln!("table written to {path}");
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn run_child(client: &str, mode: &str, url: &str) -> Measurement {
+    let exe = std::env::current_exe().expect("current exe");
+    let output = Command::new(exe)
+        .args(["--case", client, mode, url])
+        .env_remove("TILEBOX_API_KEY")
+        .output()
+        .expect("run the benchmark case");
+    assert!(
+        output.status.success(),
+        "case {client} {mode} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .expect("a RESULT line");
+    let fields: Vec<&str> = line.split_whitespace().skip(1).collect();
+    Measurement {
+        seconds: fields[0].parse().expect("seconds"),
+        datapoints: fields[1].parse().expect("datapoints"),
+        bytes: fields[2].parse().expect("bytes"),
+        peak_rss_kib: fields[3].parse().expect("peak rss"),
+    }
+}
+
+/// The child: load the workload once with one client and mode, print `RESULT secs datapoints bytes kib`.
+fn child(args: &[String]) {
+    let (client, mode, url) = (args[0].as_str(), args[1].as_str(), args[2].clone());
+    let concurrent = mode == "concurrent";
+    let measurement = match client {
+        "tokio" => measure::<TokioApi>(url, concurrent),
+        "async-std" => measure::<SmolApi>(url, concurrent),
+        "blocking" => measure::<BlockingApi>(url, concurrent),
+        other => panic!("unknown client {other}"),
+    };
+    println!(
+        "RESULT {} {} {} {}",
+        measurement.seconds, measurement.datapoints, measurement.bytes, measurement.peak_rss_kib
+    );
+}
+
+fn measure<A: Api>(url: String, concurrent: bool) -> Measurement {
+    let api = A::build(Setup::new(url).concurrency(if concurrent { CONCURRENCY } else { 1 }));
+    let dataset = api.dataset(LANDSAT).expect("dataset");
+    let collections: Vec<A::Collection> = SEED
+        .iter()
+        .map(|(name, _)| api.collection(&dataset, name).expect("collection"))
+        .collect();
+    let start = Instant::now();
+    let results = if concurrent {
+        api.load_collections(
+            &collections,
+            &year_2020()
+                .parallel_pages(PARALLEL_PAGES)
+                .concurrency(CONCURRENCY),
+        )
+    } else {
+        let options = year_2020().parallel_pages(1).concurrency(1);
+        collections.iter().map(|c| api.query(c, &options)).collect()
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let mut datapoints = 0u64;
+    let mut bytes = 0u64;
+    for ((name, count), result) in SEED.iter().zip(&results) {
+        let data = result.as_ref().expect("load succeeds");
+        assert_eq!(data.len(), *count, "{name}: wrong count");
+        datapoints += data.len() as u64;
+        bytes += data.bytes();
+    }
+    // Keep the results alive until the peak is read.
+    let peak_rss_kib = peak_rss_kib();
+    drop(results);
+    Measurement {
+        seconds,
+        datapoints,
+        bytes,
+        peak_rss_kib,
+    }
+}
+
+/// `VmHWM` (peak resident set) of this process, in KiB (0 where /proc is unavailable).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn render(rows: &[(u64, &str, Measurement, Measurement)], runs: usize) -> String {
+    let mut out = String::new();
+    out.push_str("| latency | client | sequential | concurrent | speed-up | datapoints/s seq → conc | peak RSS seq / conc |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|\n");
+    for (latency, client, seq, conc) in rows {
+        out.push_str(&format!(
+            "| {latency} ms | {client} | {:.3} s | {:.3} s | **{:.1}x** | {:.0} → {:.0} | {:.0} / {:.0} MiB |\n",
+            seq.seconds,
+            conc.seconds,
+            seq.seconds / conc.seconds,
+            seq.datapoints as f64 / seq.seconds,
+            conc.datapoints as f64 / conc.seconds,
+            seq.peak_rss_kib as f64 / 1024.0,
+            conc.peak_rss_kib as f64 / 1024.0,
+        ));
+    }
+    let bytes = rows.first().map_or(0, |r| r.2.bytes);
+    out.push_str(&format!(
+        "\nWorkload: {} datapoints ({:.1} MB serialized), median of {runs} run(s) per cell, each in a fresh process; \
+         concurrent = `load_collections` over the 4 collections with `parallel_pages({PARALLEL_PAGES})` and \
+         `concurrency({CONCURRENCY})`; sequential = one collection after another, one page at a time.\n",
+        rows.first().map_or(0, |r| r.2.datapoints),
+        bytes as f64 / 1e6,
+    ));
+    out
+}
