@@ -1,0 +1,55 @@
+//! Interop helper for the Python peer test (`tests/python/test_workflows_peer.py`): the Rust side of a
+//! task type shared with the official Python SDK.
+//!
+//! `workflows_peer submit URL NAME COUNT` submits a `peer/Greeting` job and prints its id;
+//! `workflows_peer run URL JOB_ID` runs `peer/Greeting` tasks until that job finished, printing each one.
+
+use serde::{Deserialize, Serialize};
+use tilebox_workflows::{BlockingClient, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec};
+
+/// The shared task: a multi-field Python dataclass is a JSON object keyed by field name.
+#[derive(Serialize, Deserialize)]
+struct Greeting {
+    name: String,
+    count: u32,
+}
+
+impl TaskSpec for Greeting {
+    fn identifier() -> TaskIdentifier {
+        TaskIdentifier::new("peer/Greeting", "v1.0")
+    }
+}
+
+impl Task for Greeting {
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        println!("rust executed Greeting name={} count={}", self.name, self.count);
+        ctx.set_display(format!("greeted {} x{}", self.name, self.count));
+        Ok(())
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: workflows_peer submit URL NAME COUNT | run URL JOB_ID";
+    let (cmd, url) = match (args.get(1), args.get(2)) {
+        (Some(c), Some(u)) => (c.as_str(), u.clone()),
+        _ => return Err(usage.into()),
+    };
+    let client = BlockingClient::new(url)?;
+    match cmd {
+        "submit" => {
+            let name = args.get(3).ok_or(usage)?.clone();
+            let count = args.get(4).ok_or(usage)?.parse()?;
+            let job = client.submit("rust-submitted", &Greeting { name, count })?;
+            println!("{}", job.id);
+        }
+        "run" => {
+            let job = args.get(3).ok_or(usage)?.parse()?;
+            let runner = client.runner().register::<Greeting>().build()?;
+            runner.run_until_jobs_finish(&[job])?;
+            println!("job state {:?}", client.job_progress(job)?.state);
+        }
+        _ => return Err(usage.into()),
+    }
+    Ok(())
+}
