@@ -61,7 +61,9 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// A builder with defaults: `127.0.0.1:0`, in-memory database, no demo data, no API key, no latency.
     pub fn builder() -> ServerConfigBuilder {
-        ServerConfigBuilder { config: ServerConfig::default() }
+        ServerConfigBuilder {
+            config: ServerConfig::default(),
+        }
     }
 
     /// The configured listen address.
@@ -148,7 +150,8 @@ impl ServerConfigBuilder {
 
     /// The finished configuration. The default page size is capped at the maximum.
     pub fn build(mut self) -> ServerConfig {
-        self.config.default_page_size = self.config.default_page_size.min(self.config.max_page_size);
+        self.config.default_page_size =
+            self.config.default_page_size.min(self.config.max_page_size);
         self.config
     }
 }

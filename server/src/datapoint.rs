@@ -44,12 +44,17 @@ pub fn timestamp_ns(ts: &Timestamp) -> Option<i64> {
     if !(0..1_000_000_000).contains(&ts.nanos) {
         return None;
     }
-    ts.seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(ts.nanos))
+    ts.seconds
+        .checked_mul(1_000_000_000)?
+        .checked_add(i64::from(ts.nanos))
 }
 
 /// A Timestamp from nanoseconds since the epoch.
 pub fn ns_timestamp(ns: i64) -> Timestamp {
-    Timestamp { seconds: ns.div_euclid(1_000_000_000), nanos: ns.rem_euclid(1_000_000_000) as i32 }
+    Timestamp {
+        seconds: ns.div_euclid(1_000_000_000),
+        nanos: ns.rem_euclid(1_000_000_000) as i32,
+    }
 }
 
 /// The current time in ns since the epoch.
@@ -63,28 +68,41 @@ fn dynamic_timestamp(msg: &DynamicMessage, field: &str) -> Result<Option<Timesta
     }
     match msg.get_field_by_name(field).as_deref() {
         Some(Value::Message(ts)) => {
-            let seconds = ts.get_field_by_name("seconds").and_then(|v| v.as_i64()).unwrap_or(0);
-            let nanos = ts.get_field_by_name("nanos").and_then(|v| v.as_i32()).unwrap_or(0);
+            let seconds = ts
+                .get_field_by_name("seconds")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let nanos = ts
+                .get_field_by_name("nanos")
+                .and_then(|v| v.as_i32())
+                .unwrap_or(0);
             Ok(Some(Timestamp { seconds, nanos }))
         }
         _ => Err(format!("field {field} is not a timestamp")),
     }
 }
 
-fn set_message_field(msg: &mut DynamicMessage, field: &str, values: &[(&str, Value)]) -> Result<(), Status> {
+fn set_message_field(
+    msg: &mut DynamicMessage,
+    field: &str,
+    values: &[(&str, Value)],
+) -> Result<(), Status> {
     let fd = msg
         .descriptor()
         .get_field_by_name(field)
         .ok_or_else(|| Status::internal(format!("schema has no field {field}")))?;
     let kind = fd.kind();
-    let md = kind.as_message().ok_or_else(|| Status::internal(format!("field {field} is not a message")))?;
+    let md = kind
+        .as_message()
+        .ok_or_else(|| Status::internal(format!("field {field} is not a message")))?;
     let mut inner = DynamicMessage::new(md.clone());
     for (name, value) in values {
         inner
             .try_set_field_by_name(name, value.clone())
             .map_err(|e| Status::internal(format!("cannot set {field}.{name}: {e}")))?;
     }
-    msg.try_set_field(&fd, Value::Message(inner)).map_err(|e| Status::internal(format!("cannot set {field}: {e}")))
+    msg.try_set_field(&fd, Value::Message(inner))
+        .map_err(|e| Status::internal(format!("cannot set {field}: {e}")))
 }
 
 /// Validates one ingested datapoint and turns it into a stored record (id and ingestion time assigned).
@@ -97,17 +115,21 @@ pub fn prepare(
     if value.is_empty() {
         return Err("empty datapoint".into());
     }
-    let mut msg =
-        DynamicMessage::decode(schema.descriptor.clone(), value).map_err(|e| format!("malformed datapoint: {e}"))?;
+    let mut msg = DynamicMessage::decode(schema.descriptor.clone(), value)
+        .map_err(|e| format!("malformed datapoint: {e}"))?;
     let time = dynamic_timestamp(&msg, "time")?.ok_or("datapoint has no time")?;
-    let time_ns = timestamp_ns(&time).ok_or("datapoint time out of range (must be within 1970..2262)")?;
+    let time_ns =
+        timestamp_ns(&time).ok_or("datapoint time out of range (must be within 1970..2262)")?;
     if time_ns < 0 {
         return Err("datapoint time before 1970 is not supported".into());
     }
     let bbox = if schema.kind == DatasetKind::Spatiotemporal && msg.has_field_by_name("geometry") {
         match msg.get_field_by_name("geometry").as_deref() {
             Some(Value::Message(g)) => {
-                let wkb = g.get_field_by_name("wkb").and_then(|v| v.as_bytes().cloned()).unwrap_or_default();
+                let wkb = g
+                    .get_field_by_name("wkb")
+                    .and_then(|v| v.as_bytes().cloned())
+                    .unwrap_or_default();
                 wkb_bbox(&wkb).map_err(|e| format!("invalid geometry: {e}"))?
             }
             _ => None,
@@ -119,12 +141,29 @@ pub fn prepare(
     msg.clear_field_by_name("ingestion_time");
     let canonical = msg.encode_to_vec();
     let id = make_id(time_ns.div_euclid(1_000_000), collection_id, &canonical);
-    set_message_field(&mut msg, "id", &[("uuid", Value::Bytes(Bytes::copy_from_slice(&id)))])
-        .map_err(|s| s.message)?;
+    set_message_field(
+        &mut msg,
+        "id",
+        &[("uuid", Value::Bytes(Bytes::copy_from_slice(&id)))],
+    )
+    .map_err(|s| s.message)?;
     let ts = ns_timestamp(ingestion_ns);
-    set_message_field(&mut msg, "ingestion_time", &[("seconds", Value::I64(ts.seconds)), ("nanos", Value::I32(ts.nanos))])
-        .map_err(|s| s.message)?;
-    Ok(DatapointRecord { id, time_ns, ingestion_time_ns: ingestion_ns, bbox, data: Bytes::from(msg.encode_to_vec()) })
+    set_message_field(
+        &mut msg,
+        "ingestion_time",
+        &[
+            ("seconds", Value::I64(ts.seconds)),
+            ("nanos", Value::I32(ts.nanos)),
+        ],
+    )
+    .map_err(|s| s.message)?;
+    Ok(DatapointRecord {
+        id,
+        time_ns,
+        ingestion_time_ns: ingestion_ns,
+        bbox,
+        data: Bytes::from(msg.encode_to_vec()),
+    })
 }
 
 /// The `skip_data` form of a datapoint: fields 1–3 only, ingestion time truncated to milliseconds.
@@ -132,7 +171,9 @@ pub fn skip_data_encoding(record: &DatapointRecord) -> Bytes {
     let ingestion_ms_ns = record.ingestion_time_ns.div_euclid(1_000_000) * 1_000_000;
     let dp = TemporalDatapoint {
         time: Some(ns_timestamp(record.time_ns)),
-        id: Some(Uuid { uuid: Bytes::copy_from_slice(&record.id) }),
+        id: Some(Uuid {
+            uuid: Bytes::copy_from_slice(&record.id),
+        }),
         ingestion_time: Some(ns_timestamp(ingestion_ms_ns)),
     };
     Bytes::from(dp.encode_to_vec())
@@ -151,8 +192,26 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(timestamp_ns(&Timestamp { seconds: 1, nanos: 5 }), Some(1_000_000_005));
-        assert_eq!(timestamp_ns(&Timestamp { seconds: 1, nanos: -1 }), None);
-        assert_eq!(ns_timestamp(-1), Timestamp { seconds: -1, nanos: 999_999_999 });
+        assert_eq!(
+            timestamp_ns(&Timestamp {
+                seconds: 1,
+                nanos: 5
+            }),
+            Some(1_000_000_005)
+        );
+        assert_eq!(
+            timestamp_ns(&Timestamp {
+                seconds: 1,
+                nanos: -1
+            }),
+            None
+        );
+        assert_eq!(
+            ns_timestamp(-1),
+            Timestamp {
+                seconds: -1,
+                nanos: 999_999_999
+            }
+        );
     }
 }

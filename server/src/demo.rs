@@ -9,20 +9,22 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use prost::Message as _;
+use prost_types::FieldDescriptorProto;
 use prost_types::Timestamp;
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::FieldDescriptorProto;
 use sha2::{Digest, Sha256};
 use tilebox_core::wire::datasets::v1::{
-    AcquisitionMode, DatasetKind, DatasetType, Field, FieldAnnotation, FlightDirection, Geometry, Polarization,
-    ProcessingLevel, Uuid, Visibility,
+    AcquisitionMode, DatasetKind, DatasetType, Field, FieldAnnotation, FlightDirection, Geometry,
+    Polarization, ProcessingLevel, Uuid, Visibility,
 };
 
 use crate::datapoint::{make_id, ns_timestamp};
 use crate::geometry::ewkb_polygon;
 use crate::schema::{build_schema, normalise_type};
 use crate::status::Status;
-use crate::store::{CollectionRecord, DatapointRecord, DatasetRecord, GroupRecord, RawId, Store, StoreError};
+use crate::store::{
+    CollectionRecord, DatapointRecord, DatasetRecord, GroupRecord, RawId, Store, StoreError,
+};
 
 /// A stable 16-byte id derived from a name.
 pub fn stable_id(name: &str) -> RawId {
@@ -36,7 +38,12 @@ pub fn stable_id(name: &str) -> RawId {
 }
 
 /// Demo collection sizes within 2020 for Landsat 8.
-pub const LANDSAT_COLLECTIONS: [(&str, u64); 4] = [("L1GT", 19624), ("L1T", 1281), ("L1TP", 65313), ("L2SP", 25375)];
+pub const LANDSAT_COLLECTIONS: [(&str, u64); 4] = [
+    ("L1GT", 19624),
+    ("L1T", 1281),
+    ("L1TP", 65313),
+    ("L2SP", 25375),
+];
 /// Datapoints of `S1A_IW_RAW__0S` in May 2022.
 pub const SENTINEL1_COUNT: u64 = 4650;
 
@@ -95,14 +102,44 @@ fn landsat_type() -> DatasetType {
     DatasetType {
         kind: DatasetKind::Spatiotemporal as i32,
         fields: vec![
-            field("granule_name", Type::String, None, "Landsat scene id", "LC08_L1TP_042034_20200115_20200127_02_T1"),
-            field("processing_level", Type::Enum, Some(".datasets.v1.ProcessingLevel"), "Processing level", "L1"),
+            field(
+                "granule_name",
+                Type::String,
+                None,
+                "Landsat scene id",
+                "LC08_L1TP_042034_20200115_20200127_02_T1",
+            ),
+            field(
+                "processing_level",
+                Type::Enum,
+                Some(".datasets.v1.ProcessingLevel"),
+                "Processing level",
+                "L1",
+            ),
             field("platform", Type::String, None, "Satellite", "LANDSAT_8"),
             field("path", Type::Int64, None, "WRS-2 path", "42"),
             field("row", Type::Int64, None, "WRS-2 row", "34"),
-            field("cloud_cover", Type::Double, None, "Cloud cover in percent", "12.5"),
-            field("sun_elevation", Type::Double, None, "Sun elevation in degrees", "45.2"),
-            field("sun_azimuth", Type::Double, None, "Sun azimuth in degrees", "140.1"),
+            field(
+                "cloud_cover",
+                Type::Double,
+                None,
+                "Cloud cover in percent",
+                "12.5",
+            ),
+            field(
+                "sun_elevation",
+                Type::Double,
+                None,
+                "Sun elevation in degrees",
+                "45.2",
+            ),
+            field(
+                "sun_azimuth",
+                Type::Double,
+                None,
+                "Sun azimuth in degrees",
+                "140.1",
+            ),
         ],
     }
 }
@@ -111,13 +148,49 @@ fn sentinel1_type() -> DatasetType {
     DatasetType {
         kind: DatasetKind::Spatiotemporal as i32,
         fields: vec![
-            field("granule_name", Type::String, None, "Product name", "S1A_IW_RAW__0SDV_20220501T001203_..."),
-            field("processing_level", Type::Enum, Some(".datasets.v1.ProcessingLevel"), "Processing level", "L0"),
+            field(
+                "granule_name",
+                Type::String,
+                None,
+                "Product name",
+                "S1A_IW_RAW__0SDV_20220501T001203_...",
+            ),
+            field(
+                "processing_level",
+                Type::Enum,
+                Some(".datasets.v1.ProcessingLevel"),
+                "Processing level",
+                "L0",
+            ),
             field("platform", Type::String, None, "Satellite", "S1A"),
-            field("polarization", Type::Enum, Some(".datasets.v1.Polarization"), "Polarization", "VV_VH"),
-            field("acquisition_mode", Type::Enum, Some(".datasets.v1.AcquisitionMode"), "Acquisition mode", "IW"),
-            field("flight_direction", Type::Enum, Some(".datasets.v1.FlightDirection"), "Orbit direction", "ASCENDING"),
-            field("absolute_orbit", Type::Int64, None, "Absolute orbit number", "43012"),
+            field(
+                "polarization",
+                Type::Enum,
+                Some(".datasets.v1.Polarization"),
+                "Polarization",
+                "VV_VH",
+            ),
+            field(
+                "acquisition_mode",
+                Type::Enum,
+                Some(".datasets.v1.AcquisitionMode"),
+                "Acquisition mode",
+                "IW",
+            ),
+            field(
+                "flight_direction",
+                Type::Enum,
+                Some(".datasets.v1.FlightDirection"),
+                "Orbit direction",
+                "ASCENDING",
+            ),
+            field(
+                "absolute_orbit",
+                Type::Int64,
+                None,
+                "Absolute orbit number",
+                "43012",
+            ),
         ],
     }
 }
@@ -198,11 +271,28 @@ impl DemoPoint for Sentinel1Point {
 }
 
 /// Turns a datapoint without id/ingestion time into a stored record, exactly as Ingest would.
-fn finish<P: DemoPoint>(mut p: P, collection_id: &RawId, time_ns: i64, ingestion_ns: i64, bbox: [f64; 4]) -> DatapointRecord {
+fn finish<P: DemoPoint>(
+    mut p: P,
+    collection_id: &RawId,
+    time_ns: i64,
+    ingestion_ns: i64,
+    bbox: [f64; 4],
+) -> DatapointRecord {
     let canonical = p.encode_to_vec();
     let id = make_id(time_ns.div_euclid(1_000_000), collection_id, &canonical);
-    p.set_meta(Some(Uuid { uuid: Bytes::copy_from_slice(&id) }), Some(ns_timestamp(ingestion_ns)));
-    DatapointRecord { id, time_ns, ingestion_time_ns: ingestion_ns, bbox: Some(bbox), data: Bytes::from(p.encode_to_vec()) }
+    p.set_meta(
+        Some(Uuid {
+            uuid: Bytes::copy_from_slice(&id),
+        }),
+        Some(ns_timestamp(ingestion_ns)),
+    );
+    DatapointRecord {
+        id,
+        time_ns,
+        ingestion_time_ns: ingestion_ns,
+        bbox: Some(bbox),
+        data: Bytes::from(p.encode_to_vec()),
+    }
 }
 
 const MS_2019_12_01: i64 = 1_575_158_400_000;
@@ -225,26 +315,56 @@ fn spread(rng: &mut Rng, n: u64, start_ms: i64, end_ms: i64) -> Vec<i64> {
 }
 
 fn ymd(time_ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(time_ns).format("%Y%m%d").to_string()
+    chrono::DateTime::from_timestamp_nanos(time_ns)
+        .format("%Y%m%d")
+        .to_string()
 }
 
 fn footprint(lon: f64, lat: f64, half_w: f64, half_h: f64, tilt: f64) -> (Vec<u8>, [f64; 4]) {
     let (s, c) = tilt.to_radians().sin_cos();
-    let corners = [(-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h)];
-    let ring: Vec<(f64, f64)> =
-        corners.iter().map(|(x, y)| (lon + x * c - y * s, (lat + x * s + y * c).clamp(-90.0, 90.0))).collect();
-    let bbox = ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, (x, y)| {
-        [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
-    });
+    let corners = [
+        (-half_w, -half_h),
+        (half_w, -half_h),
+        (half_w, half_h),
+        (-half_w, half_h),
+    ];
+    let ring: Vec<(f64, f64)> = corners
+        .iter()
+        .map(|(x, y)| {
+            (
+                lon + x * c - y * s,
+                (lat + x * s + y * c).clamp(-90.0, 90.0),
+            )
+        })
+        .collect();
+    let bbox = ring
+        .iter()
+        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, (x, y)| {
+            [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)]
+        });
     (ewkb_polygon(&ring), bbox)
 }
 
-fn landsat_rows(collection: &str, n_2020: u64, collection_id: &RawId, seed: u64) -> Vec<DatapointRecord> {
+fn landsat_rows(
+    collection: &str,
+    n_2020: u64,
+    collection_id: &RawId,
+    seed: u64,
+) -> Vec<DatapointRecord> {
     let mut rng = Rng(seed);
     let mut times = spread(&mut rng, n_2020 / 40 + 3, MS_2019_12_01, MS_2020_01_01);
     times.extend(spread(&mut rng, n_2020, MS_2020_01_01, MS_2021_01_01));
-    times.extend(spread(&mut rng, n_2020 / 50 + 2, MS_2021_01_01, MS_2021_02_01));
-    let level = if collection == "L2SP" { ProcessingLevel::L2 } else { ProcessingLevel::L1 };
+    times.extend(spread(
+        &mut rng,
+        n_2020 / 50 + 2,
+        MS_2021_01_01,
+        MS_2021_02_01,
+    ));
+    let level = if collection == "L2SP" {
+        ProcessingLevel::L2
+    } else {
+        ProcessingLevel::L1
+    };
     let tier = match collection {
         "L1TP" | "L2SP" => "T1",
         "L1T" => "T2",
@@ -256,7 +376,9 @@ fn landsat_rows(collection: &str, n_2020: u64, collection_id: &RawId, seed: u64)
             let path = 1 + rng.below(233) as i64;
             let row = 1 + rng.below(248) as i64;
             let lat = 81.8 - (row as f64 - 1.0) * (163.6 / 247.0);
-            let lon = ((path as f64 - 1.0) * (-360.0 / 233.0) + 180.0 + rng.range(-0.3, 0.3)).rem_euclid(360.0) - 180.0;
+            let lon = ((path as f64 - 1.0) * (-360.0 / 233.0) + 180.0 + rng.range(-0.3, 0.3))
+                .rem_euclid(360.0)
+                - 180.0;
             let (wkb, bbox) = footprint(lon, lat, 1.05, 0.85, rng.range(-13.0, -9.0));
             let processed_ns = time_ns + (2 + rng.below(14) as i64) * 86_400_000_000_000;
             let granule = format!(
@@ -266,7 +388,9 @@ fn landsat_rows(collection: &str, n_2020: u64, collection_id: &RawId, seed: u64)
             );
             let point = LandsatPoint {
                 time: Some(ns_timestamp(time_ns)),
-                geometry: Some(Geometry { wkb: Bytes::from(wkb) }),
+                geometry: Some(Geometry {
+                    wkb: Bytes::from(wkb),
+                }),
                 granule_name: Some(granule),
                 processing_level: Some(level as i32),
                 platform: Some("LANDSAT_8".to_owned()),
@@ -277,7 +401,13 @@ fn landsat_rows(collection: &str, n_2020: u64, collection_id: &RawId, seed: u64)
                 sun_azimuth: Some((rng.range(20.0, 170.0) * 1000.0).round() / 1000.0),
                 ..Default::default()
             };
-            finish(point, collection_id, time_ns, processed_ns + 3_600_000_000_000, bbox)
+            finish(
+                point,
+                collection_id,
+                time_ns,
+                processed_ns + 3_600_000_000_000,
+                bbox,
+            )
         })
         .collect()
 }
@@ -293,20 +423,37 @@ fn sentinel1_rows(collection_id: &RawId) -> Vec<DatapointRecord> {
             let lat = rng.range(-70.0, 75.0);
             let lon = rng.range(-180.0, 180.0);
             let (wkb, bbox) = footprint(lon, lat, 1.4, 0.9, if ascending { -12.0 } else { 12.0 });
-            let stamp = chrono::DateTime::from_timestamp_nanos(time_ns).format("%Y%m%dT%H%M%S").to_string();
+            let stamp = chrono::DateTime::from_timestamp_nanos(time_ns)
+                .format("%Y%m%dT%H%M%S")
+                .to_string();
             let point = Sentinel1Point {
                 time: Some(ns_timestamp(time_ns)),
-                geometry: Some(Geometry { wkb: Bytes::from(wkb) }),
-                granule_name: Some(format!("S1A_IW_RAW__0SDV_{stamp}_{orbit:06}_{:06X}", rng.below(0xFFFFFF))),
+                geometry: Some(Geometry {
+                    wkb: Bytes::from(wkb),
+                }),
+                granule_name: Some(format!(
+                    "S1A_IW_RAW__0SDV_{stamp}_{orbit:06}_{:06X}",
+                    rng.below(0xFFFFFF)
+                )),
                 processing_level: Some(ProcessingLevel::L0 as i32),
                 platform: Some("S1A".to_owned()),
                 polarization: Some(Polarization::VvVh as i32),
                 acquisition_mode: Some(AcquisitionMode::Iw as i32),
-                flight_direction: Some(if ascending { FlightDirection::Ascending } else { FlightDirection::Descending } as i32),
+                flight_direction: Some(if ascending {
+                    FlightDirection::Ascending
+                } else {
+                    FlightDirection::Descending
+                } as i32),
                 absolute_orbit: Some(orbit),
                 ..Default::default()
             };
-            finish(point, collection_id, time_ns, time_ns + 5_400_000_000_000, bbox)
+            finish(
+                point,
+                collection_id,
+                time_ns,
+                time_ns + 5_400_000_000_000,
+                bbox,
+            )
         })
         .collect()
 }
@@ -339,7 +486,9 @@ async fn add_dataset(
             slug: format!("open_data.{}.{code_name}", group.code_name),
             name: name.to_owned(),
             summary: summary.to_owned(),
-            description: format!("{summary}\n\nDeterministic demo data generated by the local Tilebox server."),
+            description: format!(
+                "{summary}\n\nDeterministic demo data generated by the local Tilebox server."
+            ),
             icon: "Satellite".to_owned(),
             kind: normalised.kind,
             fields: normalised.encode_to_vec().into(),
@@ -357,7 +506,13 @@ async fn add_collection(
     rows: impl FnOnce(&RawId) -> Vec<DatapointRecord>,
 ) -> Result<u64, DemoError> {
     let id = stable_id(&format!("collection:{dataset}:{name}"));
-    store.insert_collection(CollectionRecord { id, dataset_id, name: name.to_owned() }).await?;
+    store
+        .insert_collection(CollectionRecord {
+            id,
+            dataset_id,
+            name: name.to_owned(),
+        })
+        .await?;
     let rows = rows(&id);
     let n = rows.len() as u64;
     store.insert_datapoints(id, rows, true).await?;
@@ -412,6 +567,16 @@ pub async fn seed_if_empty(store: &dyn Store) -> Result<Option<DemoStats>, DemoE
         &sentinel1_type(),
     )
     .await?;
-    total += add_collection(store, sentinel1, "sentinel1_sar", "S1A_IW_RAW__0S", sentinel1_rows).await?;
-    Ok(Some(DemoStats { datapoints: total, elapsed: started.elapsed() }))
+    total += add_collection(
+        store,
+        sentinel1,
+        "sentinel1_sar",
+        "S1A_IW_RAW__0S",
+        sentinel1_rows,
+    )
+    .await?;
+    Ok(Some(DemoStats {
+        datapoints: total,
+        elapsed: started.elapsed(),
+    }))
 }

@@ -47,11 +47,19 @@ impl Reader<'_> {
     }
     fn u32(&mut self, le: bool) -> Result<u32, WkbError> {
         let b = self.take::<4>()?;
-        Ok(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Ok(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     }
     fn f64(&mut self, le: bool) -> Result<f64, WkbError> {
         let b = self.take::<8>()?;
-        Ok(if le { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) })
+        Ok(if le {
+            f64::from_le_bytes(b)
+        } else {
+            f64::from_be_bytes(b)
+        })
     }
     fn count(&mut self, le: bool, min_item_bytes: usize) -> Result<usize, WkbError> {
         let n = self.u32(le)? as usize;

@@ -26,7 +26,8 @@ pub struct RpcContext {
 }
 
 /// A type-erased handler: binary request message in, binary response message out.
-pub type RawHandler = Arc<dyn Fn(RpcContext, Bytes) -> BoxFuture<'static, Result<Bytes, Status>> + Send + Sync>;
+pub type RawHandler =
+    Arc<dyn Fn(RpcContext, Bytes) -> BoxFuture<'static, Result<Bytes, Status>> + Send + Sync>;
 
 struct Method {
     handler: RawHandler,
@@ -43,7 +44,10 @@ pub struct ServiceRegistry {
 impl ServiceRegistry {
     /// An empty registry whose JSON codec resolves message types in `pool`.
     pub fn new(pool: DescriptorPool) -> Self {
-        ServiceRegistry { methods: HashMap::new(), pool }
+        ServiceRegistry {
+            methods: HashMap::new(),
+            pool,
+        }
     }
 
     /// The descriptor pool used for JSON transcoding.
@@ -65,8 +69,9 @@ impl ServiceRegistry {
         let raw: RawHandler = Arc::new(move |ctx, body: Bytes| {
             let handler = Arc::clone(&handler);
             Box::pin(async move {
-                let request = Req::decode(body)
-                    .map_err(|e| Status::invalid_argument(format!("malformed request message: {e}")))?;
+                let request = Req::decode(body).map_err(|e| {
+                    Status::invalid_argument(format!("malformed request message: {e}"))
+                })?;
                 let response = handler(ctx, request).await?;
                 Ok(Bytes::from(response.encode_to_vec()))
             })
@@ -78,7 +83,14 @@ impl ServiceRegistry {
     /// the descriptor pool by the service and method name of `path`.
     pub fn raw(&mut self, path: &str, handler: RawHandler) {
         let (input, output) = self.lookup_types(path).unzip();
-        self.methods.insert(path.to_owned(), Method { handler, input, output });
+        self.methods.insert(
+            path.to_owned(),
+            Method {
+                handler,
+                input,
+                output,
+            },
+        );
     }
 
     /// Whether `path` is served.
@@ -100,7 +112,12 @@ impl ServiceRegistry {
     }
 
     /// Runs the RPC at `path` on a binary request message.
-    pub async fn dispatch(&self, path: &str, ctx: RpcContext, request: Bytes) -> Result<Bytes, Status> {
+    pub async fn dispatch(
+        &self,
+        path: &str,
+        ctx: RpcContext,
+        request: Bytes,
+    ) -> Result<Bytes, Status> {
         match self.methods.get(path) {
             Some(m) => (m.handler)(ctx, request).await,
             None => Err(Status::unimplemented(format!("unknown RPC /{path}"))),
@@ -109,7 +126,11 @@ impl ServiceRegistry {
 
     fn lookup_types(&self, path: &str) -> Option<(MessageDescriptor, MessageDescriptor)> {
         let (service, method) = path.split_once('/')?;
-        let m = self.pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)?;
+        let m = self
+            .pool
+            .get_service_by_name(service)?
+            .methods()
+            .find(|m| m.name() == method)?;
         Some((m.input(), m.output()))
     }
 }

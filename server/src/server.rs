@@ -99,17 +99,19 @@ async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
 /// current tokio runtime.
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let sqlite = open_store(&config).await?;
-    if config.demo {
-        if let Some(stats) = crate::demo::seed_if_empty(&sqlite).await? {
-            tracing::info!(
-                datapoints = stats.datapoints,
-                elapsed_ms = stats.elapsed.as_millis() as u64,
-                rows_per_sec = (stats.datapoints as f64 / stats.elapsed.as_secs_f64().max(1e-9)) as u64,
-                "demo data generated"
-            );
-        }
+    if config.demo
+        && let Some(stats) = crate::demo::seed_if_empty(&sqlite).await?
+    {
+        tracing::info!(
+            datapoints = stats.datapoints,
+            elapsed_ms = stats.elapsed.as_millis() as u64,
+            rows_per_sec = (stats.datapoints as f64 / stats.elapsed.as_secs_f64().max(1e-9)) as u64,
+            "demo data generated"
+        );
     }
-    let pool = base_pool().map_err(|s| ServerError::Descriptors(s.message))?.clone();
+    let pool = base_pool()
+        .map_err(|s| ServerError::Descriptors(s.message))?
+        .clone();
     let db = sqlite.pool().clone();
     let state = Arc::new(ServerState {
         config: config.clone(),
@@ -150,7 +152,11 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         db.close().await;
     });
     tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");
-    Ok(ServerHandle { addr, stop: Some(stop_tx), task: Some(task) })
+    Ok(ServerHandle {
+        addr,
+        stop: Some(stop_tx),
+        task: Some(task),
+    })
 }
 
 /// A server running on its own thread and tokio runtime; dropping it shuts the server down and waits.
@@ -189,29 +195,39 @@ impl Drop for BackgroundServer {
 pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, ServerError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, ServerError>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let thread = std::thread::Builder::new().name("tilebox-server".into()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = ready_tx.send(Err(e.into()));
-                return;
-            }
-        };
-        runtime.block_on(async move {
-            match serve(config).await {
-                Ok(handle) => {
-                    let _ = ready_tx.send(Ok(handle.addr()));
-                    let _ = stop_rx.await;
-                    handle.shutdown().await;
-                }
+    let thread = std::thread::Builder::new()
+        .name("tilebox-server".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    let _ = ready_tx.send(Err(e.into()));
+                    return;
                 }
-            }
-        });
-    })?;
+            };
+            runtime.block_on(async move {
+                match serve(config).await {
+                    Ok(handle) => {
+                        let _ = ready_tx.send(Ok(handle.addr()));
+                        let _ = stop_rx.await;
+                        handle.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
     match ready_rx.recv() {
-        Ok(Ok(addr)) => Ok(BackgroundServer { addr, stop: Some(stop_tx), thread: Some(thread) }),
+        Ok(Ok(addr)) => Ok(BackgroundServer {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }),
         Ok(Err(e)) => {
             let _ = thread.join();
             Err(e)

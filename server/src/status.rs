@@ -105,7 +105,10 @@ pub struct Status {
 impl Status {
     /// A status with the given code and message.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Status { code, message: message.into() }
+        Status {
+            code,
+            message: message.into(),
+        }
     }
 
     /// `invalid_argument` with a message.

@@ -13,23 +13,46 @@ use tilebox_core::wire::tilebox::v1 as tb;
 
 const LANDSAT: &str = "open_data.copernicus.landsat8_oli_tirs";
 
-fn time_query(d: &ds::Dataset, collections: Vec<tb::Id>, start: i64, end: i64, limit: Option<i64>) -> ds::QueryRequest {
+fn time_query(
+    d: &ds::Dataset,
+    collections: Vec<tb::Id>,
+    start: i64,
+    end: i64,
+    limit: Option<i64>,
+) -> ds::QueryRequest {
     ds::QueryRequest {
         collection_ids: collections,
-        filters: Some(ds::QueryFilters { time_interval: Some(interval(start, end)), ..Default::default() }),
-        page: limit.map(|l| tb::Pagination { limit: Some(l), starting_after: None }),
+        filters: Some(ds::QueryFilters {
+            time_interval: Some(interval(start, end)),
+            ..Default::default()
+        }),
+        page: limit.map(|l| tb::Pagination {
+            limit: Some(l),
+            starting_after: None,
+        }),
         skip_data: false,
         dataset_id: d.id.clone(),
     }
 }
 
 async fn collection_id(url: &str, d: &ds::Dataset, name: &str) -> tb::Id {
-    collection(url, d.id.as_ref().unwrap(), name).await.collection.unwrap().id.unwrap()
+    collection(url, d.id.as_ref().unwrap(), name)
+        .await
+        .collection
+        .unwrap()
+        .id
+        .unwrap()
 }
 
 fn assert_strictly_ascending(values: &[Bytes]) {
-    let ids: Vec<Vec<u8>> = values.iter().map(|v| meta(v).id.unwrap().uuid.to_vec()).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids strictly ascending (no duplicates)");
+    let ids: Vec<Vec<u8>> = values
+        .iter()
+        .map(|v| meta(v).id.unwrap().uuid.to_vec())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids strictly ascending (no duplicates)"
+    );
     let unique: HashSet<&Vec<u8>> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
 }
@@ -38,7 +61,12 @@ fn assert_strictly_ascending(values: &[Bytes]) {
 async fn demo_counts_in_2020_are_exact() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
-    for (name, expected) in [("L1GT", 19624usize), ("L1T", 1281), ("L1TP", 65313), ("L2SP", 25375)] {
+    for (name, expected) in [
+        ("L1GT", 19624usize),
+        ("L1T", 1281),
+        ("L1TP", 65313),
+        ("L2SP", 25375),
+    ] {
         let c = collection_id(url, &d, name).await;
         let mut req = time_query(&d, vec![c], T2020, T2021, Some(10_000));
         req.skip_data = true;
@@ -65,10 +93,18 @@ async fn paging_has_no_duplicates_and_no_gaps() {
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
     // Single collection, small pages.
-    let (paged, pages) = query_all(url, time_query(&d, vec![l1t.clone()], T2020, T2021, Some(97))).await;
+    let (paged, pages) = query_all(
+        url,
+        time_query(&d, vec![l1t.clone()], T2020, T2021, Some(97)),
+    )
+    .await;
     assert_eq!(paged.len(), 1281);
     assert_eq!(pages, 1281usize.div_ceil(97));
-    let (whole, _) = query_all(url, time_query(&d, vec![l1t.clone()], T2020, T2021, Some(5000))).await;
+    let (whole, _) = query_all(
+        url,
+        time_query(&d, vec![l1t.clone()], T2020, T2021, Some(5000)),
+    )
+    .await;
     assert_eq!(paged, whole);
     assert_strictly_ascending(&paged);
     // Full data is the stored datapoint: it decodes with the id and geometry set.
@@ -83,7 +119,10 @@ async fn paging_has_no_duplicates_and_no_gaps() {
     let mut total = 0;
     for name in ["L1GT", "L1T", "L1TP", "L2SP"] {
         let c = collection_id(url, &d, name).await;
-        total += query_all(url, time_query(&d, vec![c], month.0, month.1, Some(10_000))).await.0.len();
+        total += query_all(url, time_query(&d, vec![c], month.0, month.1, Some(10_000)))
+            .await
+            .0
+            .len();
     }
     assert_eq!(all.len(), total);
 }
@@ -106,7 +145,9 @@ async fn default_page_size_and_next_page_shape() {
     }
     // The last page carries no next_page.
     let l1t = collection_id(url, &d, "L1T").await;
-    let r = query(url, &time_query(&d, vec![l1t], T2020, T2021, Some(1281))).await.unwrap();
+    let r = query(url, &time_query(&d, vec![l1t], T2020, T2021, Some(1281)))
+        .await
+        .unwrap();
     assert_eq!(r.data.unwrap().value.len(), 1281);
     assert!(r.next_page.is_none());
 }
@@ -115,7 +156,9 @@ async fn default_page_size_and_next_page_shape() {
 async fn empty_pages_carry_the_type_url() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
-    let r = query(url, &time_query(&d, vec![], 100, 200, None)).await.unwrap();
+    let r = query(url, &time_query(&d, vec![], 100, 200, None))
+        .await
+        .unwrap();
     let data = r.data.unwrap();
     assert!(data.value.is_empty());
     assert_eq!(data.type_url, d.r#type.unwrap().type_url);
@@ -127,7 +170,12 @@ async fn skip_data_returns_only_the_common_fields() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
-    let full = query(url, &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(50))).await.unwrap();
+    let full = query(
+        url,
+        &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(50)),
+    )
+    .await
+    .unwrap();
     let mut req = time_query(&d, vec![l1t], T2020, T2021, Some(50));
     req.skip_data = true;
     let skip = query(url, &req).await.unwrap();
@@ -140,9 +188,15 @@ async fn skip_data_returns_only_the_common_fields() {
         assert!(s2.geometry.is_none());
         let (fi, si) = (f.ingestion_time.unwrap(), s2.ingestion_time.unwrap());
         assert_eq!(si.seconds, fi.seconds);
-        assert_eq!(si.nanos, fi.nanos / 1_000_000 * 1_000_000, "truncated to ms");
+        assert_eq!(
+            si.nanos,
+            fi.nanos / 1_000_000 * 1_000_000,
+            "truncated to ms"
+        );
         // Nothing beyond fields 1-3.
-        let reencoded = ds::TemporalDatapoint::decode(&s[..]).unwrap().encode_to_vec();
+        let reencoded = ds::TemporalDatapoint::decode(&s[..])
+            .unwrap()
+            .encode_to_vec();
         assert_eq!(reencoded.len(), s.len());
     }
 }
@@ -159,20 +213,32 @@ async fn invalid_query_arguments() {
     };
     for limit in [0, -5, 10_001] {
         let mut r = base.clone();
-        r.page = Some(tb::Pagination { limit: Some(limit), starting_after: None });
+        r.page = Some(tb::Pagination {
+            limit: Some(limit),
+            starting_after: None,
+        });
         check(r, "invalid_argument").await;
     }
     let mut r = base.clone();
-    r.filters = Some(ds::QueryFilters { time_interval: Some(interval(T2021, T2020)), ..Default::default() });
+    r.filters = Some(ds::QueryFilters {
+        time_interval: Some(interval(T2021, T2020)),
+        ..Default::default()
+    });
     check(r, "invalid_argument").await;
     let mut r = base.clone();
-    r.filters = Some(ds::QueryFilters { time_interval: Some(interval(T2020, T2020)), ..Default::default() });
+    r.filters = Some(ds::QueryFilters {
+        time_interval: Some(interval(T2020, T2020)),
+        ..Default::default()
+    });
     check(r, "invalid_argument").await;
     let mut r = base.clone();
     r.filters = None;
     check(r, "invalid_argument").await;
     let mut r = base.clone();
-    r.page = Some(tb::Pagination { limit: None, starting_after: Some(id(&[1, 2, 3])) });
+    r.page = Some(tb::Pagination {
+        limit: None,
+        starting_after: Some(id(&[1, 2, 3])),
+    });
     check(r, "invalid_argument").await;
     let mut r = base.clone();
     r.collection_ids = vec![id(&[0; 16])];
@@ -185,13 +251,20 @@ async fn invalid_query_arguments() {
     let e = check(r, "not_found").await;
     assert_eq!(e.message, "no such dataset");
     let mut r = base.clone();
-    r.filters.as_mut().unwrap().spatial_extent =
-        Some(ds::SpatialFilter { geometry: Some(ds::Geometry { wkb: Bytes::from_static(b"junk") }), ..Default::default() });
+    r.filters.as_mut().unwrap().spatial_extent = Some(ds::SpatialFilter {
+        geometry: Some(ds::Geometry {
+            wkb: Bytes::from_static(b"junk"),
+        }),
+        ..Default::default()
+    });
     check(r, "invalid_argument").await;
     // A single instant [t, t] is valid (end inclusive).
     let mut r = base.clone();
     r.filters = Some(ds::QueryFilters {
-        time_interval: Some(tb::TimeInterval { end_inclusive: true, ..interval(T2020, T2020) }),
+        time_interval: Some(tb::TimeInterval {
+            end_inclusive: true,
+            ..interval(T2020, T2020)
+        }),
         ..Default::default()
     });
     assert!(query(url, &r).await.is_ok());
@@ -202,7 +275,15 @@ async fn datapoint_interval_and_query_by_id() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
-    let page = query(url, &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(20))).await.unwrap().data.unwrap().value;
+    let page = query(
+        url,
+        &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(20)),
+    )
+    .await
+    .unwrap()
+    .data
+    .unwrap()
+    .value;
     let ids: Vec<Bytes> = page.iter().map(|v| meta(v).id.unwrap().uuid).collect();
     let mk = |start_exclusive: bool, end_inclusive: bool| ds::QueryRequest {
         collection_ids: vec![l1t.clone()],
@@ -218,18 +299,42 @@ async fn datapoint_interval_and_query_by_id() {
         dataset_id: d.id.clone(),
         ..Default::default()
     };
-    let got = |r: ds::QueryResultPage| r.data.unwrap().value.iter().map(|v| meta(v).id.unwrap().uuid).collect::<Vec<_>>();
-    assert_eq!(got(query(url, &mk(false, false)).await.unwrap()), ids[5..10]);
+    let got = |r: ds::QueryResultPage| {
+        r.data
+            .unwrap()
+            .value
+            .iter()
+            .map(|v| meta(v).id.unwrap().uuid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got(query(url, &mk(false, false)).await.unwrap()),
+        ids[5..10]
+    );
     assert_eq!(got(query(url, &mk(true, true)).await.unwrap()), ids[6..11]);
     let mut inverted = mk(false, false);
-    inverted.filters.as_mut().unwrap().datapoint_interval.as_mut().unwrap().start_id = Some(id(&ids[12]));
-    assert_eq!(query(url, &inverted).await.unwrap_err().code, "invalid_argument");
+    inverted
+        .filters
+        .as_mut()
+        .unwrap()
+        .datapoint_interval
+        .as_mut()
+        .unwrap()
+        .start_id = Some(id(&ids[12]));
+    assert_eq!(
+        query(url, &inverted).await.unwrap_err().code,
+        "invalid_argument"
+    );
 
     // QueryByID, in the dataset and restricted to a collection.
     let found: ds::Any = call(
         url,
         "datasets.v1.DataAccessService/QueryByID",
-        &ds::QueryByIdRequest { id: Some(id(&ids[3])), dataset_id: d.id.clone(), ..Default::default() },
+        &ds::QueryByIdRequest {
+            id: Some(id(&ids[3])),
+            dataset_id: d.id.clone(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -238,7 +343,12 @@ async fn datapoint_interval_and_query_by_id() {
     let skipped: ds::Any = call(
         url,
         "datasets.v1.DataAccessService/QueryByID",
-        &ds::QueryByIdRequest { id: Some(id(&ids[3])), dataset_id: d.id.clone(), skip_data: true, ..Default::default() },
+        &ds::QueryByIdRequest {
+            id: Some(id(&ids[3])),
+            dataset_id: d.id.clone(),
+            skip_data: true,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -247,16 +357,28 @@ async fn datapoint_interval_and_query_by_id() {
     let e = call::<_, ds::Any>(
         url,
         "datasets.v1.DataAccessService/QueryByID",
-        &ds::QueryByIdRequest { id: Some(id(&ids[3])), collection_ids: vec![other], dataset_id: d.id.clone(), ..Default::default() },
+        &ds::QueryByIdRequest {
+            id: Some(id(&ids[3])),
+            collection_ids: vec![other],
+            dataset_id: d.id.clone(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap_err();
-    assert_eq!((e.code.as_str(), e.message.as_str()), ("not_found", "no such datapoint"));
+    assert_eq!(
+        (e.code.as_str(), e.message.as_str()),
+        ("not_found", "no such datapoint")
+    );
     for bad in [vec![0u8; 16], vec![1u8; 17]] {
         let e = call::<_, ds::Any>(
             url,
             "datasets.v1.DataAccessService/QueryByID",
-            &ds::QueryByIdRequest { id: Some(id(&bad)), dataset_id: d.id.clone(), ..Default::default() },
+            &ds::QueryByIdRequest {
+                id: Some(id(&bad)),
+                dataset_id: d.id.clone(),
+                ..Default::default()
+            },
         )
         .await
         .unwrap_err();
@@ -273,14 +395,31 @@ async fn spatial_filter_selects_intersecting_footprints() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let area = [0.0, 40.0, 20.0, 55.0];
-    let query_wkb = tilebox_server::geometry::ewkb_polygon(&[(area[0], area[1]), (area[2], area[1]), (area[2], area[3]), (area[0], area[3])]);
+    let query_wkb = tilebox_server::geometry::ewkb_polygon(&[
+        (area[0], area[1]),
+        (area[2], area[1]),
+        (area[2], area[3]),
+        (area[0], area[3]),
+    ]);
     let mut req = time_query(&d, vec![], T2020, T2020 + 86_400 * 60, Some(10_000));
-    req.filters.as_mut().unwrap().spatial_extent =
-        Some(ds::SpatialFilter { geometry: Some(ds::Geometry { wkb: Bytes::from(query_wkb) }), ..Default::default() });
+    req.filters.as_mut().unwrap().spatial_extent = Some(ds::SpatialFilter {
+        geometry: Some(ds::Geometry {
+            wkb: Bytes::from(query_wkb),
+        }),
+        ..Default::default()
+    });
     let (hits, _) = query_all(url, req).await;
-    let (all, _) = query_all(url, time_query(&d, vec![], T2020, T2020 + 86_400 * 60, Some(10_000))).await;
-    let intersects = |b: [f64; 4]| b[2] >= area[0] && b[0] <= area[2] && b[3] >= area[1] && b[1] <= area[3];
-    let expected: Vec<&Bytes> = all.iter().filter(|v| intersects(bbox_of_polygon(&meta(v).geometry.unwrap().wkb))).collect();
+    let (all, _) = query_all(
+        url,
+        time_query(&d, vec![], T2020, T2020 + 86_400 * 60, Some(10_000)),
+    )
+    .await;
+    let intersects =
+        |b: [f64; 4]| b[2] >= area[0] && b[0] <= area[2] && b[3] >= area[1] && b[1] <= area[3];
+    let expected: Vec<&Bytes> = all
+        .iter()
+        .filter(|v| intersects(bbox_of_polygon(&meta(v).geometry.unwrap().wkb)))
+        .collect();
     assert!(!expected.is_empty() && expected.len() < all.len());
     assert_eq!(hits.iter().collect::<Vec<_>>(), expected);
 }
@@ -289,9 +428,14 @@ async fn spatial_filter_selects_intersecting_footprints() {
 async fn ingest_query_round_trip_and_idempotence() {
     let url = demo();
     let (d, c) = create_test_dataset(url, "round_trip").await;
-    let values: Vec<Bytes> = (0..50).map(|i| point(T2020 + i * 3600, i as f64, &format!("p{i}"))).collect();
+    let values: Vec<Bytes> = (0..50)
+        .map(|i| point(T2020 + i * 3600, i as f64, &format!("p{i}")))
+        .collect();
     let r = ingest(url, &c, values.clone(), false).await.unwrap();
-    assert_eq!((r.num_created, r.num_existing, r.datapoint_ids.len()), (50, 0, 50));
+    assert_eq!(
+        (r.num_created, r.num_existing, r.datapoint_ids.len()),
+        (50, 0, 50)
+    );
     // Ids: time prefix, sorted like the input times.
     for (i, id) in r.datapoint_ids.iter().enumerate() {
         let ms = (T2020 + i as i64 * 3600) * 1000;
@@ -312,13 +456,25 @@ async fn ingest_query_round_trip_and_idempotence() {
     assert_eq!((again.num_created, again.num_existing), (0, 50));
     assert_eq!(again.datapoint_ids, r.datapoint_ids);
     // Without allow_existing: refused, with the hosted message.
-    let e = ingest(url, &c, values[..2].to_vec(), false).await.unwrap_err();
+    let e = ingest(url, &c, values[..2].to_vec(), false)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "invalid_argument");
     assert!(e.message.contains("allow_existing=false"));
     // Mixed batch: one new, one existing.
-    let mixed = ingest(url, &c, vec![values[0].clone(), point(T2020 + 7, 0.5, "new")], true).await.unwrap();
+    let mixed = ingest(
+        url,
+        &c,
+        vec![values[0].clone(), point(T2020 + 7, 0.5, "new")],
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!((mixed.num_created, mixed.num_existing), (1, 1));
-    assert_eq!(collection(url, d.id.as_ref().unwrap(), "main").await.count, Some(51));
+    assert_eq!(
+        collection(url, d.id.as_ref().unwrap(), "main").await.count,
+        Some(51)
+    );
 }
 
 #[tokio::test]
@@ -327,7 +483,16 @@ async fn failed_ingest_leaves_nothing_behind() {
     let (d, c) = create_test_dataset(url, "atomic_ingest").await;
     let bad_batches: Vec<Vec<Bytes>> = vec![
         vec![point(T2020, 1.0, "ok"), Bytes::from_static(&[0xff, 0xff])],
-        vec![point(T2020, 1.0, "ok"), Bytes::from(TestPoint { value: Some(1.0), ..Default::default() }.encode_to_vec())],
+        vec![
+            point(T2020, 1.0, "ok"),
+            Bytes::from(
+                TestPoint {
+                    value: Some(1.0),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+        ],
         vec![point(T2020, 1.0, "ok"), Bytes::new()],
         vec![point(T2020, 1.0, "ok"), point(-10, 1.0, "before 1970")],
     ];
@@ -336,12 +501,21 @@ async fn failed_ingest_leaves_nothing_behind() {
         assert_eq!(e.code, "invalid_argument");
         assert!(e.message.starts_with("values[1]"), "{}", e.message);
     }
-    assert_eq!(collection(url, d.id.as_ref().unwrap(), "main").await.count, Some(0));
-    let e = ingest(url, &id(&[3; 16]), vec![point(T2020, 1.0, "x")], true).await.unwrap_err();
+    assert_eq!(
+        collection(url, d.id.as_ref().unwrap(), "main").await.count,
+        Some(0)
+    );
+    let e = ingest(url, &id(&[3; 16]), vec![point(T2020, 1.0, "x")], true)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "not_found");
-    let e = ingest(url, &id(&[0; 16]), vec![point(T2020, 1.0, "x")], true).await.unwrap_err();
+    let e = ingest(url, &id(&[0; 16]), vec![point(T2020, 1.0, "x")], true)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "invalid_argument");
-    let e = ingest(url, &c, vec![point(T2020, 1.0, "x"); 8193], true).await.unwrap_err();
+    let e = ingest(url, &c, vec![point(T2020, 1.0, "x"); 8193], true)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "invalid_argument");
 }
 
@@ -357,7 +531,10 @@ async fn delete_is_all_or_nothing() {
             call::<_, ds::DeleteResponse>(
                 url,
                 "datasets.v1.DataIngestionService/Delete",
-                &ds::DeleteRequest { collection_id: Some(c), datapoint_ids: ids },
+                &ds::DeleteRequest {
+                    collection_id: Some(c),
+                    datapoint_ids: ids,
+                },
             )
             .await
         }
@@ -366,12 +543,24 @@ async fn delete_is_all_or_nothing() {
     let mut with_missing = ids[..3].to_vec();
     with_missing.push(id(&[0x42; 16]));
     assert_eq!(delete(with_missing).await.unwrap_err().code, "not_found");
-    assert_eq!(collection(url, d.id.as_ref().unwrap(), "main").await.count, Some(10));
-    assert_eq!(delete(vec![id(&[1; 3])]).await.unwrap_err().code, "invalid_argument");
+    assert_eq!(
+        collection(url, d.id.as_ref().unwrap(), "main").await.count,
+        Some(10)
+    );
+    assert_eq!(
+        delete(vec![id(&[1; 3])]).await.unwrap_err().code,
+        "invalid_argument"
+    );
     let r = delete(ids[..4].to_vec()).await.unwrap();
     assert_eq!(r.num_deleted, 4);
-    assert_eq!(collection(url, d.id.as_ref().unwrap(), "main").await.count, Some(6));
-    assert_eq!(delete(ids[..1].to_vec()).await.unwrap_err().code, "not_found");
+    assert_eq!(
+        collection(url, d.id.as_ref().unwrap(), "main").await.count,
+        Some(6)
+    );
+    assert_eq!(
+        delete(ids[..1].to_vec()).await.unwrap_err().code,
+        "not_found"
+    );
     let (left, _) = query_all(url, time_query(&d, vec![c.clone()], T2020, T2021, None)).await;
     assert_eq!(left.len(), 6);
 }
@@ -381,9 +570,23 @@ async fn demo_datapoint_reingests_to_the_same_id() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
-    let page = query(url, &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(3))).await.unwrap().data.unwrap().value;
+    let page = query(
+        url,
+        &time_query(&d, vec![l1t.clone()], T2020, T2021, Some(3)),
+    )
+    .await
+    .unwrap()
+    .data
+    .unwrap()
+    .value;
     let r = ingest(url, &l1t, page.clone(), true).await.unwrap();
     assert_eq!((r.num_created, r.num_existing), (0, 3));
     let expected: Vec<Bytes> = page.iter().map(|v| meta(v).id.unwrap().uuid).collect();
-    assert_eq!(r.datapoint_ids.iter().map(|i| i.uuid.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        r.datapoint_ids
+            .iter()
+            .map(|i| i.uuid.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
 }

@@ -13,7 +13,9 @@ async fn data_survives_a_restart_on_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tilebox.db");
     let ids = {
-        let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build()).await.unwrap();
+        let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build())
+            .await
+            .unwrap();
         let url = handle.url();
         let (_, c) = create_test_dataset(&url, "durable").await;
         let values = (0..100).map(|i| point(T2020 + i, i as f64, "x")).collect();
@@ -21,18 +23,26 @@ async fn data_survives_a_restart_on_the_same_file() {
         handle.shutdown().await;
         r.datapoint_ids
     };
-    let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build()).await.unwrap();
+    let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build())
+        .await
+        .unwrap();
     let url = handle.url();
     let d = dataset(&url, "local.durable").await;
     let info = collection(&url, d.id.as_ref().unwrap(), "main").await;
     assert_eq!(info.count, Some(100));
     let req = ds::QueryRequest {
-        filters: Some(ds::QueryFilters { time_interval: Some(interval(T2020, T2021)), ..Default::default() }),
+        filters: Some(ds::QueryFilters {
+            time_interval: Some(interval(T2020, T2021)),
+            ..Default::default()
+        }),
         dataset_id: d.id.clone(),
         ..Default::default()
     };
     let (values, _) = query_all(&url, req).await;
-    let got: Vec<_> = values.iter().map(|v| TestPoint::decode(&v[..]).unwrap().id.unwrap().uuid).collect();
+    let got: Vec<_> = values
+        .iter()
+        .map(|v| TestPoint::decode(&v[..]).unwrap().id.unwrap().uuid)
+        .collect();
     assert_eq!(got, ids.iter().map(|i| i.uuid.clone()).collect::<Vec<_>>());
     handle.shutdown().await;
 }
@@ -43,15 +53,25 @@ async fn demo_is_seeded_once_per_database() {
     let path = dir.path().join("demo.db");
     let count = |url: String| async move {
         let d = dataset(&url, "open_data.copernicus.landsat8_oli_tirs").await;
-        collection(&url, d.id.as_ref().unwrap(), "L1T").await.count.unwrap()
+        collection(&url, d.id.as_ref().unwrap(), "L1T")
+            .await
+            .count
+            .unwrap()
     };
-    let first = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build()).await.unwrap();
+    let first = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build())
+        .await
+        .unwrap();
     let n1 = count(first.url()).await;
     let d1 = dataset(&first.url(), "open_data.copernicus.landsat8_oli_tirs").await;
     first.shutdown().await;
-    let second = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build()).await.unwrap();
+    let second = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build())
+        .await
+        .unwrap();
     assert_eq!(count(second.url()).await, n1);
     // Deterministic: same ids and schema after the restart.
-    assert_eq!(dataset(&second.url(), "open_data.copernicus.landsat8_oli_tirs").await, d1);
+    assert_eq!(
+        dataset(&second.url(), "open_data.copernicus.landsat8_oli_tirs").await,
+        d1
+    );
     second.shutdown().await;
 }

@@ -15,18 +15,33 @@ async fn non_post_is_405_and_unknown_content_type_is_415() {
     let url = demo();
     let r = http().get(format!("{url}/{LIST}")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
-    let r = http().post(format!("{url}/{LIST}")).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let r = http()
+        .post(format!("{url}/{LIST}"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
-    let r = http().post(format!("{url}/{LIST}")).body("x").send().await.unwrap();
+    let r = http()
+        .post(format!("{url}/{LIST}"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
 }
 
 #[tokio::test]
 async fn unknown_rpc_is_unimplemented() {
     let url = demo();
-    let err = call::<_, ds::Dataset>(url, "datasets.v1.DatasetService/Nope", &ds::GetDatasetRequest::default())
-        .await
-        .unwrap_err();
+    let err = call::<_, ds::Dataset>(
+        url,
+        "datasets.v1.DatasetService/Nope",
+        &ds::GetDatasetRequest::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, "unimplemented");
     assert_eq!(err.http, 501);
     let g = grpc_raw(url, "nope.v1.Service/Method", frame(&[], false), &[]).await;
@@ -36,8 +51,16 @@ async fn unknown_rpc_is_unimplemented() {
 #[tokio::test]
 async fn public_prefix_serves_the_same_rpcs() {
     let url = demo();
-    let a: ds::ListDatasetsResponse = call(url, LIST, &ds::ListDatasetsRequest::default()).await.unwrap();
-    let b: ds::ListDatasetsResponse = call(url, &format!("public/{LIST}"), &ds::ListDatasetsRequest::default()).await.unwrap();
+    let a: ds::ListDatasetsResponse = call(url, LIST, &ds::ListDatasetsRequest::default())
+        .await
+        .unwrap();
+    let b: ds::ListDatasetsResponse = call(
+        url,
+        &format!("public/{LIST}"),
+        &ds::ListDatasetsRequest::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(a, b);
     assert!(!a.datasets.is_empty());
 }
@@ -45,7 +68,12 @@ async fn public_prefix_serves_the_same_rpcs() {
 #[tokio::test]
 async fn json_codec_round_trip() {
     let url = demo();
-    let (status, v) = call_json(url, "datasets.v1.DatasetService/GetDataset", r#"{"slug":"open_data.copernicus.landsat8_oli_tirs"}"#).await;
+    let (status, v) = call_json(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        r#"{"slug":"open_data.copernicus.landsat8_oli_tirs"}"#,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(v["slug"], "open_data.copernicus.landsat8_oli_tirs");
     assert_eq!(v["codeName"], "landsat8_oli_tirs");
@@ -53,26 +81,49 @@ async fn json_codec_round_trip() {
     let body = format!(r#"{{"datasetId":{{"uuid":"{dataset_id}"}},"withCount":true}}"#);
     let (status, v) = call_json(url, "datasets.v1.CollectionService/ListCollections", &body).await;
     assert_eq!(status, 200);
-    let counts: Vec<&str> = v["data"].as_array().unwrap().iter().map(|c| c["count"].as_str().unwrap()).collect();
+    let counts: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_str().unwrap())
+        .collect();
     assert_eq!(counts.len(), 4);
     // Errors are Connect JSON errors.
-    let (status, v) = call_json(url, "datasets.v1.DatasetService/GetDataset", r#"{"slug":"open_data.nope"}"#).await;
+    let (status, v) = call_json(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        r#"{"slug":"open_data.nope"}"#,
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(v["code"], "not_found");
     assert_eq!(v["message"], "no such dataset");
     let (status, v) = call_json(url, "datasets.v1.DatasetService/GetDataset", r#"{"slug": "#).await;
     assert_eq!(status, 400);
     assert_eq!(v["code"], "invalid_argument");
-    let (status, v) = call_json(url, "datasets.v1.DatasetService/GetDataset", r#"{"nosuchfield": 1}"#).await;
-    assert_eq!((status, v["code"].as_str()), (400, Some("invalid_argument")));
+    let (status, v) = call_json(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        r#"{"nosuchfield": 1}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("invalid_argument"))
+    );
 }
 
 #[tokio::test]
 async fn gzip_request_and_response_bodies() {
     let url = demo();
     let body = ds::ListDatasetsRequest::default().encode_to_vec();
-    let (status, headers, resp) =
-        connect_raw(url, LIST, gzip(&body), &[("content-encoding", "gzip"), ("accept-encoding", "gzip")]).await;
+    let (status, headers, resp) = connect_raw(
+        url,
+        LIST,
+        gzip(&body),
+        &[("content-encoding", "gzip"), ("accept-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
     let decoded = ds::ListDatasetsResponse::decode(&gunzip(&resp)[..]).unwrap();
@@ -82,7 +133,13 @@ async fn gzip_request_and_response_bodies() {
     assert!(headers.get("content-encoding").is_none());
     assert_eq!(ds::ListDatasetsResponse::decode(resp).unwrap(), decoded);
     // Bad gzip → invalid_argument.
-    let (status, _, resp) = connect_raw(url, LIST, b"not gzip".to_vec(), &[("content-encoding", "gzip")]).await;
+    let (status, _, resp) = connect_raw(
+        url,
+        LIST,
+        b"not gzip".to_vec(),
+        &[("content-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&resp).contains("invalid_argument"));
     // Unknown encoding → unimplemented.
@@ -93,8 +150,13 @@ async fn gzip_request_and_response_bodies() {
 #[tokio::test]
 async fn malformed_protobuf_is_invalid_argument() {
     let url = demo();
-    for garbage in [vec![0xff, 0xff, 0xff], vec![0x0a, 0x50, 0x01], vec![0x12, 0x02, 0x0a]] {
-        let (status, _, body) = connect_raw(url, "datasets.v1.DatasetService/GetDataset", garbage, &[]).await;
+    for garbage in [
+        vec![0xff, 0xff, 0xff],
+        vec![0x0a, 0x50, 0x01],
+        vec![0x12, 0x02, 0x0a],
+    ] {
+        let (status, _, body) =
+            connect_raw(url, "datasets.v1.DatasetService/GetDataset", garbage, &[]).await;
         assert_eq!(status, 400);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["code"], "invalid_argument");
@@ -111,7 +173,13 @@ async fn oversized_bodies_are_rejected() {
     assert_eq!(status, 429);
     assert!(String::from_utf8_lossy(&body).contains("resource_exhausted"));
     // A small gzip body that inflates past the limit is caught too.
-    let (status, _, _) = connect_raw(&url, LIST, gzip(&vec![0u8; 100_000]), &[("content-encoding", "gzip")]).await;
+    let (status, _, _) = connect_raw(
+        &url,
+        LIST,
+        gzip(&vec![0u8; 100_000]),
+        &[("content-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(status, 429);
     let g = grpc_raw(&url, LIST, frame(&big, false), &[]).await;
     assert_eq!(g.grpc_status.as_deref(), Some("8"));
@@ -120,8 +188,17 @@ async fn oversized_bodies_are_rejected() {
 #[tokio::test]
 async fn grpc_unary_with_trailers() {
     let url = demo();
-    let req = ds::GetDatasetRequest { slug: "open_data.copernicus.landsat8_oli_tirs".into(), id: None };
-    let g = grpc_raw(url, "datasets.v1.DatasetService/GetDataset", frame(&req.encode_to_vec(), false), &[]).await;
+    let req = ds::GetDatasetRequest {
+        slug: "open_data.copernicus.landsat8_oli_tirs".into(),
+        id: None,
+    };
+    let g = grpc_raw(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        frame(&req.encode_to_vec(), false),
+        &[],
+    )
+    .await;
     assert_eq!(g.http, 200);
     assert_eq!(g.headers.get("content-type").unwrap(), "application/grpc");
     assert!(!g.trailers_only);
@@ -138,24 +215,48 @@ async fn grpc_unary_with_trailers() {
     )
     .await;
     assert_eq!(g.grpc_status.as_deref(), Some("0"));
-    assert_eq!(ds::Dataset::decode(&g.message.unwrap()[..]).unwrap().id, dataset.id);
+    assert_eq!(
+        ds::Dataset::decode(&g.message.unwrap()[..]).unwrap().id,
+        dataset.id
+    );
 }
 
 #[tokio::test]
 async fn grpc_errors_are_trailers_only() {
     let url = demo();
-    let req = ds::GetDatasetRequest { slug: "open_data.copernicus.nope".into(), id: None };
-    let g = grpc_raw(url, "datasets.v1.DatasetService/GetDataset", frame(&req.encode_to_vec(), false), &[]).await;
+    let req = ds::GetDatasetRequest {
+        slug: "open_data.copernicus.nope".into(),
+        id: None,
+    };
+    let g = grpc_raw(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        frame(&req.encode_to_vec(), false),
+        &[],
+    )
+    .await;
     assert_eq!(g.http, 200);
     assert!(g.trailers_only);
     assert!(g.message.is_none());
     assert_eq!(g.grpc_status.as_deref(), Some("5"));
     assert_eq!(g.grpc_message.as_deref(), Some("no such dataset"));
     // Bad framing: length prefix does not match.
-    let g = grpc_raw(url, "datasets.v1.DatasetService/GetDataset", vec![0, 0, 0, 0, 9, 1], &[]).await;
+    let g = grpc_raw(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        vec![0, 0, 0, 0, 9, 1],
+        &[],
+    )
+    .await;
     assert_eq!(g.grpc_status.as_deref(), Some("3"));
     // Compressed flag with bad gzip.
-    let g = grpc_raw(url, "datasets.v1.DatasetService/GetDataset", frame(b"zzz", true), &[("grpc-encoding", "gzip")]).await;
+    let g = grpc_raw(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        frame(b"zzz", true),
+        &[("grpc-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(g.grpc_status.as_deref(), Some("3"));
 }
 
@@ -165,11 +266,23 @@ async fn large_grpc_response_is_compressed_when_accepted() {
     let d = dataset(url, "open_data.copernicus.landsat8_oli_tirs").await;
     let req = ds::QueryRequest {
         dataset_id: d.id.clone(),
-        filters: Some(ds::QueryFilters { time_interval: Some(interval(T2020, T2021)), ..Default::default() }),
-        page: Some(tilebox_core::wire::tilebox::v1::Pagination { limit: Some(500), starting_after: None }),
+        filters: Some(ds::QueryFilters {
+            time_interval: Some(interval(T2020, T2021)),
+            ..Default::default()
+        }),
+        page: Some(tilebox_core::wire::tilebox::v1::Pagination {
+            limit: Some(500),
+            starting_after: None,
+        }),
         ..Default::default()
     };
-    let g = grpc_raw(url, "datasets.v1.DataAccessService/Query", frame(&req.encode_to_vec(), false), &[]).await;
+    let g = grpc_raw(
+        url,
+        "datasets.v1.DataAccessService/Query",
+        frame(&req.encode_to_vec(), false),
+        &[],
+    )
+    .await;
     assert_eq!(g.grpc_status.as_deref(), Some("0"));
     assert_eq!(g.headers.get("grpc-encoding").unwrap(), "gzip");
     let page = ds::QueryResultPage::decode(&g.message.unwrap()[..]).unwrap();
@@ -181,30 +294,54 @@ async fn api_key_is_enforced_when_configured() {
     let server = empty_server(ServerConfig::builder().api_key("s3cret"));
     let url = server.url();
     let req = ds::ListDatasetsRequest::default();
-    let err = call::<_, ds::ListDatasetsResponse>(&url, LIST, &req).await.unwrap_err();
-    assert_eq!((err.http, err.code.as_str()), (401, "unauthenticated"));
-    assert!(!err.message.contains("s3cret"));
-    let err = call_with::<_, ds::ListDatasetsResponse>(&url, LIST, &req, &[("authorization", "Bearer wrong")])
+    let err = call::<_, ds::ListDatasetsResponse>(&url, LIST, &req)
         .await
         .unwrap_err();
+    assert_eq!((err.http, err.code.as_str()), (401, "unauthenticated"));
+    assert!(!err.message.contains("s3cret"));
+    let err = call_with::<_, ds::ListDatasetsResponse>(
+        &url,
+        LIST,
+        &req,
+        &[("authorization", "Bearer wrong")],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, "unauthenticated");
     let ok: ds::ListDatasetsResponse =
-        call_with(&url, LIST, &req, &[("authorization", "Bearer s3cret")]).await.unwrap();
+        call_with(&url, LIST, &req, &[("authorization", "Bearer s3cret")])
+            .await
+            .unwrap();
     assert!(ok.datasets.is_empty());
     let g = grpc_raw(&url, LIST, frame(&req.encode_to_vec(), false), &[]).await;
     assert_eq!(g.grpc_status.as_deref(), Some("16"));
-    let g = grpc_raw(&url, LIST, frame(&req.encode_to_vec(), false), &[("authorization", "Bearer s3cret")]).await;
+    let g = grpc_raw(
+        &url,
+        LIST,
+        frame(&req.encode_to_vec(), false),
+        &[("authorization", "Bearer s3cret")],
+    )
+    .await;
     assert_eq!(g.grpc_status.as_deref(), Some("0"));
     // Without a configured key, any or no Authorization header is accepted.
     let open = demo();
-    let _: ds::ListDatasetsResponse = call_with(open, LIST, &req, &[("authorization", "Bearer anything")]).await.unwrap();
+    let _: ds::ListDatasetsResponse =
+        call_with(open, LIST, &req, &[("authorization", "Bearer anything")])
+            .await
+            .unwrap();
     let _: ds::ListDatasetsResponse = call(open, LIST, &req).await.unwrap();
 }
 
 #[tokio::test]
 async fn connect_timeout_header_is_honoured_for_fast_calls() {
     let url = demo();
-    let r: ds::ListDatasetsResponse =
-        call_with(url, LIST, &ds::ListDatasetsRequest::default(), &[("connect-timeout-ms", "60000")]).await.unwrap();
+    let r: ds::ListDatasetsResponse = call_with(
+        url,
+        LIST,
+        &ds::ListDatasetsRequest::default(),
+        &[("connect-timeout-ms", "60000")],
+    )
+    .await
+    .unwrap();
     assert_eq!(r.datasets.len(), 2);
 }

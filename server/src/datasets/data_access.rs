@@ -4,7 +4,8 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 use tilebox_core::wire::datasets::v1::{
-    Any, DatasetKind, QueryByIdRequest, QueryFilters, QueryRequest, QueryResultPage, RepeatedAny, SpatialFilterMode,
+    Any, DatasetKind, QueryByIdRequest, QueryFilters, QueryRequest, QueryResultPage, RepeatedAny,
+    SpatialFilterMode,
 };
 use tilebox_core::wire::tilebox::v1::{Id, Pagination};
 
@@ -32,7 +33,9 @@ async fn resolve_scope(
     collection_ids: &[Id],
 ) -> Result<(DatasetRecord, DatasetSchema, Vec<RawId>), Status> {
     if collection_ids.len() > MAX_COLLECTIONS {
-        return Err(Status::invalid_argument(format!("at most {MAX_COLLECTIONS} collection_ids are allowed")));
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_COLLECTIONS} collection_ids are allowed"
+        )));
     }
     let mut collections = Vec::with_capacity(collection_ids.len());
     for (i, c) in collection_ids.iter().enumerate() {
@@ -41,15 +44,24 @@ async fn resolve_scope(
     let dataset_id = match dataset_id {
         Some(id) => parse_id(Some(id), "dataset_id")?,
         None => {
-            let first = collections
-                .first()
-                .ok_or_else(|| Status::invalid_argument("dataset_id or at least one collection id is required"))?;
+            let first = collections.first().ok_or_else(|| {
+                Status::invalid_argument("dataset_id or at least one collection id is required")
+            })?;
             super::load_collection(state, *first).await?.dataset_id
         }
     };
     let dataset = load_dataset(state, dataset_id).await?;
-    let schema = state.schemas.get(&dataset.id, &dataset.group_id, &dataset.code_name, &dataset.fields)?;
-    let all = state.store.list_collections(dataset_id).await.map_err(internal)?;
+    let schema = state.schemas.get(
+        &dataset.id,
+        &dataset.group_id,
+        &dataset.code_name,
+        &dataset.fields,
+    )?;
+    let all = state
+        .store
+        .list_collections(dataset_id)
+        .await
+        .map_err(internal)?;
     if collections.is_empty() {
         collections = all.iter().map(|c| c.id).collect();
     } else {
@@ -64,12 +76,17 @@ async fn resolve_scope(
     Ok((dataset, schema, collections))
 }
 
+/// Lower and upper id bound.
+type IdRange = (Bound<RawId>, Bound<RawId>);
+
 /// The id bounds a filter selects; `None` when it provably selects nothing.
-fn id_bounds(filters: &QueryFilters) -> Result<Option<(Bound<RawId>, Bound<RawId>)>, Status> {
+fn id_bounds(filters: &QueryFilters) -> Result<Option<IdRange>, Status> {
     match (&filters.time_interval, &filters.datapoint_interval) {
         (Some(t), None) => {
             let (Some(start), Some(end)) = (&t.start_time, &t.end_time) else {
-                return Err(Status::invalid_argument("time_interval needs start_time and end_time"));
+                return Err(Status::invalid_argument(
+                    "time_interval needs start_time and end_time",
+                ));
             };
             let (Some(start_ns), Some(end_ns)) = (timestamp_ns(start), timestamp_ns(end)) else {
                 return Err(Status::invalid_argument("time_interval bound out of range"));
@@ -78,39 +95,64 @@ fn id_bounds(filters: &QueryFilters) -> Result<Option<(Bound<RawId>, Bound<RawId
             let lo = start_ns.div_euclid(1_000_000) + i64::from(t.start_exclusive);
             let hi = end_ns.div_euclid(1_000_000) + i64::from(t.end_inclusive);
             if hi <= lo {
-                return Err(Status::invalid_argument("time_interval is empty or inverted (end before start)"));
+                return Err(Status::invalid_argument(
+                    "time_interval is empty or inverted (end before start)",
+                ));
             }
             let max = 1i64 << 48;
             let (lo, hi) = (lo.clamp(0, max), hi.clamp(0, max));
             if hi <= lo {
                 return Ok(None);
             }
-            let upper = if hi >= max { Bound::Unbounded } else { Bound::Excluded(ms_prefix(hi)) };
+            let upper = if hi >= max {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(ms_prefix(hi))
+            };
             Ok(Some((Bound::Included(ms_prefix(lo)), upper)))
         }
         (None, Some(d)) => {
             let start = parse_id(d.start_id.as_ref(), "datapoint_interval.start_id")?;
             let end = parse_id(d.end_id.as_ref(), "datapoint_interval.end_id")?;
             if end < start || (end == start && (d.start_exclusive || !d.end_inclusive)) {
-                return Err(Status::invalid_argument("datapoint_interval is empty or inverted (end before start)"));
+                return Err(Status::invalid_argument(
+                    "datapoint_interval is empty or inverted (end before start)",
+                ));
             }
-            let lower = if d.start_exclusive { Bound::Excluded(start) } else { Bound::Included(start) };
-            let upper = if d.end_inclusive { Bound::Included(end) } else { Bound::Excluded(end) };
+            let lower = if d.start_exclusive {
+                Bound::Excluded(start)
+            } else {
+                Bound::Included(start)
+            };
+            let upper = if d.end_inclusive {
+                Bound::Included(end)
+            } else {
+                Bound::Excluded(end)
+            };
             Ok(Some((lower, upper)))
         }
-        (None, None) => Err(Status::invalid_argument("filters need a time_interval or a datapoint_interval")),
-        (Some(_), Some(_)) => {
-            Err(Status::invalid_argument("only one of time_interval and datapoint_interval may be set"))
-        }
+        (None, None) => Err(Status::invalid_argument(
+            "filters need a time_interval or a datapoint_interval",
+        )),
+        (Some(_), Some(_)) => Err(Status::invalid_argument(
+            "only one of time_interval and datapoint_interval may be set",
+        )),
     }
 }
 
 fn spatial_bbox(filters: &QueryFilters, kind: DatasetKind) -> Result<Option<(BBox, bool)>, Status> {
-    let Some(spatial) = &filters.spatial_extent else { return Ok(None) };
+    let Some(spatial) = &filters.spatial_extent else {
+        return Ok(None);
+    };
     if kind != DatasetKind::Spatiotemporal {
-        return Err(Status::invalid_argument("spatial_extent is only supported for spatiotemporal datasets"));
+        return Err(Status::invalid_argument(
+            "spatial_extent is only supported for spatiotemporal datasets",
+        ));
     }
-    let geometry = spatial.geometry.as_ref().ok_or_else(|| Status::invalid_argument("spatial_extent.geometry is required"))?;
+    let geometry = spatial
+        .geometry
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("spatial_extent.geometry is required"))?;
     let bbox = wkb_bbox(&geometry.wkb)
         .map_err(|e| Status::invalid_argument(format!("spatial_extent.geometry: {e}")))?
         .ok_or_else(|| Status::invalid_argument("spatial_extent.geometry is empty"))?;
@@ -121,14 +163,23 @@ fn spatial_bbox(filters: &QueryFilters, kind: DatasetKind) -> Result<Option<(BBo
 async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, Status> {
     let state = &ctx.state;
     let config = &state.config;
-    let filters = req.filters.clone().ok_or_else(|| Status::invalid_argument("filters are required"))?;
+    let filters = req
+        .filters
+        .clone()
+        .ok_or_else(|| Status::invalid_argument("filters are required"))?;
     if !filters.expressions.is_empty() {
-        return Err(Status::unimplemented("filter expressions are not supported by the local server"));
+        return Err(Status::unimplemented(
+            "filter expressions are not supported by the local server",
+        ));
     }
     let page = req.page.clone().unwrap_or_default();
     let limit = match page.limit {
         None => config.default_page_size,
-        Some(l) if l < 1 => return Err(Status::invalid_argument(format!("page.limit must be at least 1, got {l}"))),
+        Some(l) if l < 1 => {
+            return Err(Status::invalid_argument(format!(
+                "page.limit must be at least 1, got {l}"
+            )));
+        }
         Some(l) if l as u64 > config.max_page_size => {
             return Err(Status::invalid_argument(format!(
                 "page.limit must be at most {}, got {l}",
@@ -141,10 +192,19 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
         Some(id) => Some(parse_raw_id(&id.uuid, "page.starting_after")?),
         None => None,
     };
-    let (_dataset, schema, collections) = resolve_scope(state, req.dataset_id.as_ref(), &req.collection_ids).await?;
+    let (_dataset, schema, collections) =
+        resolve_scope(state, req.dataset_id.as_ref(), &req.collection_ids).await?;
     let spatial = spatial_bbox(&filters, schema.kind)?;
-    let empty = QueryResultPage { data: Some(RepeatedAny { type_url: schema.type_url.clone(), value: Vec::new() }), next_page: None };
-    let Some((mut lower, upper)) = id_bounds(&filters)? else { return Ok(empty) };
+    let empty = QueryResultPage {
+        data: Some(RepeatedAny {
+            type_url: schema.type_url.clone(),
+            value: Vec::new(),
+        }),
+        next_page: None,
+    };
+    let Some((mut lower, upper)) = id_bounds(&filters)? else {
+        return Ok(empty);
+    };
     if let Some(after) = cursor {
         let past_lower = match lower {
             Bound::Included(l) => after >= l,
@@ -176,17 +236,34 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
         rows.extend(part);
     }
     if collections.len() > 1 {
-        rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        rows.sort_unstable_by_key(|r| r.id);
     }
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next_page = match (more, rows.last()) {
-        (true, Some(last)) => Some(Pagination { limit: Some(limit as i64), starting_after: Some(wire_id(&last.id)) }),
+        (true, Some(last)) => Some(Pagination {
+            limit: Some(limit as i64),
+            starting_after: Some(wire_id(&last.id)),
+        }),
         _ => None,
     };
-    let value: Vec<Bytes> =
-        rows.iter().map(|r| if req.skip_data { skip_data_encoding(r) } else { r.data.clone() }).collect();
-    Ok(QueryResultPage { data: Some(RepeatedAny { type_url: schema.type_url, value }), next_page })
+    let value: Vec<Bytes> = rows
+        .iter()
+        .map(|r| {
+            if req.skip_data {
+                skip_data_encoding(r)
+            } else {
+                r.data.clone()
+            }
+        })
+        .collect();
+    Ok(QueryResultPage {
+        data: Some(RepeatedAny {
+            type_url: schema.type_url,
+            value,
+        }),
+        next_page,
+    })
 }
 
 async fn query_by_id(ctx: RpcContext, req: QueryByIdRequest) -> Result<Any, Status> {
@@ -200,6 +277,13 @@ async fn query_by_id(ctx: RpcContext, req: QueryByIdRequest) -> Result<Any, Stat
         .await
         .map_err(internal)?
         .ok_or_else(|| Status::not_found("no such datapoint"))?;
-    let value = if req.skip_data { skip_data_encoding(&record) } else { record.data };
-    Ok(Any { type_url: schema.type_url, value })
+    let value = if req.skip_data {
+        skip_data_encoding(&record)
+    } else {
+        record.data
+    };
+    Ok(Any {
+        type_url: schema.type_url,
+        value,
+    })
 }

@@ -33,18 +33,25 @@ pub(crate) fn parse_id(id: Option<&Id>, what: &str) -> Result<RawId, Status> {
 
 /// Validates id bytes: 16 bytes, not nil.
 pub(crate) fn parse_raw_id(bytes: &[u8], what: &str) -> Result<RawId, Status> {
-    let raw: RawId = bytes
-        .try_into()
-        .map_err(|_| Status::invalid_argument(format!("{what}: invalid id, expected 16 bytes, got {}", bytes.len())))?;
+    let raw: RawId = bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!(
+            "{what}: invalid id, expected 16 bytes, got {}",
+            bytes.len()
+        ))
+    })?;
     if raw == [0u8; 16] {
-        return Err(Status::invalid_argument(format!("{what}: the nil UUID is not a valid id")));
+        return Err(Status::invalid_argument(format!(
+            "{what}: the nil UUID is not a valid id"
+        )));
     }
     Ok(raw)
 }
 
 /// The wire form of an id.
 pub(crate) fn wire_id(raw: &RawId) -> Id {
-    Id { uuid: bytes::Bytes::copy_from_slice(raw) }
+    Id {
+        uuid: bytes::Bytes::copy_from_slice(raw),
+    }
 }
 
 /// Maps storage failures that are not expected outcomes to `internal`.
@@ -61,10 +68,23 @@ pub(crate) fn internal(e: StoreError) -> Status {
 
 /// Loads a dataset or answers `not_found` / `no such dataset`.
 pub(crate) async fn load_dataset(state: &ServerState, id: RawId) -> Result<DatasetRecord, Status> {
-    state.store.get_dataset(id).await.map_err(internal)?.ok_or_else(|| Status::not_found("no such dataset"))
+    state
+        .store
+        .get_dataset(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found("no such dataset"))
 }
 
 /// Loads a collection or answers `not_found` / `no such collection`.
-pub(crate) async fn load_collection(state: &ServerState, id: RawId) -> Result<CollectionRecord, Status> {
-    state.store.get_collection(id).await.map_err(internal)?.ok_or_else(|| Status::not_found("no such collection"))
+pub(crate) async fn load_collection(
+    state: &ServerState,
+    id: RawId,
+) -> Result<CollectionRecord, Status> {
+    state
+        .store
+        .get_collection(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found("no such collection"))
 }

@@ -19,7 +19,9 @@ pub fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Status> {
         .read_to_end(&mut out)
         .map_err(|e| Status::invalid_argument(format!("invalid gzip body: {e}")))?;
     if out.len() > limit {
-        return Err(Status::resource_exhausted(format!("decompressed message exceeds the limit of {limit} bytes")));
+        return Err(Status::resource_exhausted(format!(
+            "decompressed message exceeds the limit of {limit} bytes"
+        )));
     }
     Ok(Bytes::from(out))
 }
@@ -27,24 +29,35 @@ pub fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Status> {
 /// Compresses with gzip (fast level).
 pub fn gzip(data: &[u8]) -> Result<Vec<u8>, Status> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
-    enc.write_all(data).map_err(|e| Status::internal(format!("gzip failed: {e}")))?;
-    enc.finish().map_err(|e| Status::internal(format!("gzip failed: {e}")))
+    enc.write_all(data)
+        .map_err(|e| Status::internal(format!("gzip failed: {e}")))?;
+    enc.finish()
+        .map_err(|e| Status::internal(format!("gzip failed: {e}")))
 }
 
 /// Canonical proto3 JSON → binary message.
 pub fn json_to_proto(desc: &MessageDescriptor, json: &[u8]) -> Result<Bytes, Status> {
-    let json = if json.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { json };
+    let json = if json.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        json
+    };
     let mut de = serde_json::Deserializer::from_slice(json);
     let msg = DynamicMessage::deserialize(desc.clone(), &mut de)
         .map_err(|e| Status::invalid_argument(format!("malformed JSON request: {e}")))?;
-    de.end().map_err(|e| Status::invalid_argument(format!("malformed JSON request: {e}")))?;
+    de.end()
+        .map_err(|e| Status::invalid_argument(format!("malformed JSON request: {e}")))?;
     Ok(Bytes::from(msg.encode_to_vec()))
 }
 
 /// Binary message → canonical proto3 JSON.
 pub fn proto_to_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Bytes, Status> {
-    let msg = DynamicMessage::decode(desc.clone(), bytes)
-        .map_err(|e| Status::new(Code::Internal, format!("response does not decode for JSON: {e}")))?;
+    let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| {
+        Status::new(
+            Code::Internal,
+            format!("response does not decode for JSON: {e}"),
+        )
+    })?;
     serde_json::to_vec(&msg)
         .map(Bytes::from)
         .map_err(|e| Status::internal(format!("JSON encoding failed: {e}")))

@@ -11,27 +11,41 @@ use crate::status::Status;
 
 /// Undoes `Content-Encoding` and enforces the size limit.
 pub fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Status> {
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity").trim();
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim();
     let message = if encoding.eq_ignore_ascii_case("gzip") {
         gunzip(&body, limit)?
     } else if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
         body
     } else {
-        return Err(Status::unimplemented(format!("unsupported content-encoding {encoding:?}; supported: gzip, identity")));
+        return Err(Status::unimplemented(format!(
+            "unsupported content-encoding {encoding:?}; supported: gzip, identity"
+        )));
     };
     if message.len() > limit {
-        return Err(Status::resource_exhausted(format!("request message exceeds the limit of {limit} bytes")));
+        return Err(Status::resource_exhausted(format!(
+            "request message exceeds the limit of {limit} bytes"
+        )));
     }
     Ok(message)
 }
 
 /// The Connect JSON error body.
 pub fn error_body(status: &Status) -> Vec<u8> {
-    serde_json::json!({ "code": status.code.as_str(), "message": status.message }).to_string().into_bytes()
+    serde_json::json!({ "code": status.code.as_str(), "message": status.message })
+        .to_string()
+        .into_bytes()
 }
 
 /// A Connect unary response.
-pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>, content_type: &'static str) -> Response {
+pub fn respond(
+    headers: &HeaderMap,
+    result: Result<Bytes, Status>,
+    content_type: &'static str,
+) -> Response {
     match result {
         Ok(body) => {
             let gz = accepts_gzip(headers, "accept-encoding") && body.len() >= COMPRESS_MIN;
@@ -40,16 +54,21 @@ pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>, content_type:
                 _ => (body, false),
             };
             let mut r = Response::new(Body::from(body));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             if encoded {
-                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
             r
         }
         Err(status) => {
             let mut r = Response::new(Body::from(error_body(&status)));
             *r.status_mut() = status.code.http_status();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if r.status() == StatusCode::OK {
                 *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             }

@@ -15,7 +15,9 @@ use crate::status::{Code, Status};
 /// Extracts the single request message from a gRPC body.
 pub fn unframe(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Status> {
     if body.len() < 5 {
-        return Err(Status::invalid_argument("gRPC request body must hold exactly one length-prefixed message"));
+        return Err(Status::invalid_argument(
+            "gRPC request body must hold exactly one length-prefixed message",
+        ));
     }
     let flag = body[0];
     let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
@@ -29,17 +31,28 @@ pub fn unframe(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, 
     let message = match flag {
         0 => payload,
         1 => {
-            let encoding = headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
+            let encoding = headers
+                .get("grpc-encoding")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("identity");
             if encoding.eq_ignore_ascii_case("gzip") {
                 gunzip(&payload, limit)?
             } else {
-                return Err(Status::unimplemented(format!("unsupported grpc-encoding {encoding:?}")));
+                return Err(Status::unimplemented(format!(
+                    "unsupported grpc-encoding {encoding:?}"
+                )));
             }
         }
-        f => return Err(Status::invalid_argument(format!("invalid gRPC frame flag {f}"))),
+        f => {
+            return Err(Status::invalid_argument(format!(
+                "invalid gRPC frame flag {f}"
+            )));
+        }
     };
     if message.len() > limit {
-        return Err(Status::resource_exhausted(format!("request message exceeds the limit of {limit} bytes")));
+        return Err(Status::resource_exhausted(format!(
+            "request message exceeds the limit of {limit} bytes"
+        )));
     }
     Ok(message)
 }
@@ -59,8 +72,14 @@ fn percent_encode(message: &str) -> String {
 
 fn base_response(body: Body) -> Response {
     let mut r = Response::new(body);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    r.headers_mut().insert("grpc-accept-encoding", HeaderValue::from_static("gzip,identity"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    r.headers_mut().insert(
+        "grpc-accept-encoding",
+        HeaderValue::from_static("gzip,identity"),
+    );
     r
 }
 
@@ -74,7 +93,13 @@ pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>) -> Response {
                 _ => (message, false),
             };
             let Ok(len) = u32::try_from(payload.len()) else {
-                return respond(headers, Err(Status::new(Code::ResourceExhausted, "response message too large")));
+                return respond(
+                    headers,
+                    Err(Status::new(
+                        Code::ResourceExhausted,
+                        "response message too large",
+                    )),
+                );
             };
             let mut frame = BytesMut::with_capacity(payload.len() + 5);
             frame.put_u8(u8::from(compressed));
@@ -86,7 +111,8 @@ pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>) -> Response {
                 .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
             let mut r = base_response(Body::new(body));
             if compressed {
-                r.headers_mut().insert("grpc-encoding", HeaderValue::from_static("gzip"));
+                r.headers_mut()
+                    .insert("grpc-encoding", HeaderValue::from_static("gzip"));
             }
             r
         }

@@ -40,7 +40,12 @@ enum Protocol {
 
 fn protocol_of(headers: &HeaderMap) -> Option<Protocol> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match ct.as_str() {
         "application/proto" | "application/x-protobuf" => Some(Protocol::ConnectProto),
         "application/json" => Some(Protocol::ConnectJson),
@@ -57,13 +62,19 @@ pub fn router(app: Arc<App>) -> axum::Router {
 fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 fn authorized(headers: &HeaderMap, key: &str) -> bool {
     let expected = format!("Bearer {key}");
-    headers.get_all(header::AUTHORIZATION).iter().any(|v| v.as_bytes().ct_eq(expected.as_bytes()).into())
+    headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| v.as_bytes().ct_eq(expected.as_bytes()).into())
 }
 
 /// Parses `Connect-Timeout-Ms` / `grpc-timeout`.
@@ -90,37 +101,60 @@ fn deadline(headers: &HeaderMap, protocol: Protocol) -> Option<Duration> {
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: use POST\n");
-        r.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("POST"));
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: use POST\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
         return r;
     }
     let Some(protocol) = protocol_of(&parts.headers) else {
-        return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type\n");
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported content type\n",
+        );
     };
     let raw_path = parts.uri.path();
-    let path = raw_path.strip_prefix("/public").filter(|p| p.starts_with('/')).unwrap_or(raw_path);
+    let path = raw_path
+        .strip_prefix("/public")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(raw_path);
     let path = path.trim_start_matches('/').to_owned();
     let headers = parts.headers;
     let config = &app.state.config;
 
     let result = async {
-        if let Some(key) = &config.api_key {
-            if !authorized(&headers, key) {
-                return Err(Status::new(Code::Unauthenticated, "missing or invalid API key"));
-            }
+        if let Some(key) = &config.api_key
+            && !authorized(&headers, key)
+        {
+            return Err(Status::new(
+                Code::Unauthenticated,
+                "missing or invalid API key",
+            ));
         }
         if !app.registry.contains(&path) {
             return Err(Status::unimplemented(format!("unknown RPC /{path}")));
         }
         let limit = config.body_limit;
         // Allow framing/compression overhead on the wire; the decoded size is checked again below.
-        let wire = Limited::new(body, limit.saturating_add(5)).collect().await.map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Status::resource_exhausted(format!("request body exceeds the limit of {limit} bytes"))
-            } else {
-                Status::new(Code::Canceled, format!("reading the request body failed: {e}"))
-            }
-        })?;
+        let wire = Limited::new(body, limit.saturating_add(5))
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    Status::resource_exhausted(format!(
+                        "request body exceeds the limit of {limit} bytes"
+                    ))
+                } else {
+                    Status::new(
+                        Code::Canceled,
+                        format!("reading the request body failed: {e}"),
+                    )
+                }
+            })?;
         let wire = wire.to_bytes();
         let message = match protocol {
             Protocol::Grpc => grpc::unframe(&headers, wire, limit)?,
@@ -137,7 +171,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         if !config.latency.is_zero() {
             tokio::time::sleep(config.latency).await;
         }
-        let ctx = RpcContext { state: Arc::clone(&app.state), headers: headers.clone() };
+        let ctx = RpcContext {
+            state: Arc::clone(&app.state),
+            headers: headers.clone(),
+        };
         let dispatch = app.registry.dispatch(&path, ctx, message);
         let response = match deadline(&headers, protocol) {
             Some(d) => tokio::time::timeout(d, dispatch)
@@ -146,10 +183,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             None => dispatch.await?,
         };
         if protocol == Protocol::ConnectJson {
-            let (_, output) = app
-                .registry
-                .message_types(&path)
-                .ok_or_else(|| Status::unimplemented(format!("JSON is not available for /{path}")))?;
+            let (_, output) = app.registry.message_types(&path).ok_or_else(|| {
+                Status::unimplemented(format!("JSON is not available for /{path}"))
+            })?;
             codec::proto_to_json(&output, &response)
         } else {
             Ok(response)
@@ -164,7 +200,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             tracing::debug!(rpc = %path, code = %status.code, message = %status.message, "rpc error");
         }
     }
-    let body_rejected = matches!(&result, Err(s) if s.code == Code::ResourceExhausted || s.code == Code::Canceled);
+    let body_rejected =
+        matches!(&result, Err(s) if s.code == Code::ResourceExhausted || s.code == Code::Canceled);
     let mut response = match protocol {
         Protocol::Grpc => grpc::respond(&headers, result),
         Protocol::ConnectProto => connect::respond(&headers, result, "application/proto"),
@@ -172,7 +209,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     // An HTTP/1 request body that was not read to its end leaves the connection unusable: close it.
     if body_rejected && parts.version < http::Version::HTTP_2 {
-        response.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     response
 }
@@ -184,7 +223,13 @@ fn accepts_gzip(headers: &HeaderMap, name: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|e| e.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("gzip"))
+        .any(|e| {
+            e.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("gzip")
+        })
 }
 
 /// Responses smaller than this are sent uncompressed.

@@ -154,7 +154,10 @@ pub trait Store: Send + Sync + 'static {
     /// A dataset by id.
     fn get_dataset(&self, id: RawId) -> BoxFuture<'_, Result<Option<DatasetRecord>, StoreError>>;
     /// A dataset by full slug.
-    fn get_dataset_by_slug<'a>(&'a self, slug: &'a str) -> BoxFuture<'a, Result<Option<DatasetRecord>, StoreError>>;
+    fn get_dataset_by_slug<'a>(
+        &'a self,
+        slug: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DatasetRecord>, StoreError>>;
     /// Inserts a dataset (`Conflict` when the slug is taken).
     fn insert_dataset(&self, dataset: DatasetRecord) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Replaces a dataset's mutable columns (`Conflict` when the new slug is taken).
@@ -165,9 +168,15 @@ pub trait Store: Send + Sync + 'static {
     fn dataset_has_data(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Collections of a dataset, ordered by name.
-    fn list_collections(&self, dataset_id: RawId) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>>;
+    fn list_collections(
+        &self,
+        dataset_id: RawId,
+    ) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>>;
     /// A collection by id.
-    fn get_collection(&self, id: RawId) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>>;
+    fn get_collection(
+        &self,
+        id: RawId,
+    ) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>>;
     /// A collection by dataset and name.
     fn get_collection_by_name<'a>(
         &'a self,
@@ -175,7 +184,10 @@ pub trait Store: Send + Sync + 'static {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<CollectionRecord>, StoreError>>;
     /// Inserts a collection (`Conflict` when the name is taken in the dataset).
-    fn insert_collection(&self, collection: CollectionRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn insert_collection(
+        &self,
+        collection: CollectionRecord,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Deletes a collection and its datapoints; false when it did not exist.
     fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Count and time range of a collection.
@@ -190,9 +202,16 @@ pub trait Store: Send + Sync + 'static {
         allow_existing: bool,
     ) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
     /// Deletes datapoints in one transaction; `NotFound` (and nothing deleted) if any id is missing.
-    fn delete_datapoints(&self, collection_id: RawId, ids: Vec<RawId>) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn delete_datapoints(
+        &self,
+        collection_id: RawId,
+        ids: Vec<RawId>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// One page of one collection, ordered by id ascending.
-    fn query_range(&self, query: RangeQuery) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>>;
+    fn query_range(
+        &self,
+        query: RangeQuery,
+    ) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>>;
     /// A datapoint by id within any of the given collections.
     fn get_datapoint(
         &self,

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome, RangeQuery,
-    RawId, Store, StoreError,
+    CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
+    RangeQuery, RawId, Store, StoreError,
 };
 
 const SCHEMA: &[&str] = &[
@@ -86,7 +88,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         Self::with_pool(pool).await
     }
 
@@ -118,7 +123,8 @@ impl SqliteStore {
 }
 
 fn raw_id(v: &[u8]) -> Result<RawId, StoreError> {
-    v.try_into().map_err(|_| StoreError::Corrupt(format!("id of {} bytes", v.len())))
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("id of {} bytes", v.len())))
 }
 
 fn opt_raw_id(v: Option<Vec<u8>>) -> Result<Option<RawId>, StoreError> {
@@ -160,7 +166,11 @@ fn collection_from_row(row: &SqliteRow) -> Result<CollectionRecord, StoreError> 
 }
 
 fn datapoint_from_row(row: &SqliteRow, with_data: bool) -> Result<DatapointRecord, StoreError> {
-    let data = if with_data { Bytes::from(row.try_get::<Vec<u8>, _>("data")?) } else { Bytes::new() };
+    let data = if with_data {
+        Bytes::from(row.try_get::<Vec<u8>, _>("data")?)
+    } else {
+        Bytes::new()
+    };
     Ok(DatapointRecord {
         id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
         time_ns: row.try_get("time_ns")?,
@@ -214,29 +224,38 @@ impl Store for SqliteStore {
 
     fn list_datasets(&self) -> BoxFuture<'_, Result<Vec<DatasetRecord>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets ORDER BY slug"))
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(&format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY slug"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
             rows.iter().map(dataset_from_row).collect()
         })
     }
 
     fn get_dataset(&self, id: RawId) -> BoxFuture<'_, Result<Option<DatasetRecord>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?"))
-                .bind(&id[..])
-                .fetch_optional(&self.pool)
-                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?"
+            ))
+            .bind(&id[..])
+            .fetch_optional(&self.pool)
+            .await?;
             row.as_ref().map(dataset_from_row).transpose()
         })
     }
 
-    fn get_dataset_by_slug<'a>(&'a self, slug: &'a str) -> BoxFuture<'a, Result<Option<DatasetRecord>, StoreError>> {
+    fn get_dataset_by_slug<'a>(
+        &'a self,
+        slug: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DatasetRecord>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE slug = ?"))
-                .bind(slug)
-                .fetch_optional(&self.pool)
-                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets WHERE slug = ?"
+            ))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
             row.as_ref().map(dataset_from_row).transpose()
         })
     }
@@ -261,9 +280,10 @@ impl Store for SqliteStore {
             .await;
             match result {
                 Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => {
-                    Err(StoreError::Conflict(format!("a dataset with slug {} already exists", d.slug)))
-                }
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
+                    "a dataset with slug {} already exists",
+                    d.slug
+                ))),
                 Err(e) => Err(e.into()),
             }
         })
@@ -288,11 +308,14 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await;
             match result {
-                Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound("no such dataset".into())),
-                Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => {
-                    Err(StoreError::Conflict(format!("a dataset with slug {} already exists", d.slug)))
+                Ok(r) if r.rows_affected() == 0 => {
+                    Err(StoreError::NotFound("no such dataset".into()))
                 }
+                Ok(_) => Ok(()),
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
+                    "a dataset with slug {} already exists",
+                    d.slug
+                ))),
                 Err(e) => Err(e.into()),
             }
         })
@@ -307,8 +330,14 @@ impl Store for SqliteStore {
             .bind(&id[..])
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM collections WHERE dataset_id = ?").bind(&id[..]).execute(&mut *tx).await?;
-            let r = sqlx::query("DELETE FROM datasets WHERE id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM collections WHERE dataset_id = ?")
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?;
+            let r = sqlx::query("DELETE FROM datasets WHERE id = ?")
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(r.rows_affected() > 0)
         })
@@ -327,17 +356,25 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_collections(&self, dataset_id: RawId) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>> {
+    fn list_collections(
+        &self,
+        dataset_id: RawId,
+    ) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? ORDER BY name")
-                .bind(&dataset_id[..])
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? ORDER BY name",
+            )
+            .bind(&dataset_id[..])
+            .fetch_all(&self.pool)
+            .await?;
             rows.iter().map(collection_from_row).collect()
         })
     }
 
-    fn get_collection(&self, id: RawId) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>> {
+    fn get_collection(
+        &self,
+        id: RawId,
+    ) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>> {
         Box::pin(async move {
             let row = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE id = ?")
                 .bind(&id[..])
@@ -353,28 +390,32 @@ impl Store for SqliteStore {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<CollectionRecord>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? AND name = ?")
-                .bind(&dataset_id[..])
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+            let row = sqlx::query(
+                "SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? AND name = ?",
+            )
+            .bind(&dataset_id[..])
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
             row.as_ref().map(collection_from_row).transpose()
         })
     }
 
     fn insert_collection(&self, c: CollectionRecord) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let result = sqlx::query("INSERT INTO collections (id, dataset_id, name) VALUES (?, ?, ?)")
-                .bind(&c.id[..])
-                .bind(&c.dataset_id[..])
-                .bind(&c.name)
-                .execute(&self.pool)
-                .await;
+            let result =
+                sqlx::query("INSERT INTO collections (id, dataset_id, name) VALUES (?, ?, ?)")
+                    .bind(&c.id[..])
+                    .bind(&c.dataset_id[..])
+                    .bind(&c.name)
+                    .execute(&self.pool)
+                    .await;
             match result {
                 Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => {
-                    Err(StoreError::Conflict(format!("collection {} already exists", c.name)))
-                }
+                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
+                    "collection {} already exists",
+                    c.name
+                ))),
                 Err(e) => Err(e.into()),
             }
         })
@@ -383,8 +424,14 @@ impl Store for SqliteStore {
     fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("DELETE FROM datapoints WHERE collection_id = ?").bind(&id[..]).execute(&mut *tx).await?;
-            let r = sqlx::query("DELETE FROM collections WHERE id = ?").bind(&id[..]).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM datapoints WHERE collection_id = ?")
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?;
+            let r = sqlx::query("DELETE FROM collections WHERE id = ?")
+                .bind(&id[..])
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(r.rows_affected() > 0)
         })
@@ -392,24 +439,30 @@ impl Store for SqliteStore {
 
     fn collection_stats(&self, id: RawId) -> BoxFuture<'_, Result<CollectionStats, StoreError>> {
         Box::pin(async move {
-            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM datapoints WHERE collection_id = ?")
-                .bind(&id[..])
-                .fetch_one(&self.pool)
-                .await?;
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM datapoints WHERE collection_id = ?")
+                    .bind(&id[..])
+                    .fetch_one(&self.pool)
+                    .await?;
             if count == 0 {
-                return Ok(CollectionStats { count: 0, range_ns: None });
+                return Ok(CollectionStats {
+                    count: 0,
+                    range_ns: None,
+                });
             }
             // First and last millisecond via the primary key, then the exact extreme within that millisecond.
-            let first_ms: i64 =
-                sqlx::query_scalar("SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id ASC LIMIT 1")
-                    .bind(&id[..])
-                    .fetch_one(&self.pool)
-                    .await?;
-            let last_ms: i64 =
-                sqlx::query_scalar("SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id DESC LIMIT 1")
-                    .bind(&id[..])
-                    .fetch_one(&self.pool)
-                    .await?;
+            let first_ms: i64 = sqlx::query_scalar(
+                "SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id ASC LIMIT 1",
+            )
+            .bind(&id[..])
+            .fetch_one(&self.pool)
+            .await?;
+            let last_ms: i64 = sqlx::query_scalar(
+                "SELECT time_ms FROM datapoints WHERE collection_id = ? ORDER BY id DESC LIMIT 1",
+            )
+            .bind(&id[..])
+            .fetch_one(&self.pool)
+            .await?;
             let min_ns: i64 = sqlx::query_scalar(
                 "SELECT MIN(time_ns) FROM datapoints WHERE collection_id = ? AND id >= ? AND id < ?",
             )
@@ -426,7 +479,10 @@ impl Store for SqliteStore {
             .bind(&ms_prefix_id(last_ms + 1)[..])
             .fetch_one(&self.pool)
             .await?;
-            Ok(CollectionStats { count: u64::try_from(count).unwrap_or(0), range_ns: Some((min_ns, max_ns)) })
+            Ok(CollectionStats {
+                count: u64::try_from(count).unwrap_or(0),
+                range_ns: Some((min_ns, max_ns)),
+            })
         })
     }
 
@@ -441,7 +497,8 @@ impl Store for SqliteStore {
             // Which ids exist already (in the table, or earlier in this same request)?
             let mut existing_ids: HashSet<RawId> = HashSet::new();
             for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM datapoints WHERE collection_id = ");
+                let mut q =
+                    QueryBuilder::<Sqlite>::new("SELECT id FROM datapoints WHERE collection_id = ");
                 q.push_bind(&collection_id[..]).push(" AND id IN (");
                 let mut sep = q.separated(", ");
                 for row in chunk {
@@ -488,11 +545,18 @@ impl Store for SqliteStore {
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(InsertOutcome { created: new_rows.len() as u64, existing })
+            Ok(InsertOutcome {
+                created: new_rows.len() as u64,
+                existing,
+            })
         })
     }
 
-    fn delete_datapoints(&self, collection_id: RawId, ids: Vec<RawId>) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn delete_datapoints(
+        &self,
+        collection_id: RawId,
+        ids: Vec<RawId>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let unique: Vec<RawId> = {
                 let mut seen = HashSet::new();
@@ -501,7 +565,8 @@ impl Store for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let mut deleted = 0u64;
             for chunk in unique.chunks(INSERT_CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM datapoints WHERE collection_id = ");
+                let mut q =
+                    QueryBuilder::<Sqlite>::new("DELETE FROM datapoints WHERE collection_id = ");
                 q.push_bind(&collection_id[..]).push(" AND id IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
@@ -523,14 +588,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn query_range(&self, query: RangeQuery) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>> {
+    fn query_range(
+        &self,
+        query: RangeQuery,
+    ) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>> {
         Box::pin(async move {
             let columns = if query.with_data {
                 "id, time_ns, ingestion_time_ns, data"
             } else {
                 "id, time_ns, ingestion_time_ns"
             };
-            let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {columns} FROM datapoints WHERE collection_id = "));
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {columns} FROM datapoints WHERE collection_id = "
+            ));
             q.push_bind(query.collection_id.to_vec());
             match query.lower {
                 Bound::Included(id) => {
@@ -569,9 +639,12 @@ impl Store for SqliteStore {
                     .push(" AND min_y <= ")
                     .push_bind(max_y);
             }
-            q.push(" ORDER BY id ASC LIMIT ").push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
+            q.push(" ORDER BY id ASC LIMIT ")
+                .push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
             let rows = q.build().fetch_all(&self.pool).await?;
-            rows.iter().map(|r| datapoint_from_row(r, query.with_data)).collect()
+            rows.iter()
+                .map(|r| datapoint_from_row(r, query.with_data))
+                .collect()
         })
     }
 

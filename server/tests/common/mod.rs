@@ -18,7 +18,8 @@ pub fn demo() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let server = SERVER.get_or_init(|| {
-            tilebox_server::spawn_background(ServerConfig::builder().demo(true).build()).expect("demo server starts")
+            tilebox_server::spawn_background(ServerConfig::builder().demo(true).build())
+                .expect("demo server starts")
         });
         server.url()
     })
@@ -73,7 +74,11 @@ fn parse_error(http: u16, body: &[u8]) -> ConnectError {
 }
 
 /// A Connect proto unary call.
-pub async fn call<Req: Message, Resp: Message + Default>(url: &str, path: &str, req: &Req) -> Result<Resp, ConnectError> {
+pub async fn call<Req: Message, Resp: Message + Default>(
+    url: &str,
+    path: &str,
+    req: &Req,
+) -> Result<Resp, ConnectError> {
     call_with(url, path, req, &[]).await
 }
 
@@ -87,7 +92,11 @@ pub async fn call_with<Req: Message, Resp: Message + Default>(
     let (status, h, body) = connect_raw(url, path, req.encode_to_vec(), headers).await;
     if status == 200 {
         assert_eq!(h.get("content-type").unwrap(), "application/proto");
-        let body = if h.get("content-encoding").is_some_and(|v| v == "gzip") { gunzip(&body) } else { body.to_vec() };
+        let body = if h.get("content-encoding").is_some_and(|v| v == "gzip") {
+            gunzip(&body)
+        } else {
+            body.to_vec()
+        };
         Ok(Resp::decode(&body[..]).expect("response decodes"))
     } else {
         assert_eq!(h.get("content-type").unwrap(), "application/json");
@@ -106,7 +115,10 @@ pub async fn call_json(url: &str, path: &str, body: &str) -> (u16, serde_json::V
         .expect("request sent");
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.expect("body");
-    (status, serde_json::from_slice(&bytes).expect("JSON response"))
+    (
+        status,
+        serde_json::from_slice(&bytes).expect("JSON response"),
+    )
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
@@ -117,7 +129,9 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 pub fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("valid gzip");
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
     out
 }
 
@@ -134,12 +148,20 @@ pub struct GrpcOutcome {
 }
 
 /// One gRPC unary call over h2c (prior knowledge) with a raw framed body.
-pub async fn grpc_raw(url: &str, path: &str, framed: Vec<u8>, headers: &[(&str, &str)]) -> GrpcOutcome {
+pub async fn grpc_raw(
+    url: &str,
+    path: &str,
+    framed: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> GrpcOutcome {
     let authority = url.trim_start_matches("http://").to_owned();
-    let stream = tokio::net::TcpStream::connect(&authority).await.expect("connects");
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+    let stream = tokio::net::TcpStream::connect(&authority)
         .await
-        .expect("h2c handshake");
+        .expect("connects");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2c handshake");
     tokio::spawn(conn);
     let mut req = http::Request::builder()
         .method("POST")
@@ -174,8 +196,12 @@ pub async fn grpc_raw(url: &str, path: &str, framed: Vec<u8>, headers: &[(&str, 
     GrpcOutcome {
         http,
         message,
-        grpc_status: source.get("grpc-status").map(|v| v.to_str().unwrap().to_owned()),
-        grpc_message: source.get("grpc-message").map(|v| v.to_str().unwrap().to_owned()),
+        grpc_status: source
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        grpc_message: source
+            .get("grpc-message")
+            .map(|v| v.to_str().unwrap().to_owned()),
         headers,
         trailers_only,
     }
@@ -189,7 +215,9 @@ pub fn frame(message: &[u8], compressed: bool) -> Vec<u8> {
 }
 
 pub fn id(raw: &[u8]) -> tb::Id {
-    tb::Id { uuid: Bytes::copy_from_slice(raw) }
+    tb::Id {
+        uuid: Bytes::copy_from_slice(raw),
+    }
 }
 
 pub fn ts(seconds: i64) -> prost_types::Timestamp {
@@ -200,13 +228,25 @@ pub const T2020: i64 = 1_577_836_800;
 pub const T2021: i64 = 1_609_459_200;
 
 pub fn interval(start: i64, end: i64) -> tb::TimeInterval {
-    tb::TimeInterval { start_time: Some(ts(start)), end_time: Some(ts(end)), start_exclusive: false, end_inclusive: false }
+    tb::TimeInterval {
+        start_time: Some(ts(start)),
+        end_time: Some(ts(end)),
+        start_exclusive: false,
+        end_inclusive: false,
+    }
 }
 
 pub async fn dataset(url: &str, slug: &str) -> ds::Dataset {
-    call(url, "datasets.v1.DatasetService/GetDataset", &ds::GetDatasetRequest { slug: slug.into(), id: None })
-        .await
-        .expect("dataset exists")
+    call(
+        url,
+        "datasets.v1.DatasetService/GetDataset",
+        &ds::GetDatasetRequest {
+            slug: slug.into(),
+            id: None,
+        },
+    )
+    .await
+    .expect("dataset exists")
 }
 
 pub async fn collection(url: &str, dataset_id: &tb::Id, name: &str) -> ds::CollectionInfo {
@@ -265,8 +305,13 @@ pub struct TestPoint {
 
 pub fn point(seconds: i64, value: f64, label: &str) -> Bytes {
     Bytes::from(
-        TestPoint { time: Some(ts(seconds)), value: Some(value), label: Some(label.into()), ..Default::default() }
-            .encode_to_vec(),
+        TestPoint {
+            time: Some(ts(seconds)),
+            value: Some(value),
+            label: Some(label.into()),
+            ..Default::default()
+        }
+        .encode_to_vec(),
     )
 }
 
@@ -278,7 +323,10 @@ fn scalar_field(name: &str, ty: prost_types::field_descriptor_proto::Type) -> ds
             label: Some(prost_types::field_descriptor_proto::Label::Optional as i32),
             ..Default::default()
         }),
-        annotation: Some(ds::FieldAnnotation { description: format!("the {name}"), ..Default::default() }),
+        annotation: Some(ds::FieldAnnotation {
+            description: format!("the {name}"),
+            ..Default::default()
+        }),
     }
 }
 
@@ -293,7 +341,10 @@ pub async fn create_test_dataset(url: &str, code_name: &str) -> (ds::Dataset, tb
             code_name: code_name.into(),
             r#type: Some(ds::DatasetType {
                 kind: ds::DatasetKind::Temporal as i32,
-                fields: vec![scalar_field("value", Type::Double), scalar_field("label", Type::String)],
+                fields: vec![
+                    scalar_field("value", Type::Double),
+                    scalar_field("label", Type::String),
+                ],
             }),
             ..Default::default()
         },
@@ -303,7 +354,10 @@ pub async fn create_test_dataset(url: &str, code_name: &str) -> (ds::Dataset, tb
     let info: ds::CollectionInfo = call(
         url,
         "datasets.v1.CollectionService/CreateCollection",
-        &ds::CreateCollectionRequest { dataset_id: dataset.id.clone(), name: "main".into() },
+        &ds::CreateCollectionRequest {
+            dataset_id: dataset.id.clone(),
+            name: "main".into(),
+        },
     )
     .await
     .expect("collection created");
@@ -311,11 +365,20 @@ pub async fn create_test_dataset(url: &str, code_name: &str) -> (ds::Dataset, tb
     (dataset, collection_id)
 }
 
-pub async fn ingest(url: &str, collection_id: &tb::Id, values: Vec<Bytes>, allow_existing: bool) -> Result<ds::IngestResponse, ConnectError> {
+pub async fn ingest(
+    url: &str,
+    collection_id: &tb::Id,
+    values: Vec<Bytes>,
+    allow_existing: bool,
+) -> Result<ds::IngestResponse, ConnectError> {
     call(
         url,
         "datasets.v1.DataIngestionService/Ingest",
-        &ds::IngestRequest { collection_id: Some(collection_id.clone()), values, allow_existing },
+        &ds::IngestRequest {
+            collection_id: Some(collection_id.clone()),
+            values,
+            allow_existing,
+        },
     )
     .await
 }
