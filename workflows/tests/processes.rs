@@ -289,7 +289,13 @@ async fn map_reduce_and_fibonacci_across_three_runner_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkilled_runner_task_is_redelivered_after_lease_expiry() {
-    let server = server().await; // 2 s leases, 100 ms reaper
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("store.sqlite");
+    let config = tilebox_server::ServerConfig::builder()
+        .database(&db)
+        .workflows(workflows_config(Duration::from_secs(2))) // 2 s leases, 100 ms reaper
+        .build();
+    let server = tilebox_server::serve(config).await.unwrap();
     let url = server.url();
     let client = client(&url);
     let dir = tempfile::tempdir().unwrap();
@@ -337,6 +343,18 @@ async fn sigkilled_runner_task_is_redelivered_after_lease_expiry() {
     assert_ne!(a_pid, std::process::id());
     assert_eq!(b.stats().executed, 1);
     server.shutdown().await;
+    // The store's counters: one lease expiry, no failure.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let (expiries, failures): (i64, i64) =
+        sqlx::query_as("SELECT lease_expiries, failures FROM wf_tasks WHERE id = ?")
+            .bind(task_id.as_bytes().as_slice())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((expiries, failures), (1, 0));
+    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
