@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tilebox::core::{Datapoints, QueryOptions};
 use tilebox_workflows::{
-    AsyncTask, AsyncTaskContext, BlockingClient, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec,
+    AsyncTask, AsyncTaskContext, BlockingClient, Task, TaskContext, TaskError, TaskIdentifier,
+    TaskSpec,
 };
 
 const DATASET: &str = "open_data.copernicus.landsat8_oli_tirs";
@@ -47,7 +48,11 @@ async fn load(
     collection: &str,
     months: &[(String, String)],
 ) -> Result<Vec<Datapoints>, TaskError> {
-    let coll = client.dataset(DATASET).await?.collection(collection).await?;
+    let coll = client
+        .dataset(DATASET)
+        .await?
+        .collection(collection)
+        .await?;
     let parts = futures::future::try_join_all(months.iter().map(|(start, end)| {
         let options = QueryOptions::new((start.as_str(), end.as_str()));
         let coll = &coll;
@@ -67,8 +72,15 @@ impl Task for LoadMonths {
         let parts = ctx.block_on(load(&client, &self.collection, &self.months))??;
         progress.done(parts.len() as u64);
         let counts: Vec<usize> = parts.iter().map(Datapoints::len).collect();
-        ctx.set_display(format!("LoadMonths {} {counts:?} in {:?}", self.collection, start.elapsed()));
-        println!("sync task (block_on): {counts:?} datapoints in {:?}", start.elapsed());
+        ctx.set_display(format!(
+            "LoadMonths {} {counts:?} in {:?}",
+            self.collection,
+            start.elapsed()
+        ));
+        println!(
+            "sync task (block_on): {counts:?} datapoints in {:?}",
+            start.elapsed()
+        );
         Ok(())
     }
 }
@@ -92,8 +104,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = match std::env::var("TILEBOX_API_URL") {
         Ok(url) => url,
         Err(_) => {
-            let config =
-                tilebox_server::ServerConfig::builder().demo(true).latency(Duration::from_millis(50)).build();
+            let config = tilebox_server::ServerConfig::builder()
+                .demo(true)
+                .latency(Duration::from_millis(50))
+                .build();
             let server = tilebox_server::spawn_background(config)?;
             let url = server.url();
             _server = server;
@@ -110,12 +124,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_async::<LoadMonthsAsync>()
         .build()?;
 
-    let months: Vec<(String, String)> = [("2020-01-01", "2020-02-01"), ("2020-02-01", "2020-03-01"), ("2020-03-01", "2020-04-01")]
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    let sync_job = client.submit("load-months", &LoadMonths { collection: "L1T".into(), months: months.clone() })?;
-    let async_job = client.submit("load-months-async", &LoadMonthsAsync { collection: "L1T".into(), months })?;
+    let months: Vec<(String, String)> = [
+        ("2020-01-01", "2020-02-01"),
+        ("2020-02-01", "2020-03-01"),
+        ("2020-03-01", "2020-04-01"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    let sync_job = client.submit(
+        "load-months",
+        &LoadMonths {
+            collection: "L1T".into(),
+            months: months.clone(),
+        },
+    )?;
+    let async_job = client.submit(
+        "load-months-async",
+        &LoadMonthsAsync {
+            collection: "L1T".into(),
+            months,
+        },
+    )?;
     runner.run_until_jobs_finish(&[sync_job.id, async_job.id])?;
     for id in [sync_job.id, async_job.id] {
         let job = client.job(id)?;

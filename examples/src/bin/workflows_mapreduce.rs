@@ -9,8 +9,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    BlockingClient, LocalFileSystemCache, SubtaskOptions, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec,
-    Uuid,
+    BlockingClient, LocalFileSystemCache, SubtaskOptions, Task, TaskContext, TaskError,
+    TaskIdentifier, TaskSpec, Uuid,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -59,8 +59,12 @@ impl Task for MapReduce {
 impl Task for Square {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
         std::thread::sleep(std::time::Duration::from_millis(20)); // pretend to work
-        ctx.job_cache()?.put(&format!("squares/{}", self.i), (self.i * self.i).to_string())?;
-        ctx.job_cache()?.put(&format!("pids/{}", self.i), std::process::id().to_string())?;
+        ctx.job_cache()?.put(
+            &format!("squares/{}", self.i),
+            (self.i * self.i).to_string(),
+        )?;
+        ctx.job_cache()?
+            .put(&format!("pids/{}", self.i), std::process::id().to_string())?;
         ctx.progress("map").done(1);
         Ok(())
     }
@@ -71,7 +75,9 @@ impl Task for Sum {
         let cache = ctx.job_cache()?;
         let mut sum = 0u64;
         for i in 0..self.n {
-            let v = cache.get(&format!("squares/{i}"))?.ok_or_else(|| TaskError::msg(format!("square {i} missing")))?;
+            let v = cache
+                .get(&format!("squares/{i}"))?
+                .ok_or_else(|| TaskError::msg(format!("square {i} missing")))?;
             sum += String::from_utf8_lossy(&v).parse::<u64>()?;
         }
         cache.put("sum", sum.to_string())?;
@@ -90,7 +96,11 @@ fn run_runner(url: String, cache_dir: String, job: Uuid) -> Result<(), Box<dyn s
         .handle_signals(true)
         .build()?;
     runner.run_until_jobs_finish(&[job])?;
-    println!("runner {} executed {} tasks", std::process::id(), runner.stats().executed);
+    println!(
+        "runner {} executed {} tasks",
+        std::process::id(),
+        runner.stats().executed
+    );
     Ok(())
 }
 
@@ -107,7 +117,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = match std::env::var("TILEBOX_API_URL") {
         Ok(url) => url,
         Err(_) => {
-            let server = tilebox_server::spawn_background(tilebox_server::ServerConfig::builder().build())?;
+            let server =
+                tilebox_server::spawn_background(tilebox_server::ServerConfig::builder().build())?;
             let url = server.url();
             _server = server;
             url
@@ -120,7 +131,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let children = (0..runners)
         .map(|_| {
             Command::new(std::env::current_exe()?)
-                .args(["runner", &url, &cache_dir.to_string_lossy(), &job.id.to_string()])
+                .args([
+                    "runner",
+                    &url,
+                    &cache_dir.to_string_lossy(),
+                    &job.id.to_string(),
+                ])
                 .spawn()
         })
         .collect::<Result<Vec<_>, _>>()?;

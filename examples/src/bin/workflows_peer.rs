@@ -22,7 +22,10 @@ impl TaskSpec for Greeting {
 
 impl Task for Greeting {
     fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
-        println!("rust executed Greeting name={} count={}", self.name, self.count);
+        println!(
+            "rust executed Greeting name={} count={}",
+            self.name, self.count
+        );
         ctx.set_display(format!("greeted {} x{}", self.name, self.count));
         Ok(())
     }
