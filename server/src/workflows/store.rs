@@ -806,6 +806,10 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         Self::store_progress(conn, &id.uuid, &job, &computed.progress_updates).await?;
+        sqlx::query("UPDATE wf_jobs SET retried_pending = 0 WHERE id = ?")
+            .bind(&job)
+            .execute(&mut *conn)
+            .await?;
         let open = if groups.is_empty() {
             0
         } else {
@@ -990,6 +994,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         Self::store_progress(&mut tx, &id.uuid, &job, &req.progress_updates).await?;
+        sqlx::query("UPDATE wf_jobs SET retried_pending = 0 WHERE id = ?")
+            .bind(&job)
+            .execute(&mut *tx)
+            .await?;
         if req.was_workflow_error && failures >= max_retries {
             Self::terminal_failure(&mut tx, &id.uuid).await?;
         }
