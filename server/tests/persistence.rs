@@ -75,3 +75,52 @@ async fn demo_is_seeded_once_per_database() {
     );
     second.shutdown().await;
 }
+
+/// Starts the real binary on an ephemeral port with a database file; returns the child and its URL.
+fn start_binary(db: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tilebox-server"))
+        .args(["--listen", "127.0.0.1:0", "--database"])
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("binary prints its URL").unwrap();
+        if let Some(url) = line.strip_prefix("tilebox-server listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    (child, url)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("killed.db");
+    let (mut child, url) = start_binary(&db);
+    let (_, c) = create_test_dataset(&url, "survivor").await;
+    let values = (0..500).map(|i| point(T2020 + i, i as f64, "k")).collect();
+    let r = ingest(&url, &c, values, true).await.unwrap();
+    assert_eq!(r.num_created, 500);
+    child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    child.wait().unwrap();
+
+    let (child, url) = start_binary(&db);
+    let d = dataset(&url, "local.survivor").await;
+    assert_eq!(
+        collection(&url, d.id.as_ref().unwrap(), "main").await.count,
+        Some(500)
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = child;
+    assert!(child.wait().unwrap().success(), "graceful exit on SIGTERM");
+}
