@@ -345,3 +345,23 @@ async fn connect_timeout_header_is_honoured_for_fast_calls() {
     .unwrap();
     assert_eq!(r.datasets.len(), 2);
 }
+
+#[tokio::test]
+async fn connect_over_h2c_prior_knowledge() {
+    let url = demo();
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("{url}/{LIST}"))
+        .header("content-type", "application/proto")
+        .body(ds::ListDatasetsRequest::default().encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status().as_u16(), 200);
+    let r = ds::ListDatasetsResponse::decode(resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(r.datasets.len(), 2);
+}
