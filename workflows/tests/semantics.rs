@@ -676,3 +676,67 @@ async fn version_and_cluster_routing() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_runners_never_run_a_task_twice() {
+    let server = server().await;
+    let client = client(&server.url());
+    let cache = InMemoryCache::new();
+    let job = client
+        .jobs()
+        .submit("stress", &Spawn { n: 200 })
+        .await
+        .unwrap();
+    let mut runners = Vec::new();
+    for _ in 0..8 {
+        runners.push(Arc::new(
+            client
+                .runner()
+                .cache(cache.clone())
+                .register::<Node>()
+                .register::<Spawn>()
+                .build_async()
+                .await
+                .unwrap(),
+        ));
+    }
+    let ids = [job.id];
+    let results =
+        futures::future::join_all(runners.iter().map(|r| r.run_until_jobs_finish_async(&ids)))
+            .await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        client.jobs().progress(job.id).await.unwrap().state,
+        JobState::Completed
+    );
+    for i in 0..200 {
+        assert_eq!(runs(&cache, job.id, &format!("c{i}")), 1, "c{i}");
+    }
+    let executed: u64 = runners.iter().map(|r| r.stats().executed).sum();
+    assert_eq!(executed, 201);
+    assert!(
+        runners.iter().filter(|r| r.stats().executed > 0).count() >= 2,
+        "work was spread over runners"
+    );
+    server.shutdown().await;
+}
+
+/// Submits `n` leaves named `c0..c{n-1}`.
+#[derive(Serialize, Deserialize)]
+struct Spawn {
+    n: usize,
+}
+
+impl TaskSpec for Spawn {
+    fn identifier() -> TaskIdentifier {
+        TaskIdentifier::new("tests/Spawn", "v1.0")
+    }
+}
+
+impl Task for Spawn {
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        let leaves: Vec<Node> = (0..self.n).map(|i| Node::leaf(&format!("c{i}"))).collect();
+        ctx.submit_subtasks(&leaves)?;
+        Ok(())
+    }
+}
