@@ -26,15 +26,23 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
-pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder};
-pub use datapoint::{DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed};
+pub use datapoint::{
+    DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
+};
 pub use error::{Code, Error, Result};
+pub use model::{
+    Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
+    FieldSpec, FieldType,
+};
+pub use progress::{ProgressEvent, ProgressListener};
+pub use prost_reflect;
+pub use query::{
+    Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, IntoExtent, Page, QueryOptions,
+    SpatialExtent,
+};
 pub use retry::{Idempotency, RetryPolicy, RetryPolicyBuilder};
 pub use rpc::RpcClient;
-pub use prost_reflect;
-pub use model::{Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree, FieldSpec, FieldType};
-pub use progress::{ProgressEvent, ProgressListener};
-pub use query::{Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, IntoExtent, Page, QueryOptions, SpatialExtent};
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
-pub use client::Client;
+pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};

@@ -100,7 +100,8 @@ impl RpcClient {
     where
         Resp: Message + Default,
     {
-        self.call_raw_with(service_method, body, Idempotency::Idempotent).await
+        self.call_raw_with(service_method, body, Idempotency::Idempotent)
+            .await
     }
 
     /// Calls `service_method` with `request`; failures are retried as `idempotency` allows.
@@ -182,8 +183,12 @@ impl RpcClient {
 
     /// `DatasetService/CreateDataset`.
     pub async fn create_dataset(&self, req: pb::CreateDatasetRequest) -> Result<pb::Dataset> {
-        self.call_with("datasets.v1.DatasetService/CreateDataset", &req, Idempotency::NotIdempotent)
-            .await
+        self.call_with(
+            "datasets.v1.DatasetService/CreateDataset",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
     }
 
     /// `DatasetService/UpdateDataset`.
@@ -197,8 +202,12 @@ impl RpcClient {
         &self,
         req: pb::DeleteDatasetRequest,
     ) -> Result<pb::DeleteDatasetResponse> {
-        self.call_with("datasets.v1.DatasetService/DeleteDataset", &req, Idempotency::NotIdempotent)
-            .await
+        self.call_with(
+            "datasets.v1.DatasetService/DeleteDataset",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
     }
 
     /// `CollectionService/ListCollections`.
@@ -224,8 +233,12 @@ impl RpcClient {
         &self,
         req: pb::CreateCollectionRequest,
     ) -> Result<pb::CollectionInfo> {
-        self.call_with("datasets.v1.CollectionService/CreateCollection", &req, Idempotency::NotIdempotent)
-            .await
+        self.call_with(
+            "datasets.v1.CollectionService/CreateCollection",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
     }
 
     /// `CollectionService/DeleteCollection`.
@@ -233,8 +246,12 @@ impl RpcClient {
         &self,
         req: pb::DeleteCollectionRequest,
     ) -> Result<pb::DeleteCollectionResponse> {
-        self.call_with("datasets.v1.CollectionService/DeleteCollection", &req, Idempotency::NotIdempotent)
-            .await
+        self.call_with(
+            "datasets.v1.CollectionService/DeleteCollection",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
     }
 
     /// `DataAccessService/Query`: one page.
@@ -263,8 +280,12 @@ impl RpcClient {
 
     /// `DataIngestionService/Delete`.
     pub async fn delete(&self, req: pb::DeleteRequest) -> Result<pb::DeleteResponse> {
-        self.call_with("datasets.v1.DataIngestionService/Delete", &req, Idempotency::NotIdempotent)
-            .await
+        self.call_with(
+            "datasets.v1.DataIngestionService/Delete",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
     }
 }
 

@@ -61,6 +61,9 @@ pub enum TransportError {
 impl TransportError {
     /// Whether sending the same request again may succeed (connection-level failures).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TransportError::Connect(_) | TransportError::Timeout(_) | TransportError::Io(_))
+        matches!(
+            self,
+            TransportError::Connect(_) | TransportError::Timeout(_) | TransportError::Io(_)
+        )
     }
 }

@@ -328,7 +328,11 @@ fn non_idempotent_calls_retry_only_unprocessed_failures() {
             .anonymous()
             .retry(no_jitter())
             .build();
-        let client = RpcClient::new(config, transport.clone(), Arc::new(RecordingSleep::default()));
+        let client = RpcClient::new(
+            config,
+            transport.clone(),
+            Arc::new(RecordingSleep::default()),
+        );
         let result = block_on(client.delete(pb::DeleteRequest::default()));
         (result, transport.calls())
     };
@@ -337,10 +341,16 @@ fn non_idempotent_calls_retry_only_unprocessed_failures() {
     assert_eq!(calls, 1, "a lost answer to a delete is not retried");
 
     let (_, calls) = delete(vec![Err(TransportError::Connect("refused".into()))]);
-    assert_eq!(calls, 5, "a refused connection never reached the server: retried up to the limit");
+    assert_eq!(
+        calls, 5,
+        "a refused connection never reached the server: retried up to the limit"
+    );
 
     let (_, calls) = delete(vec![connect_error(Code::Unavailable)]);
-    assert_eq!(calls, 5, "unavailable means not carried out: retried up to the limit");
+    assert_eq!(
+        calls, 5,
+        "unavailable means not carried out: retried up to the limit"
+    );
 }
 
 /// Ingest is idempotent exactly when existing datapoints are skipped.
@@ -353,8 +363,15 @@ fn ingest_retries_depend_on_allow_existing() {
             .anonymous()
             .retry(no_jitter())
             .build();
-        let client = RpcClient::new(config, transport.clone(), Arc::new(RecordingSleep::default()));
-        let request = pb::IngestRequest { allow_existing, ..Default::default() };
+        let client = RpcClient::new(
+            config,
+            transport.clone(),
+            Arc::new(RecordingSleep::default()),
+        );
+        let request = pb::IngestRequest {
+            allow_existing,
+            ..Default::default()
+        };
         let _ = block_on(client.ingest(request));
         transport.calls()
     };

@@ -39,7 +39,9 @@ fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn codegen() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("core");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("core");
     let proto_dir = root.join("proto");
     let mut files = Vec::new();
     proto_files(&proto_dir, &mut files)?;
@@ -65,6 +67,10 @@ fn codegen() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(["."])
         .disable_comments(["."])
         .compile_fds(fds)?;
-    println!("wrote {} and {}", gen_dir.display(), wire.join("descriptors.bin").display());
+    println!(
+        "wrote {} and {}",
+        gen_dir.display(),
+        wire.join("descriptors.bin").display()
+    );
     Ok(())
 }
