@@ -26,7 +26,7 @@ mod sleep;
 mod stream;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{AsyncIo, Client, ClientBuilder};
 pub use sleep::AsyncIoSleep;
 pub use transport::{HyperTransport, HyperTransportBuilder};
 

@@ -1,11 +1,12 @@
-//! [`Client`] and [`ClientBuilder`]: the core's client wired to ureq, with blocking methods.
+//! [`Client`]: the core's client wired to ureq, with blocking methods. The builder is the core's
+//! [`tilebox_core::ClientBuilder`], parameterised by [`Blocking`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tilebox_core::{
-    ClientConfig, ClientConfigBuilder, Datapoints, DatasetSpec, IntoDatapointId, QueryOptions,
-    Result, RetryPolicy, Transport,
+    AsyncSleep, ClientConfig, Datapoints, DatasetSpec, IntoDatapointId, QueryOptions, Result,
+    Runtime, Transport, TransportError,
 };
 
 use crate::block_on::block_on;
@@ -82,110 +83,43 @@ impl Client {
     }
 }
 
+impl From<tilebox_core::Client> for Client {
+    fn from(inner: tilebox_core::Client) -> Self {
+        Client { inner }
+    }
+}
+
+/// Builder of a [`Client`]: URL, API key, retries, concurrency, timeouts, user agent, custom transport.
+pub type ClientBuilder = tilebox_core::ClientBuilder<Blocking>;
+
 impl From<Client> for tilebox_core::Client {
     fn from(client: Client) -> Self {
         client.inner
     }
 }
 
-/// Builder for [`Client`]; unset values come from the environment, then the defaults.
-#[derive(Clone, Default)]
-pub struct ClientBuilder {
-    config: ClientConfigBuilder,
-    connect_timeout: Option<Duration>,
-    transport: Option<Arc<dyn Transport>>,
-}
+/// The blocking adapter: ureq transport with I/O threads, thread timer.
+#[derive(Debug, Clone, Copy)]
+pub struct Blocking;
 
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("config", &self.config)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("custom_transport", &self.transport.is_some())
-            .finish()
-    }
-}
+impl Runtime for Blocking {
+    type Client = Client;
 
-impl ClientBuilder {
-    /// The API URL (default `TILEBOX_API_URL`, else `https://api.tilebox.com`).
-    pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.config = self.config.url(url);
-        self
+    fn transport(
+        config: &ClientConfig,
+        connect_timeout: Option<Duration>,
+    ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
+        let mut builder = UreqTransport::builder()
+            .timeout(config.timeout())
+            .io_threads(config.concurrency())
+            .max_idle_per_host(config.concurrency().max(8));
+        if let Some(timeout) = connect_timeout {
+            builder = builder.connect_timeout(timeout);
+        }
+        Ok(Arc::new(builder.build()))
     }
 
-    /// The API key (default `TILEBOX_API_KEY`, else anonymous).
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.config = self.config.api_key(key);
-        self
-    }
-
-    /// Anonymous access even if `TILEBOX_API_KEY` is set.
-    pub fn anonymous(mut self) -> Self {
-        self.config = self.config.anonymous();
-        self
-    }
-
-    /// The retry policy for `unavailable` and connection failures (default: 5 attempts, 20 ms x3, 5 s cap).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.config = self.config.retry(retry);
-        self
-    }
-
-    /// Maximum concurrent requests when loading collections and pages (default 8); also the number of I/O
-    /// threads.
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.config = self.config.concurrency(concurrency);
-        self
-    }
-
-    /// The `User-Agent` header.
-    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.config = self.config.user_agent(user_agent);
-        self
-    }
-
-    /// Timeout of one request (default none).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config = self.config.timeout(timeout);
-        self
-    }
-
-    /// Timeout for establishing a connection (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// Gzip request bodies (default off).
-    pub fn gzip_requests(mut self, gzip: bool) -> Self {
-        self.config = self.config.gzip_requests(gzip);
-        self
-    }
-
-    /// Send through this transport instead of ureq (tests, instrumentation, record/replay).
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
-        self
-    }
-
-    /// Build the client.
-    pub fn build(self) -> Result<Client> {
-        let config = self.config.build();
-        let transport = match self.transport {
-            Some(transport) => transport,
-            None => {
-                let mut builder = UreqTransport::builder()
-                    .timeout(config.timeout())
-                    .io_threads(config.concurrency())
-                    .max_idle_per_host(config.concurrency().max(8));
-                if let Some(timeout) = self.connect_timeout {
-                    builder = builder.connect_timeout(timeout);
-                }
-                Arc::new(builder.build())
-            }
-        };
-        Ok(Client {
-            inner: tilebox_core::Client::new(config, transport, Arc::new(ThreadSleep)),
-        })
+    fn sleep() -> Arc<dyn AsyncSleep> {
+        Arc::new(ThreadSleep)
     }
 }

@@ -28,7 +28,7 @@ mod sleep;
 mod transport;
 mod workers;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Blocking, Client, ClientBuilder};
 pub use model::{Collection, Dataset, DatasetTree, Pages};
 pub use sleep::ThreadSleep;
 pub use transport::{UreqTransport, UreqTransportBuilder};

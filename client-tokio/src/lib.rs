@@ -20,7 +20,7 @@ mod client;
 mod sleep;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Tokio};
 pub use sleep::TokioSleep;
 pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
 

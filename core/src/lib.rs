@@ -6,6 +6,7 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+pub mod builder;
 pub mod client;
 pub mod config;
 pub mod connect;
@@ -26,6 +27,7 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
+pub use builder::{ClientBuilder, Runtime};
 pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder};
 pub use datapoint::{
