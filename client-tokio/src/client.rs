@@ -1,65 +1,19 @@
 //! [`Client`]: the core's client wired to reqwest and the tokio timer. The builder is the core's
 //! [`tilebox_core::ClientBuilder`], parameterised by [`Tokio`].
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tilebox_core::{AsyncSleep, ClientConfig, Result, Runtime, Transport, TransportError};
+use tilebox_core::{AsyncSleep, ClientConfig, Runtime, Transport, TransportError};
 
 use crate::{ReqwestTransport, TokioSleep};
 
-/// The Tilebox datasets client for tokio programs. Futures must be polled inside a tokio runtime.
-///
-/// It dereferences to [`tilebox_core::Client`], so every operation (`datasets`, `dataset`,
-/// `load_collections`, ...) is the core's, and [`Dataset`](tilebox_core::Dataset) and
-/// [`Collection`](tilebox_core::Collection) are the core's types. Cheap to clone; clones share the connection
-/// pool. Dropping a future cancels its requests.
-#[derive(Clone, Debug)]
-pub struct Client {
-    inner: tilebox_core::Client,
-}
+/// The Tilebox datasets client for tokio programs (futures must be polled inside a tokio runtime).
+/// See [`tilebox_core::AdapterClient`].
+pub type Client = tilebox_core::AdapterClient<Tokio>;
 
 /// Builder of a [`Client`]: URL, API key, retries, concurrency, timeouts, user agent, custom transport.
 pub type ClientBuilder = tilebox_core::ClientBuilder<Tokio>;
-
-impl Client {
-    /// A client configured from the environment: `TILEBOX_API_URL` (default `https://api.tilebox.com`) and
-    /// `TILEBOX_API_KEY` (default anonymous, using the hosted API's `/public` routes).
-    pub fn new() -> Result<Self> {
-        Self::builder().build()
-    }
-
-    /// Configure a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// The adapter-independent client this wraps.
-    pub fn core(&self) -> &tilebox_core::Client {
-        &self.inner
-    }
-}
-
-impl Deref for Client {
-    type Target = tilebox_core::Client;
-
-    fn deref(&self) -> &Self::Target {
-        &self.inner
-    }
-}
-
-impl From<tilebox_core::Client> for Client {
-    fn from(inner: tilebox_core::Client) -> Self {
-        Client { inner }
-    }
-}
-
-impl From<Client> for tilebox_core::Client {
-    fn from(client: Client) -> Self {
-        client.inner
-    }
-}
 
 /// The tokio adapter: reqwest transport, tokio timer.
 #[derive(Debug, Clone, Copy)]

@@ -143,3 +143,71 @@ impl<R: Runtime> ClientBuilder<R> {
         Ok(crate::Client::new(config, transport, R::sleep()).into())
     }
 }
+
+/// The client of an async adapter: the core [`Client`](crate::Client) built with runtime `R`'s transport
+/// and sleep. `tilebox_tokio::Client` and `tilebox_async_std::Client` are this type.
+///
+/// It dereferences to the core client, so every operation (`datasets`, `dataset`, `load_collections`, ...)
+/// is the core's. Cheap to clone; clones share the connection pool. Dropping a future cancels its requests.
+pub struct AdapterClient<R> {
+    inner: crate::Client,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime<Client = AdapterClient<R>>> AdapterClient<R> {
+    /// A client configured from the environment: `TILEBOX_API_URL` (default `https://api.tilebox.com`) and
+    /// `TILEBOX_API_KEY` (default anonymous, using the hosted API's `/public` routes).
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// Configure a client.
+    pub fn builder() -> ClientBuilder<R> {
+        ClientBuilder::default()
+    }
+}
+
+impl<R> AdapterClient<R> {
+    /// The adapter-independent client this wraps.
+    pub fn core(&self) -> &crate::Client {
+        &self.inner
+    }
+}
+
+impl<R> Clone for AdapterClient<R> {
+    fn clone(&self) -> Self {
+        AdapterClient {
+            inner: self.inner.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for AdapterClient<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Client").field(&self.inner).finish()
+    }
+}
+
+impl<R> std::ops::Deref for AdapterClient<R> {
+    type Target = crate::Client;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl<R> From<crate::Client> for AdapterClient<R> {
+    fn from(inner: crate::Client) -> Self {
+        AdapterClient {
+            inner,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> From<AdapterClient<R>> for crate::Client {
+    fn from(client: AdapterClient<R>) -> Self {
+        client.inner
+    }
+}

@@ -27,7 +27,7 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
-pub use builder::{ClientBuilder, Runtime};
+pub use builder::{AdapterClient, ClientBuilder, Runtime};
 pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder};
 pub use datapoint::{

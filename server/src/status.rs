@@ -2,96 +2,9 @@
 
 use std::fmt;
 
-/// A Connect / gRPC status code (the numeric values are the gRPC ones).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Code {
-    /// The operation was cancelled.
-    Canceled = 1,
-    /// Unknown error.
-    Unknown = 2,
-    /// The request is invalid.
-    InvalidArgument = 3,
-    /// The deadline expired.
-    DeadlineExceeded = 4,
-    /// A requested entity was not found.
-    NotFound = 5,
-    /// The entity already exists.
-    AlreadyExists = 6,
-    /// The caller may not do this.
-    PermissionDenied = 7,
-    /// A limit was hit (also: request body too large).
-    ResourceExhausted = 8,
-    /// The system is not in a state that allows the operation.
-    FailedPrecondition = 9,
-    /// The operation was aborted.
-    Aborted = 10,
-    /// A value is outside the valid range.
-    OutOfRange = 11,
-    /// The RPC does not exist or is not supported.
-    Unimplemented = 12,
-    /// An internal invariant broke.
-    Internal = 13,
-    /// The service is unavailable.
-    Unavailable = 14,
-    /// Unrecoverable data loss.
-    DataLoss = 15,
-    /// No or invalid credentials.
-    Unauthenticated = 16,
-}
-
-impl Code {
-    /// The Connect protocol's code string, e.g. `not_found`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Canceled => "canceled",
-            Code::Unknown => "unknown",
-            Code::InvalidArgument => "invalid_argument",
-            Code::DeadlineExceeded => "deadline_exceeded",
-            Code::NotFound => "not_found",
-            Code::AlreadyExists => "already_exists",
-            Code::PermissionDenied => "permission_denied",
-            Code::ResourceExhausted => "resource_exhausted",
-            Code::FailedPrecondition => "failed_precondition",
-            Code::Aborted => "aborted",
-            Code::OutOfRange => "out_of_range",
-            Code::Unimplemented => "unimplemented",
-            Code::Internal => "internal",
-            Code::Unavailable => "unavailable",
-            Code::DataLoss => "data_loss",
-            Code::Unauthenticated => "unauthenticated",
-        }
-    }
-
-    /// The HTTP status the Connect protocol assigns to this code.
-    pub fn http_status(self) -> http::StatusCode {
-        let n = match self {
-            Code::Canceled => 499,
-            Code::Unknown | Code::Internal | Code::DataLoss => 500,
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
-            Code::DeadlineExceeded => 504,
-            Code::NotFound => 404,
-            Code::AlreadyExists | Code::Aborted => 409,
-            Code::PermissionDenied => 403,
-            Code::ResourceExhausted => 429,
-            Code::Unimplemented => 501,
-            Code::Unavailable => 503,
-            Code::Unauthenticated => 401,
-        };
-        http::StatusCode::from_u16(n).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    /// The numeric gRPC status code.
-    pub fn grpc_code(self) -> u8 {
-        self as u8
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The Connect / gRPC status codes: the core's table (code strings, numbers, HTTP statuses) serves both the
+/// client and the server.
+pub use tilebox_core::Code;
 
 /// The error outcome of an RPC: a code and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,7 +64,8 @@ pub fn respond(
         }
         Err(status) => {
             let mut r = Response::new(Body::from(error_body(&status)));
-            *r.status_mut() = status.code.http_status();
+            *r.status_mut() = StatusCode::from_u16(status.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

@@ -118,7 +118,7 @@ pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>) -> Response {
         }
         Err(status) => {
             let mut r = base_response(Body::empty());
-            let code = HeaderValue::from(u16::from(status.code.grpc_code()));
+            let code = HeaderValue::from(status.code.number());
             r.headers_mut().insert("grpc-status", code);
             if let Ok(v) = HeaderValue::from_str(&percent_encode(&status.message)) {
                 r.headers_mut().insert("grpc-message", v);
