@@ -59,7 +59,7 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// A builder with defaults: `127.0.0.1:0`, in-memory database, no demo data, no API key, no latency.
+    /// A builder with defaults: `127.0.0.1:0`, a throw-away database (a temporary WAL file), no demo data, no API key, no latency.
     pub fn builder() -> ServerConfigBuilder {
         ServerConfigBuilder {
             config: ServerConfig::default(),
@@ -71,7 +71,7 @@ impl ServerConfig {
         self.listen
     }
 
-    /// The database file, `None` for in-memory.
+    /// The database file, `None` for a throw-away database in a temporary directory.
     pub fn database(&self) -> Option<&PathBuf> {
         self.database.as_ref()
     }
@@ -100,7 +100,7 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Store data in this SQLite file (created if missing) instead of in memory.
+    /// Store data in this SQLite file (created if missing) instead of a throw-away temporary one.
     pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.database = Some(path.into());
         self

@@ -1,7 +1,7 @@
 //! `tilebox-server`: a local, Tilebox-compatible server for offline use, CI and examples.
 //!
 //! One port speaks Connect unary (HTTP/1.1 and h2c, `application/proto` and `application/json`, gzip) and
-//! gRPC (h2c), for the datasets services of the Tilebox API. Data lives in SQLite (a file, or in memory),
+//! gRPC (h2c), for the datasets services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file),
 //! behind the [`Store`] trait; deterministic demo data can be seeded on first start.
 //!
 //! ```no_run

@@ -15,7 +15,7 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TILEBOX_SERVER_LISTEN", default_value = "127.0.0.1:8083")]
     listen: SocketAddr,
-    /// SQLite database file (created if missing); in-memory when omitted.
+    /// SQLite database file (created if missing); a throw-away temporary database when omitted.
     #[arg(long, env = "TILEBOX_SERVER_DATABASE")]
     database: Option<PathBuf>,
     /// Seed the deterministic demo datasets when the database is empty.

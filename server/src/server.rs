@@ -91,7 +91,7 @@ impl Drop for ServerHandle {
 async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
     Ok(match &config.database {
         Some(path) => SqliteStore::open_file(path).await?,
-        None => SqliteStore::open_memory().await?,
+        None => SqliteStore::open_ephemeral().await?,
     })
 }
 

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The database's files could not be created.
+    #[error("database files: {0}")]
+    Io(String),
 }
 
 /// A dataset group (a folder in the dataset tree).

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,7 +76,12 @@ const INSERT_CHUNK: usize = 400;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The directory of an ephemeral database, removed when the last clone of the store is dropped.
+    _ephemeral: Option<Arc<tempfile::TempDir>>,
 }
+
+/// Connections of a file-backed pool: WAL lets readers run in parallel with each other and with the writer.
+const FILE_POOL_CONNECTIONS: u32 = 4;
 
 impl SqliteStore {
     /// Opens (creating if missing) a database file with WAL journaling and `synchronous=FULL`, so every
@@ -89,10 +95,33 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(FILE_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Self::with_pool(pool).await
+        Self::with_pool(pool, None).await
+    }
+
+    /// Opens a throw-away database: a WAL file in a fresh temporary directory that is deleted with the
+    /// store. This is the default when no database path is configured: unlike a private in-memory database
+    /// (one connection), it serves concurrent queries on several connections in parallel. Durability is
+    /// irrelevant for it, so commits are not synced.
+    pub async fn open_ephemeral() -> Result<Self, StoreError> {
+        let dir = tempfile::Builder::new()
+            .prefix("tilebox-server-")
+            .tempdir()
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("tilebox.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Off)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Self::with_pool(pool, Some(Arc::new(dir))).await
     }
 
     /// Opens a private in-memory database. A single connection is kept open for the pool's lifetime (an
@@ -106,14 +135,20 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Self::with_pool(pool).await
+        Self::with_pool(pool, None).await
     }
 
-    async fn with_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+    async fn with_pool(
+        pool: SqlitePool,
+        ephemeral: Option<Arc<tempfile::TempDir>>,
+    ) -> Result<Self, StoreError> {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            _ephemeral: ephemeral,
+        })
     }
 
     /// The connection pool, for services that keep their own tables in the same database.
@@ -323,7 +358,9 @@ impl Store for SqliteStore {
 
     fn delete_dataset(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
+            // failing when a deferred read transaction cannot be upgraded.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::query(
                 "DELETE FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)",
             )
@@ -423,7 +460,9 @@ impl Store for SqliteStore {
 
     fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
+            // failing when a deferred read transaction cannot be upgraded.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::query("DELETE FROM datapoints WHERE collection_id = ?")
                 .bind(&id[..])
                 .execute(&mut *tx)
@@ -493,7 +532,9 @@ impl Store for SqliteStore {
         allow_existing: bool,
     ) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
+            // failing when a deferred read transaction cannot be upgraded.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             // Which ids exist already (in the table, or earlier in this same request)?
             let mut existing_ids: HashSet<RawId> = HashSet::new();
             for chunk in rows.chunks(INSERT_CHUNK) {
@@ -562,7 +603,9 @@ impl Store for SqliteStore {
                 let mut seen = HashSet::new();
                 ids.into_iter().filter(|id| seen.insert(*id)).collect()
             };
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
+            // failing when a deferred read transaction cannot be upgraded.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let mut deleted = 0u64;
             for chunk in unique.chunks(INSERT_CHUNK) {
                 let mut q =
