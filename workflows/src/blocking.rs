@@ -2,6 +2,13 @@
 //!
 //! Every call runs on a small tokio runtime owned by the client. Called from inside an async runtime, the
 //! calls return [`WorkflowsError::InsideAsyncRuntime`] instead of panicking; use the async clients there.
+//!
+//! The runtime has one worker thread of its own that keeps running between calls. That matters because the
+//! connection pool is shared with every clone of the client, including runners built from it: a
+//! connection opened during a blocking call is served by a task spawned on this runtime, and a runner on
+//! another runtime may reuse that connection later. With a current-thread runtime (driven only inside
+//! `block_on`) such a connection stalls as soon as the blocking call returns, and the runner's request on it
+//! never completes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,15 +24,24 @@ use crate::task::TaskSpec;
 #[derive(Clone, Debug)]
 pub struct BlockingClient {
     client: Client,
-    runtime: Arc<Runtime>,
+    runtime: Arc<OwnedRuntime>,
 }
 
-impl Drop for BlockingClient {
+/// The runtime of a client and its clones, shut down without blocking when the last clone goes (dropping a runtime blocks,
+/// which panics inside an async context).
+#[derive(Debug)]
+struct OwnedRuntime(Option<Runtime>);
+
+impl OwnedRuntime {
+    fn get(&self) -> &Runtime {
+        self.0.as_ref().expect("the runtime lives until drop")
+    }
+}
+
+impl Drop for OwnedRuntime {
     fn drop(&mut self) {
-        // Dropping a runtime blocks; never do that inside an async context.
-        if Arc::strong_count(&self.runtime) == 1 && Handle::try_current().is_ok() {
-            let rt = Arc::clone(&self.runtime);
-            std::mem::forget(rt);
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -38,12 +54,15 @@ impl BlockingClient {
 
     /// A blocking wrapper of an async client.
     pub fn from_client(client: Client) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // A worker thread drives the connections this client opens, also between calls (see the module docs).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tilebox-blocking-client")
             .enable_all()
             .build()?;
         Ok(Self {
             client,
-            runtime: Arc::new(runtime),
+            runtime: Arc::new(OwnedRuntime(Some(runtime))),
         })
     }
 
@@ -56,7 +75,7 @@ impl BlockingClient {
         if Handle::try_current().is_ok() {
             return Err(WorkflowsError::InsideAsyncRuntime(what));
         }
-        self.runtime.block_on(fut)
+        self.runtime.get().block_on(fut)
     }
 
     /// See [`JobClient::submit`](crate::JobClient::submit).

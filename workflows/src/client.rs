@@ -14,6 +14,12 @@ use crate::submission::{PendingTask, build_submissions};
 use crate::task::{TaskSpec, encode_checked};
 
 /// Entry point of the workflows API: cheap to clone, `Send + Sync`.
+///
+/// Clones share one connection pool, and a pooled connection is served by a task on the runtime that opened
+/// it. Share a client between runtimes only if each of them keeps running (a multi-thread runtime, or a
+/// thread that stays inside `block_on`): a connection opened inside a current-thread runtime's `block_on`
+/// stalls once that call returns, and whichever runtime reuses it next waits for an answer that never comes.
+/// [`BlockingClient`](crate::BlockingClient) and the runners keep to this.
 #[derive(Clone, Debug)]
 pub struct Client {
     rpc: RpcClient,

@@ -5,7 +5,6 @@
 //! task can share them.
 
 use std::any::{Any, TypeId};
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::ops::Deref;
@@ -20,27 +19,6 @@ use crate::cache::{CacheGroup, JobCache};
 use crate::error::{Result, WorkflowsError};
 use crate::submission::{FutureTask, PendingTask, SubtaskOptions};
 use crate::task::{TaskIdentifier, TaskSpec, encode_checked};
-
-thread_local! {
-    /// Set while a sync task executes on this (blocking-pool) thread, where `Handle::block_on` is legal.
-    static IN_SYNC_TASK: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current thread as running a sync task until dropped.
-pub(crate) struct SyncTaskGuard(bool);
-
-impl SyncTaskGuard {
-    pub(crate) fn enter() -> Self {
-        Self(IN_SYNC_TASK.with(|c| c.replace(true)))
-    }
-}
-
-impl Drop for SyncTaskGuard {
-    fn drop(&mut self) {
-        let previous = self.0;
-        IN_SYNC_TASK.with(|c| c.set(previous));
-    }
-}
 
 /// Typed values shared by every task of a runner (for example a datasets client built once).
 #[derive(Default, Clone)]
@@ -323,29 +301,36 @@ impl TaskContext {
     ///
     /// This never panics. Inside `execute` it runs on the runner's blocking pool, where blocking is legal.
     /// From an async context of a multi-thread runtime (say, the context was moved into a spawned future) it
-    /// uses `block_in_place`. Where blocking is impossible (an async task of a *current-thread* runtime, or
-    /// nested inside another runtime's `block_on` on the same thread) it returns [`WorkflowsError::BlockOn`];
-    /// a panic of the future itself is returned as [`WorkflowsError::BlockOn`] too.
+    /// uses `block_in_place`, and so it does nested inside a multi-thread runtime's `block_on` on the same
+    /// thread. Where blocking is impossible (inside a *current-thread* runtime: one of its async tasks or its
+    /// `block_on`) it returns [`WorkflowsError::BlockOn`] without panicking; a panic of the future itself is
+    /// returned as [`WorkflowsError::BlockOn`] too.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         let handle = &self.ctx.inner.handle;
-        if !IN_SYNC_TASK.with(Cell::get)
-            && let Ok(current) = Handle::try_current()
-        {
-            if current.runtime_flavor() != RuntimeFlavor::MultiThread {
-                return Err(WorkflowsError::BlockOn(
-                    "called from an async task of a current-thread tokio runtime; await the future instead".into(),
-                ));
+        match Handle::try_current() {
+            // No runtime on this thread: a plain thread, blocking is fine.
+            Err(_) => guarded(|| handle.block_on(future)),
+            // Inside a current-thread runtime (its `block_on`, or one of its tasks) nothing may block: that
+            // runtime's tasks would stall, and tokio refuses to nest. Detected up front, without a panic.
+            Ok(current) if current.runtime_flavor() != RuntimeFlavor::MultiThread => {
+                Err(WorkflowsError::BlockOn(
+                    "called inside a current-thread tokio runtime, where nothing may block; await the future instead"
+                        .into(),
+                ))
             }
-            // An async context of a multi-thread runtime: hand this worker's other tasks off first.
-            return guarded(|| tokio::task::block_in_place(|| handle.block_on(future)));
+            // A multi-thread runtime. `block_in_place` covers each way to get here without panicking:
+            // - a sync task on the runner's blocking pool, where blocking is legal: it just runs the closure;
+            // - an async task on a worker (say, the context was moved into a spawned future): it hands the
+            //   worker's other tasks off to another thread first;
+            // - nested inside a multi-thread runtime's `block_on` on this thread (e.g. `block_on` within
+            //   `block_on`): it leaves that runtime for the duration, which tokio allows there.
+            Ok(_) => guarded(|| tokio::task::block_in_place(|| handle.block_on(future))),
         }
-        // A blocking-pool thread or a plain thread. Nested inside another runtime's `block_on` (on this very
-        // thread) tokio refuses to block; `guarded` turns that refusal into an error.
-        guarded(|| handle.block_on(future))
     }
 }
 
-/// Runs `f`, turning a panic (tokio's refusal to nest runtimes, or a panicking future) into an error.
+/// Runs `f`, turning a panic into an error: a panicking future, or, as a last resort, a refusal of tokio to
+/// block in a situation the checks in [`TaskContext::block_on`] do not recognise.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
         let text = payload

@@ -45,6 +45,9 @@ impl Task for MixedRuntimes {
                 .spawn(async move { inner.block_on(async { 7 }) }),
         )?;
         cache.put("spawned", spawned?.map_err(TaskError::from)?.to_string())?;
+        // Nested inside `block_on` on the same thread: block_in_place leaves the outer call, no panic.
+        let nested = ctx.block_on(async { ctx.block_on(async { 3 }) })?;
+        cache.put("nested", nested?.to_string())?;
         // From an async task of a current-thread runtime: an error, not a panic.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -68,6 +71,7 @@ fn check(cache: &InMemoryCache, job: uuid::Uuid) {
         );
     }
     assert_eq!(g.get("spawned").unwrap().unwrap(), b"7");
+    assert_eq!(g.get("nested").unwrap().unwrap(), b"3");
     assert_eq!(g.get("current-thread").unwrap().unwrap(), b"error");
 }
 
@@ -171,4 +175,37 @@ async fn blocking_entry_points_inside_a_runtime_return_the_documented_error() {
         );
     }
     server.shutdown().await;
+}
+
+/// The blocking client and a runner built from it share one connection pool. A connection the blocking
+/// client opened must keep working for the runner afterwards, even while the blocking client is idle.
+#[test]
+fn a_runner_reuses_connections_the_blocking_client_opened() {
+    let server = tilebox_server::spawn_background(
+        tilebox_server::ServerConfig::builder()
+            .workflows(workflows_config(Duration::from_secs(2)))
+            .build(),
+    )
+    .unwrap();
+    let client = tilebox_workflows::BlockingClient::new(server.url()).unwrap();
+    // Opens the pool's first connection from the blocking client.
+    let job = client.submit("reuse", &Node::leaf("a")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runner_client = client.clone();
+    std::thread::spawn(move || {
+        let result = runner_client
+            .runner()
+            .register::<Node>()
+            .build()
+            .and_then(|runner| runner.run_all());
+        let _ = tx.send(result);
+    });
+    // A safety net against a hang, not a timing assertion.
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the runner finishes")
+        .unwrap();
+    assert_eq!(
+        client.job_progress(job.id).unwrap().state,
+        JobState::Completed
+    );
 }

@@ -26,9 +26,7 @@ use uuid::Uuid;
 
 use crate::cache::JobCache;
 use crate::client::{Client, id_msg, uuid_of};
-use crate::context::{
-    AsyncTaskContext, ExecutionContext, RunnerData, RunnerShared, SyncTaskGuard, TaskContext,
-};
+use crate::context::{AsyncTaskContext, ExecutionContext, RunnerData, RunnerShared, TaskContext};
 use crate::error::{Result, WorkflowsError};
 use crate::submission::build_submissions;
 use crate::task::{AsyncTask, Task, TaskIdentifier};
@@ -182,7 +180,6 @@ impl RunnerBuilder {
         let exec: Exec = Arc::new(|input, ctx, handle| {
             let task = T::decode_input(input)?;
             Ok(handle.spawn_blocking(move || {
-                let _guard = SyncTaskGuard::enter();
                 let ctx = TaskContext::new(ctx);
                 match std::panic::catch_unwind(AssertUnwindSafe(|| task.execute(&ctx))) {
                     Ok(Ok(())) => Ok(()),
