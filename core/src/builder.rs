@@ -122,6 +122,12 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Which response encodings to ask for (default: gzip except for loopback servers).
+    pub fn response_compression(mut self, compression: crate::ResponseCompression) -> Self {
+        self.config = self.config.response_compression(compression);
+        self
+    }
+
     /// Send through this transport instead of the adapter's own (tests, instrumentation, record/replay).
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);

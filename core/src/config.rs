@@ -22,6 +22,20 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 
 const PUBLIC_HOSTS: [&str; 2] = ["https://api.tilebox.com", "https://api.tilebox.dev"];
 
+/// Which response encodings the client asks for (`Accept-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResponseCompression {
+    /// gzip, except when the server is on a loopback address (`localhost`, `127.0.0.0/8`, `::1`), where
+    /// compressing costs both sides CPU and saves no network time.
+    #[default]
+    Auto,
+    /// Always ask for gzip (what the hosted API sends when offered).
+    Gzip,
+    /// Never ask for compressed responses.
+    Identity,
+}
+
 /// Configuration of a client. Build with [`ClientConfig::builder`].
 #[derive(Clone, PartialEq)]
 pub struct ClientConfig {
@@ -32,6 +46,7 @@ pub struct ClientConfig {
     user_agent: String,
     timeout: Option<Duration>,
     gzip_requests: bool,
+    response_compression: ResponseCompression,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -45,6 +60,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("user_agent", &self.user_agent)
             .field("timeout", &self.timeout)
             .field("gzip_requests", &self.gzip_requests)
+            .field("response_compression", &self.response_compression)
             .finish()
     }
 }
@@ -97,6 +113,21 @@ impl ClientConfig {
         self.gzip_requests
     }
 
+    /// The configured response compression.
+    pub fn response_compression(&self) -> ResponseCompression {
+        self.response_compression
+    }
+
+    /// Whether requests ask for gzip-compressed responses, resolving [`ResponseCompression::Auto`] by the
+    /// base URL's host.
+    pub fn accepts_gzip(&self) -> bool {
+        match self.response_compression {
+            ResponseCompression::Gzip => true,
+            ResponseCompression::Identity => false,
+            ResponseCompression::Auto => !is_loopback_url(&self.base_url),
+        }
+    }
+
     /// Whether RPC paths get the `/public` prefix (hosted URL and no API key; see the module docs).
     pub fn uses_public_prefix(&self) -> bool {
         self.api_key.is_none() && PUBLIC_HOSTS.contains(&self.base_url.as_str())
@@ -124,6 +155,7 @@ pub struct ClientConfigBuilder {
     user_agent: Option<String>,
     timeout: Option<Duration>,
     gzip_requests: bool,
+    response_compression: ResponseCompression,
 }
 
 impl ClientConfigBuilder {
@@ -202,7 +234,31 @@ impl ClientConfigBuilder {
                 .unwrap_or_else(|| format!("tilebox-rust/{}", env!("CARGO_PKG_VERSION"))),
             timeout: self.timeout,
             gzip_requests: self.gzip_requests,
+            response_compression: self.response_compression,
         }
+    }
+
+    /// Which response encodings to ask for (default [`ResponseCompression::Auto`]).
+    pub fn response_compression(mut self, compression: ResponseCompression) -> Self {
+        self.response_compression = compression;
+        self
+    }
+}
+
+/// Whether `url`'s host is `localhost` or a loopback IP address.
+fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    match uri.host() {
+        Some(host) => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
     }
 }
 

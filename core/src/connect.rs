@@ -51,7 +51,14 @@ pub fn build_request(
         .uri(&url)
         .header(CONTENT_TYPE, CONTENT_TYPE_PROTO)
         .header(PROTOCOL_VERSION_HEADER, "1")
-        .header(ACCEPT_ENCODING, "gzip");
+        .header(
+            ACCEPT_ENCODING,
+            if config.accepts_gzip() {
+                "gzip"
+            } else {
+                "identity"
+            },
+        );
     let user_agent = HeaderValue::from_str(config.user_agent()).map_err(|_| {
         Error::invalid_input(format!("invalid user agent {:?}", config.user_agent()))
     })?;

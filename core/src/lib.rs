@@ -29,7 +29,7 @@ pub mod wire;
 
 pub use builder::{AdapterClient, ClientBuilder, Runtime};
 pub use client::Client;
-pub use config::{ClientConfig, ClientConfigBuilder};
+pub use config::{ClientConfig, ClientConfigBuilder, ResponseCompression};
 pub use datapoint::{
     DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
 };

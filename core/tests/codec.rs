@@ -62,7 +62,8 @@ fn request_has_connect_headers_and_path() {
     let h = req.headers();
     assert_eq!(h["content-type"], "application/proto");
     assert_eq!(h["connect-protocol-version"], "1");
-    assert_eq!(h["accept-encoding"], "gzip");
+    // A loopback server: compressing would only cost CPU, so the default asks for identity.
+    assert_eq!(h["accept-encoding"], "identity");
     assert_eq!(h["authorization"], "Bearer tbx-api-key");
     assert!(
         h["user-agent"]
@@ -371,4 +372,50 @@ fn non_connect_error_bodies_fall_back_to_http_status() {
     );
     assert!(matches!(err, Error::Unavailable { .. }));
     assert!(err.to_string().contains("upstream down"));
+}
+
+/// `Accept-Encoding` follows the response-compression setting; `Auto` asks for gzip except from loopback hosts.
+#[test]
+fn accept_encoding_follows_response_compression() {
+    use tilebox_core::ResponseCompression;
+    let accept = |url: &str, compression: ResponseCompression| {
+        let c = ClientConfig::builder()
+            .url(url)
+            .anonymous()
+            .response_compression(compression)
+            .build_with_env(|_| None);
+        let req = encode_request(
+            &c,
+            "datasets.v1.DatasetService/ListDatasets",
+            &pb::ListDatasetsRequest::default(),
+        )
+        .unwrap();
+        req.headers()["accept-encoding"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    for url in [
+        "https://api.tilebox.com",
+        "http://10.1.2.3:8080",
+        "http://example.org",
+    ] {
+        assert_eq!(accept(url, ResponseCompression::Auto), "gzip", "{url}");
+    }
+    for url in [
+        "http://127.0.0.1:8080",
+        "http://127.8.0.1",
+        "http://localhost:1",
+        "http://[::1]:8080",
+    ] {
+        assert_eq!(accept(url, ResponseCompression::Auto), "identity", "{url}");
+    }
+    assert_eq!(
+        accept("http://127.0.0.1:8080", ResponseCompression::Gzip),
+        "gzip"
+    );
+    assert_eq!(
+        accept("https://api.tilebox.com", ResponseCompression::Identity),
+        "identity"
+    );
 }
