@@ -234,3 +234,31 @@ pub fn run_blocking(
     concurrent.print();
     report(&sequential, &concurrent)
 }
+
+/// The documented datasets calls on an async client (tokio, async-std or smol drive the same code): the
+/// dataset tree, the collections with `info()`, a query with a progress bar, and `find()` on Sentinel-1
+/// `S1A_IW_RAW__0S` in May 2022.
+pub async fn documented_calls(client: &Client) -> Result<(), BoxError> {
+    let tree = client.datasets().await?;
+    println!("{tree}");
+    let sentinel1 = client.dataset("open_data.copernicus.sentinel1_sar").await?;
+    for collection in sentinel1.collections().await? {
+        println!("{}", collection.info());
+    }
+    let raw = sentinel1.collection("S1A_IW_RAW__0S").await?;
+    let may = raw
+        .query(&QueryOptions::new(("2022-05-01", "2022-06-01")).show_progress(true))
+        .await?;
+    println!("{} datapoints in May 2022", may.len());
+
+    if let Some(first) = may.records()?.first() {
+        let id = first.id().ok_or("datapoint without id")?;
+        let found = raw.find(id, false).await?.record()?;
+        println!(
+            "find({id}) -> time {:?}, {} fields",
+            found.time(),
+            found.fields().len()
+        );
+    }
+    Ok(())
+}

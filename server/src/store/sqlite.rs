@@ -151,6 +151,12 @@ impl SqliteStore {
         })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so concurrent writers wait (busy
+    /// timeout) instead of failing when a deferred transaction cannot be upgraded to a writer.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// The connection pool, for services that keep their own tables in the same database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -358,9 +364,7 @@ impl Store for SqliteStore {
 
     fn delete_dataset(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
-            // failing when a deferred read transaction cannot be upgraded.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query(
                 "DELETE FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)",
             )
@@ -460,9 +464,7 @@ impl Store for SqliteStore {
 
     fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
-            // failing when a deferred read transaction cannot be upgraded.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query("DELETE FROM datapoints WHERE collection_id = ?")
                 .bind(&id[..])
                 .execute(&mut *tx)
@@ -532,9 +534,7 @@ impl Store for SqliteStore {
         allow_existing: bool,
     ) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
-            // failing when a deferred read transaction cannot be upgraded.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin_write().await?;
             // Which ids exist already (in the table, or earlier in this same request)?
             let mut existing_ids: HashSet<RawId> = HashSet::new();
             for chunk in rows.chunks(INSERT_CHUNK) {
@@ -603,9 +603,7 @@ impl Store for SqliteStore {
                 let mut seen = HashSet::new();
                 ids.into_iter().filter(|id| seen.insert(*id)).collect()
             };
-            // IMMEDIATE takes the write lock up front, so concurrent writers wait (busy timeout) instead of
-            // failing when a deferred read transaction cannot be upgraded.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin_write().await?;
             let mut deleted = 0u64;
             for chunk in unique.chunks(INSERT_CHUNK) {
                 let mut q =
