@@ -5,6 +5,10 @@
 //! [`Client`] wires them to the core's client. Paging, retries, decoding, concurrent loading and progress
 //! bars (feature `progress`, on by default) all live in the core; its types are re-exported here.
 //!
+//! Pooled connections are driven by the tokio runtime that opened them: use a client (and its clones) within
+//! one long-lived multi-thread runtime. A client shared between a current-thread runtime's `block_on` calls and
+//! other runtimes can pick up a connection that nothing drives any more; build one client per runtime instead.
+//!
 //! ```no_run
 //! # async fn run() -> tilebox_tokio::Result<()> {
 //! use tilebox_tokio::{Client, QueryOptions};
