@@ -2,9 +2,8 @@
 //! [`tilebox_core::ClientBuilder`], parameterised by [`AsyncIo`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tilebox_core::{AsyncSleep, ClientConfig, Runtime, Transport, TransportError};
+use tilebox_core::{AsyncSleep, Runtime, Transport, TransportError, TransportSettings};
 
 use crate::{AsyncIoSleep, HyperTransport};
 
@@ -24,13 +23,12 @@ impl Runtime for AsyncIo {
     type Client = Client;
 
     fn transport(
-        config: &ClientConfig,
-        connect_timeout: Option<Duration>,
+        settings: &TransportSettings,
     ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
         let mut builder = HyperTransport::builder()
-            .timeout(config.timeout())
-            .max_idle_per_host(config.concurrency().max(8));
-        if let Some(timeout) = connect_timeout {
+            .timeout(settings.timeout)
+            .max_idle_per_host(settings.max_idle_per_host);
+        if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
         Ok(Arc::new(builder.build()?))

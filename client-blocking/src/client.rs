@@ -2,11 +2,10 @@
 //! [`tilebox_core::ClientBuilder`], parameterised by [`Blocking`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tilebox_core::{
     AsyncSleep, ClientConfig, Datapoints, DatasetSpec, IntoDatapointId, QueryOptions, Result,
-    Runtime, Transport, TransportError,
+    Runtime, Transport, TransportError, TransportSettings,
 };
 
 use crate::block_on::block_on;
@@ -106,14 +105,13 @@ impl Runtime for Blocking {
     type Client = Client;
 
     fn transport(
-        config: &ClientConfig,
-        connect_timeout: Option<Duration>,
+        settings: &TransportSettings,
     ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
         let mut builder = UreqTransport::builder()
-            .timeout(config.timeout())
-            .io_threads(config.concurrency())
-            .max_idle_per_host(config.concurrency().max(8));
-        if let Some(timeout) = connect_timeout {
+            .timeout(settings.timeout)
+            .io_threads(settings.max_in_flight)
+            .max_idle_per_host(settings.max_idle_per_host);
+        if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
         Ok(Arc::new(builder.build()))

@@ -2,9 +2,8 @@
 //! [`tilebox_core::ClientBuilder`], parameterised by [`Tokio`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tilebox_core::{AsyncSleep, ClientConfig, Runtime, Transport, TransportError};
+use tilebox_core::{AsyncSleep, Runtime, Transport, TransportError, TransportSettings};
 
 use crate::{ReqwestTransport, TokioSleep};
 
@@ -23,13 +22,12 @@ impl Runtime for Tokio {
     type Client = Client;
 
     fn transport(
-        config: &ClientConfig,
-        connect_timeout: Option<Duration>,
+        settings: &TransportSettings,
     ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
         let mut builder = ReqwestTransport::builder()
-            .timeout(config.timeout())
-            .pool_max_idle_per_host(config.concurrency().max(8));
-        if let Some(timeout) = connect_timeout {
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host);
+        if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
         Ok(Arc::new(builder.build()?))

@@ -11,15 +11,43 @@ use std::time::Duration;
 use crate::config::ClientConfigBuilder;
 use crate::{AsyncSleep, ClientConfig, Error, Result, RetryPolicy, Transport, TransportError};
 
+/// What a transport needs from the client configuration, derived in one place for every adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportSettings {
+    /// Total time allowed for one request (none: no limit).
+    pub timeout: Option<Duration>,
+    /// Time allowed to connect; `None` keeps the transport's default.
+    pub connect_timeout: Option<Duration>,
+    /// Requests the client may have in flight at once (its concurrency limit).
+    pub max_in_flight: usize,
+    /// Idle keep-alive connections per host worth keeping: enough to serve `max_in_flight` again.
+    pub max_idle_per_host: usize,
+}
+
+/// Idle connections kept per host at the least, so small concurrency limits still reuse connections.
+const MIN_IDLE_PER_HOST: usize = 8;
+
+impl TransportSettings {
+    /// The settings for `config`, with the user's `connect_timeout` if one was set.
+    pub fn from_config(config: &ClientConfig, connect_timeout: Option<Duration>) -> Self {
+        TransportSettings {
+            timeout: config.timeout(),
+            connect_timeout,
+            max_in_flight: config.concurrency(),
+            max_idle_per_host: config.concurrency().max(MIN_IDLE_PER_HOST),
+        }
+    }
+}
+
 /// What a runtime adapter supplies to build its clients.
 pub trait Runtime {
     /// The adapter's client type, made from the core client.
     type Client: From<crate::Client>;
 
-    /// The adapter's default transport for `config` (`connect_timeout` when the user set one).
+    /// The adapter's transport, configured by `settings`.
     fn transport(
-        config: &ClientConfig,
-        connect_timeout: Option<Duration>,
+        settings: &TransportSettings,
     ) -> std::result::Result<Arc<dyn Transport>, TransportError>;
 
     /// The sleep used between retries.
@@ -139,12 +167,14 @@ impl<R: Runtime> ClientBuilder<R> {
         let config = self.config.build();
         let transport = match self.transport {
             Some(transport) => transport,
-            None => {
-                R::transport(&config, self.connect_timeout).map_err(|source| Error::Transport {
-                    source,
-                    attempts: 0,
-                })?
-            }
+            None => R::transport(&TransportSettings::from_config(
+                &config,
+                self.connect_timeout,
+            ))
+            .map_err(|source| Error::Transport {
+                source,
+                attempts: 0,
+            })?,
         };
         Ok(crate::Client::new(config, transport, R::sleep()).into())
     }

@@ -27,7 +27,7 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
-pub use builder::{AdapterClient, ClientBuilder, Runtime};
+pub use builder::{AdapterClient, ClientBuilder, Runtime, TransportSettings};
 pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder, ResponseCompression};
 pub use datapoint::{

@@ -1,6 +1,5 @@
 //! The workflows client: jobs ([`JobClient`]) and clusters ([`ClusterClient`]) over the core's RPC layer.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tilebox_core::config::ClientConfig;
@@ -36,20 +35,19 @@ impl Client {
         Self::with_config(ClientConfig::builder().build())
     }
 
-    /// A client with a full core configuration, sending with reqwest on tokio.
+    /// A client with a full core configuration, sending through the tokio adapter's transport (configured
+    /// from `config` like every datasets client).
     pub fn with_config(config: ClientConfig) -> Result<Self> {
-        let transport = tilebox_tokio::ReqwestTransport::new().map_err(|e| {
+        use tilebox_core::{Runtime, TransportSettings};
+        let settings = TransportSettings::from_config(&config, None);
+        let transport = tilebox_tokio::Tokio::transport(&settings).map_err(|e| {
             WorkflowsError::Rpc(tilebox_core::Error::Transport {
                 source: e,
                 attempts: 0,
             })
         })?;
         Ok(Self {
-            rpc: RpcClient::new(
-                config,
-                Arc::new(transport),
-                Arc::new(tilebox_tokio::TokioSleep),
-            ),
+            rpc: RpcClient::new(config, transport, tilebox_tokio::Tokio::sleep()),
         })
     }
 
