@@ -761,6 +761,23 @@ fn datapoint_find_full_and_skip_data() {
 }
 
 /// Pages through a query until `next_page` is absent, returning the pages.
+/// Pages of `base` with full datapoints, then of the same query with `skip_data` (the order the recorded
+/// tests issued them).
+fn query_full_then_slim(
+    client: &RpcClient,
+    base: pb::QueryRequest,
+) -> (Vec<pb::QueryResultPage>, Vec<pb::QueryResultPage>) {
+    let full = query_all(client, base.clone());
+    let slim = query_all(
+        client,
+        pb::QueryRequest {
+            skip_data: true,
+            ..base
+        },
+    );
+    (full, slim)
+}
+
 fn query_all(client: &RpcClient, request: pb::QueryRequest) -> Vec<pb::QueryResultPage> {
     let mut pages = Vec::new();
     let mut request = request;
@@ -865,14 +882,7 @@ fn query_whole_dataset_single_page() {
         skip_data: false,
         dataset_id: dataset.id.clone(),
     };
-    let full_pages = query_all(&client, base.clone());
-    let slim_pages = query_all(
-        &client,
-        pb::QueryRequest {
-            skip_data: true,
-            ..base
-        },
-    );
+    let (full_pages, slim_pages) = query_full_then_slim(&client, base);
     finish(
         &client,
         &transport,
@@ -945,14 +955,7 @@ fn query_one_collection_single_page() {
         skip_data: false,
         dataset_id: dataset.id.clone(),
     };
-    let full_pages = query_all(&client, base.clone());
-    let slim_pages = query_all(
-        &client,
-        pb::QueryRequest {
-            skip_data: true,
-            ..base
-        },
-    );
+    let (full_pages, slim_pages) = query_full_then_slim(&client, base);
     finish(
         &client,
         &transport,
