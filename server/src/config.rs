@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub(crate) max_page_size: u64,
     pub(crate) body_limit: usize,
     pub(crate) workflows: crate::workflows::WorkflowsConfig,
+    pub(crate) assets_dir: Option<PathBuf>,
+    pub(crate) asset_demo: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -38,6 +40,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_page_size", &self.max_page_size)
             .field("body_limit", &self.body_limit)
             .field("workflows", &self.workflows)
+            .field("assets_dir", &self.assets_dir)
+            .field("asset_demo", &self.asset_demo)
             .finish()
     }
 }
@@ -54,6 +58,8 @@ impl Default for ServerConfig {
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             body_limit: DEFAULT_BODY_LIMIT,
             workflows: crate::workflows::WorkflowsConfig::default(),
+            assets_dir: None,
+            asset_demo: false,
         }
     }
 }
@@ -145,6 +151,20 @@ impl ServerConfigBuilder {
     /// Timings of the workflows services (lease length, idling, lease reaper).
     pub fn workflows(mut self, workflows: crate::workflows::WorkflowsConfig) -> Self {
         self.config.workflows = workflows;
+        self
+    }
+
+    /// Serve the files of this directory at `/assets/` (the asset demo writes its files here too). With
+    /// demo data and no directory set, `<database>.assets/` or a throw-away directory is used.
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.assets_dir = Some(dir.into());
+        self
+    }
+
+    /// Seed only the asset demo dataset (`open_data.demo.scene_assets`), not the large demo datasets;
+    /// `demo(true)` seeds it too.
+    pub fn asset_demo(mut self, seed: bool) -> Self {
+        self.config.asset_demo = seed;
         self
     }
 
