@@ -163,8 +163,7 @@ async fn interrupted_download_leaves_no_partial_file() {
         .part_size(200)
         .build();
     let dir = out.path().join("interrupted");
-    let download = fetcher.download(&image, &dir);
-    futures::pin_mut!(download);
+    let mut download = Box::pin(fetcher.download(&image, &dir));
     futures::select! {
         _ = download.as_mut().fuse() => panic!("the stalled download finished"),
         reached = rx.fuse() => reached.unwrap(),
