@@ -214,8 +214,10 @@ impl PartFile {
             let path = path.to_path_buf();
             move |source| FetchError::Io { path, source }
         };
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(io(&self.path))?;
+        // No fsync: the rename makes the file appear whole or not at all for every reader, and a file
+        // damaged by a crash is caught by the size/checksum check before the cache reuses it.
+        if let Some(mut file) = self.file.take() {
+            file.flush().map_err(io(&self.path))?;
         }
         std::fs::rename(&self.path, dest).map_err(io(dest))?;
         self.path = PathBuf::new();
