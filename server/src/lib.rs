@@ -19,6 +19,7 @@
 
 pub mod assets;
 pub mod config;
+mod connections;
 pub mod datapoint;
 pub mod datasets;
 pub mod demo;
