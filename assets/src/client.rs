@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::{GetOptions, ObjectStore};
 use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, ObjectStore};
 use tilebox_core::assets::{Asset, AssetLocation};
 use tilebox_core::{AsyncSleep, Transport};
 
@@ -354,7 +354,10 @@ impl Expected {
 impl AssetClient {
     /// A builder sending requests through `transport` and waiting between retries with `sleep` — usually
     /// those of an SDK client: see [`AssetClient::for_client`].
-    pub fn builder(transport: Arc<dyn Transport>, sleep: Arc<dyn AsyncSleep>) -> AssetClientBuilder {
+    pub fn builder(
+        transport: Arc<dyn Transport>,
+        sleep: Arc<dyn AsyncSleep>,
+    ) -> AssetClientBuilder {
         AssetClientBuilder {
             transport,
             sleep,
@@ -413,7 +416,8 @@ impl AssetClient {
         loop {
             match attempt().await {
                 Err(e) if e.is_retryable() && n < self.inner.attempts => {
-                    let backoff = Duration::from_millis(100u64 << n.min(5)).min(Duration::from_secs(2));
+                    let backoff =
+                        Duration::from_millis(100u64 << n.min(5)).min(Duration::from_secs(2));
                     tracing::debug!(error = %e, attempt = n, "retrying asset read");
                     self.inner.sleep.sleep(backoff).await;
                     n += 1;
@@ -473,10 +477,14 @@ impl AssetClient {
         let location = self.location(asset);
         let bytes = self.get_location(location).await?;
         let expected = Expected::of(asset);
-        let hasher = expected.checksum.as_ref().and_then(Multihash::hasher).map(|mut h| {
-            h.update(&bytes);
-            h
-        });
+        let hasher = expected
+            .checksum
+            .as_ref()
+            .and_then(Multihash::hasher)
+            .map(|mut h| {
+                h.update(&bytes);
+                h
+            });
         expected.check(&location.href, bytes.len() as u64, hasher)?;
         Ok(bytes)
     }
@@ -487,7 +495,11 @@ impl AssetClient {
     }
 
     /// Downloads the asset into `dir` (under the last segment of its href) and returns the file.
-    pub async fn download(&self, asset: &Asset, dir: impl AsRef<Path>) -> Result<Download, FetchError> {
+    pub async fn download(
+        &self,
+        asset: &Asset,
+        dir: impl AsRef<Path>,
+    ) -> Result<Download, FetchError> {
         let mut results = self
             .download_many([(asset.clone(), dir.as_ref().to_path_buf())])
             .await;

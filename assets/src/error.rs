@@ -68,7 +68,9 @@ impl FetchError {
     /// denied access, bad locations or corrupt data).
     pub fn is_retryable(&self) -> bool {
         match self {
-            FetchError::Store { source, .. } => matches!(source, object_store::Error::Generic { .. }),
+            FetchError::Store { source, .. } => {
+                matches!(source, object_store::Error::Generic { .. })
+            }
             _ => false,
         }
     }

@@ -49,7 +49,10 @@ impl TransportService {
             .await
             .map_err(|e| HttpError::new(kind(&e), e))?;
         let (parts, body) = response.into_parts();
-        let body = HttpResponseBody::new(Full::new(body).map_err(|never: std::convert::Infallible| -> HttpError { match never {} }));
+        let body = HttpResponseBody::new(
+            Full::new(body)
+                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
+        );
         Ok(http::Response::from_parts(parts, body))
     }
 }

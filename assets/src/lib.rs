@@ -43,9 +43,9 @@ pub use client::{
     Download, file_name,
 };
 pub use error::FetchError;
+pub use object_store;
 pub use progress::Progress;
 pub use store::Credentials;
-pub use object_store;
 
 /// A store for an object-store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///dir`,
 /// `http(s)://…`) sending through `transport`, and the path the URL points at inside it. Used by job

@@ -125,9 +125,8 @@ impl Stores {
     ) -> Result<(Arc<dyn ObjectStore>, ObjectPath), FetchError> {
         let href = location.href.as_str();
         let url = url::Url::parse(href).map_err(|e| unsupported(href, e.to_string()))?;
-        let url_path = || {
-            ObjectPath::from_url_path(url.path()).map_err(|e| unsupported(href, e.to_string()))
-        };
+        let url_path =
+            || ObjectPath::from_url_path(url.path()).map_err(|e| unsupported(href, e.to_string()));
         let host = || {
             url.host_str()
                 .filter(|h| !h.is_empty())
@@ -242,12 +241,10 @@ impl Stores {
         if let Some(store) = stores.get(&key) {
             return Ok((Arc::clone(store), path));
         }
-        let store = self
-            .build(&key)
-            .map_err(|source| FetchError::Store {
-                href: href.to_owned(),
-                source,
-            })?;
+        let store = self.build(&key).map_err(|source| FetchError::Store {
+            href: href.to_owned(),
+            source,
+        })?;
         stores.insert(key, Arc::clone(&store));
         Ok((store, path))
     }

@@ -73,7 +73,10 @@ async fn download_all_twice(client: &tilebox_core::Client, alternate: Option<&st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_http_and_file_stores_with_cache() {
     let server = server();
-    let client = tilebox_tokio::Client::builder().url(server.url()).build().unwrap();
+    let client = tilebox_tokio::Client::builder()
+        .url(server.url())
+        .build()
+        .unwrap();
     download_all_twice(client.core(), None).await;
     download_all_twice(client.core(), Some("file")).await;
 }
@@ -81,17 +84,28 @@ async fn tokio_http_and_file_stores_with_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_and_ranges_and_corruption() {
     let server = server();
-    let client = tilebox_tokio::Client::builder().url(server.url()).build().unwrap();
+    let client = tilebox_tokio::Client::builder()
+        .url(server.url())
+        .build()
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     let jobs = demo_jobs(client.core(), out.path()).await;
-    let image = jobs.iter().find(|(a, _)| a.key == "image").unwrap().0.clone();
+    let image = jobs
+        .iter()
+        .find(|(a, _)| a.key == "image")
+        .unwrap()
+        .0
+        .clone();
     let fetcher = AssetClient::for_client(client.core()).build();
 
     let whole = fetcher.get(&image).await.unwrap();
     assert_eq!(&whole[..4], b"II*\0");
     let header = fetcher.get_range(&image, 0..8).await.unwrap();
     assert_eq!(header, whole.slice(0..8));
-    let tail = fetcher.get_range(&image, 100..whole.len() as u64).await.unwrap();
+    let tail = fetcher
+        .get_range(&image, 100..whole.len() as u64)
+        .await
+        .unwrap();
     assert_eq!(tail, whole.slice(100..));
     // The file alternate holds the same bytes.
     let file = AssetClient::location_named(&image, Some("file")).unwrap();
@@ -107,7 +121,10 @@ async fn get_and_ranges_and_corruption() {
     let err = fetcher.download(&corrupt, &dir).await.unwrap_err();
     assert!(matches!(err, FetchError::ChecksumMismatch { .. }), "{err}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-    assert!(matches!(fetcher.get(&corrupt).await, Err(FetchError::ChecksumMismatch { .. })));
+    assert!(matches!(
+        fetcher.get(&corrupt).await,
+        Err(FetchError::ChecksumMismatch { .. })
+    ));
 
     // A file corrupted on disk after download is detected and replaced on the next run.
     let good = fetcher.download(&image, &dir).await.unwrap();
@@ -120,7 +137,16 @@ async fn get_and_ranges_and_corruption() {
     let mut missing = image.clone();
     missing.primary.href.push_str(".missing");
     let err = fetcher.download(&missing, &dir).await.unwrap_err();
-    assert!(matches!(err, FetchError::Store { source: tilebox_assets::object_store::Error::NotFound { .. }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            FetchError::Store {
+                source: tilebox_assets::object_store::Error::NotFound { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A transport that stalls (never answers) from the `stall_at`-th request on, and says when it got there.
@@ -147,10 +173,18 @@ impl Transport for StallingTransport {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_download_leaves_no_partial_file() {
     let server = server();
-    let client = tilebox_tokio::Client::builder().url(server.url()).build().unwrap();
+    let client = tilebox_tokio::Client::builder()
+        .url(server.url())
+        .build()
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     let jobs = demo_jobs(client.core(), out.path()).await;
-    let image = jobs.iter().find(|(a, _)| a.key == "image").unwrap().0.clone();
+    let image = jobs
+        .iter()
+        .find(|(a, _)| a.key == "image")
+        .unwrap()
+        .0
+        .clone();
     let (tx, rx) = futures::channel::oneshot::channel();
     let transport = Arc::new(StallingTransport {
         inner: Arc::clone(client.core().rpc().transport()),
@@ -185,7 +219,10 @@ async fn interrupted_download_leaves_no_partial_file() {
 
 /// async-std and smol: the whole path (query, resolve, HTTP + file downloads) without a tokio runtime.
 async fn without_tokio(url: String) {
-    let client = tilebox_async_std::Client::builder().url(url).build().unwrap();
+    let client = tilebox_async_std::Client::builder()
+        .url(url)
+        .build()
+        .unwrap();
     download_all_twice(client.core(), None).await;
     download_all_twice(client.core(), Some("file")).await;
     assert!(tokio::runtime::Handle::try_current().is_err());
@@ -212,6 +249,9 @@ fn smol_downloads_start_no_tokio_runtime() {
 #[test]
 fn blocking_downloads() {
     let server = server();
-    let client = tilebox_blocking::Client::builder().url(server.url()).build().unwrap();
+    let client = tilebox_blocking::Client::builder()
+        .url(server.url())
+        .build()
+        .unwrap();
     futures::executor::block_on(download_all_twice(client.as_async(), None));
 }

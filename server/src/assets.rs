@@ -147,7 +147,9 @@ pub fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, 
         let e: u64 = if end.is_empty() {
             len.saturating_sub(1)
         } else {
-            end.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+            end.parse::<u64>()
+                .map_err(|_| ())?
+                .min(len.saturating_sub(1))
         };
         if s >= len || e < s {
             return Err(());
@@ -249,7 +251,9 @@ pub fn tiny_geotiff(width: u16, height: u16, lon: f64, lat: f64, seed: u64) -> V
         out.extend_from_slice(&v.to_le_bytes());
     }
     // Version 1.1.0, 3 keys: model type geographic, raster type pixel-is-area, WGS 84.
-    for v in [1u16, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326] {
+    for v in [
+        1u16, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326,
+    ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     let mut state = seed;
@@ -271,7 +275,10 @@ pub fn sha256_multihash(data: &[u8]) -> Bytes {
 
 /// A `file://` URL for an absolute path (spaces and `%` escaped).
 pub fn file_url(path: &Path) -> String {
-    let text = path.to_string_lossy().replace('%', "%25").replace(' ', "%20");
+    let text = path
+        .to_string_lossy()
+        .replace('%', "%25")
+        .replace(' ', "%20");
     format!("file://{text}")
 }
 
@@ -298,7 +305,13 @@ fn scene_type() -> DatasetType {
     DatasetType {
         kind: DatasetKind::Temporal as i32,
         fields: vec![
-            field("granule_name", Type::String, None, "Scene id", "S2_DEMO_000"),
+            field(
+                "granule_name",
+                Type::String,
+                None,
+                "Scene id",
+                "S2_DEMO_000",
+            ),
             field(
                 "assets",
                 Type::Message,
@@ -373,9 +386,7 @@ fn demo_assets(
     ] {
         let path = dir.join(name);
         let file = write_file(&path, data).map_err(io)?;
-        let primary = AssetLocation::new(format!(
-            "{base_url}/assets/{DEMO_DIR}/{granule}/{name}"
-        ));
+        let primary = AssetLocation::new(format!("{base_url}/assets/{DEMO_DIR}/{granule}/{name}"));
         let mut asset = Asset::new(key, primary);
         asset.alternates.insert(
             "file".to_owned(),
@@ -491,6 +502,7 @@ fn scene_row(mut point: ScenePoint, collection_id: &RawId, time_ns: i64) -> Data
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
@@ -514,7 +526,10 @@ mod tests {
     #[test]
     fn paths_stay_inside_the_root() {
         let root = Path::new("/srv");
-        assert_eq!(resolve_path(root, "a/b.tif"), Some(PathBuf::from("/srv/a/b.tif")));
+        assert_eq!(
+            resolve_path(root, "a/b.tif"),
+            Some(PathBuf::from("/srv/a/b.tif"))
+        );
         assert_eq!(resolve_path(root, "../etc/passwd"), None);
         assert_eq!(resolve_path(root, "a/../../x"), None);
         assert_eq!(resolve_path(root, "/etc/passwd"), None);
@@ -525,7 +540,11 @@ mod tests {
     fn geotiff_layout() {
         let tiff = tiny_geotiff(16, 16, 10.0, 47.0, 1);
         assert_eq!(&tiff[..4], b"II*\0");
-        let data_at = u32::from_le_bytes(tiff[8 + 2 + 5 * 12 + 8..8 + 2 + 5 * 12 + 12].try_into().unwrap());
+        let data_at = u32::from_le_bytes(
+            tiff[8 + 2 + 5 * 12 + 8..8 + 2 + 5 * 12 + 12]
+                .try_into()
+                .unwrap(),
+        );
         assert_eq!(tiff.len() as u32, data_at + 16 * 16 * 2);
     }
 }

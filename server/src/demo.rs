@@ -84,7 +84,13 @@ impl Rng {
     }
 }
 
-pub(crate) fn field(name: &str, ty: Type, type_name: Option<&str>, description: &str, example: &str) -> Field {
+pub(crate) fn field(
+    name: &str,
+    ty: Type,
+    type_name: Option<&str>,
+    description: &str,
+    example: &str,
+) -> Field {
     Field {
         descriptor: Some(FieldDescriptorProto {
             name: Some(name.to_owned()),

@@ -100,7 +100,8 @@ impl AssetCollection {
             asset_band_keys.push(band_keys);
             wire_assets.push(compile_asset(asset, &profiles)?);
         }
-        band_profiles.sort_by(|(ka, a), (kb, b)| band_sort_key(a, ka).cmp_key(&band_sort_key(b, kb)));
+        band_profiles
+            .sort_by(|(ka, a), (kb, b)| band_sort_key(a, ka).cmp_key(&band_sort_key(b, kb)));
         for (wire, keys) in wire_assets.iter_mut().zip(asset_band_keys) {
             wire.band_profile_indices = keys
                 .iter()
@@ -114,10 +115,10 @@ impl AssetCollection {
                 band_profiles: band_profiles.into_iter().map(|(_, p)| p).collect(),
                 assets: wire_assets,
             },
-            storage: (!storage_schemes.is_empty()).then(|| stac::Storage {
+            storage: (!storage_schemes.is_empty()).then_some(stac::Storage {
                 schemes: storage_schemes,
             }),
-            authentication: (!auth_schemes.is_empty()).then(|| stac::Authentication {
+            authentication: (!auth_schemes.is_empty()).then_some(stac::Authentication {
                 schemes: auth_schemes,
             }),
         })

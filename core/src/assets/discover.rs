@@ -62,7 +62,8 @@ impl AssetFieldNames {
                 )));
             }
         }
-        let [a, s, t] = entries.map(|(logical, name)| name.clone().unwrap_or_else(|| logical.to_owned()));
+        let [a, s, t] =
+            entries.map(|(logical, name)| name.clone().unwrap_or_else(|| logical.to_owned()));
         if a == s || a == t || s == t {
             return Err(AssetError::invalid(
                 "asset, storage, and authentication field names must be distinct",
@@ -85,8 +86,8 @@ impl AssetCollection {
         fields: &AssetFieldNames,
     ) -> Result<AssetCollection, AssetError> {
         fields.validate()?;
-        let root: stac::Assets = discover(message, ASSETS, fields.assets.as_deref())?
-            .ok_or_else(|| {
+        let root: stac::Assets =
+            discover(message, ASSETS, fields.assets.as_deref())?.ok_or_else(|| {
                 AssetError::invalid(format!("no populated {ASSETS} field found in datapoint"))
             })?;
         let storage: Option<stac::Storage> = discover(message, STORAGE, fields.storage.as_deref())?;
@@ -136,13 +137,14 @@ fn set<M: prost::Message>(
             repr(name)
         )));
     };
-    let dynamic = DynamicMessage::decode(target, value.encode_to_vec().as_slice()).map_err(|e| {
-        AssetError::Decode {
-            field: name.to_owned(),
-            message: "its field type",
-            reason: e.to_string(),
-        }
-    })?;
+    let dynamic =
+        DynamicMessage::decode(target, value.encode_to_vec().as_slice()).map_err(|e| {
+            AssetError::Decode {
+                field: name.to_owned(),
+                message: "its field type",
+                reason: e.to_string(),
+            }
+        })?;
     message.set_field(&field, Value::Message(dynamic));
     Ok(())
 }

@@ -159,10 +159,7 @@ pub(crate) fn canonical_roles(
     roles: impl IntoIterator<Item = Role>,
     asset_key: &str,
 ) -> Result<std::collections::BTreeSet<Role>, AssetError> {
-    roles
-        .into_iter()
-        .map(|r| r.canonical(asset_key))
-        .collect()
+    roles.into_iter().map(|r| r.canonical(asset_key)).collect()
 }
 
 /// The canonical semantic form of an authored asset, the one resolution reproduces: bands get effective
@@ -234,8 +231,10 @@ fn lift_sar(bands: &[Band], parent: Option<&stac::SarProperties>) -> Option<stac
     ) -> T {
         common(bands.iter().map(|b| f(b.sar.as_ref()))).unwrap_or_else(|| f(parent))
     }
-    let opt_f64 = |g: fn(&stac::SarProperties) -> Option<f64>| lift(bands, parent, |s| s.and_then(g));
-    let opt_u64 = |g: fn(&stac::SarProperties) -> Option<u64>| lift(bands, parent, |s| s.and_then(g));
+    let opt_f64 =
+        |g: fn(&stac::SarProperties) -> Option<f64>| lift(bands, parent, |s| s.and_then(g));
+    let opt_u64 =
+        |g: fn(&stac::SarProperties) -> Option<u64>| lift(bands, parent, |s| s.and_then(g));
     let result = stac::SarProperties {
         polarizations: lift(bands, parent, |s| s.map(|s| s.polarizations.clone()))
             .unwrap_or_default(),
@@ -258,7 +257,10 @@ fn lift_sar(bands: &[Band], parent: Option<&stac::SarProperties>) -> Option<stac
 }
 
 /// `None` when the child's value equals the parent's (so the band inherits it), else the child's.
-fn unless_inherited<T: SemanticEq + Clone>(child: &Option<T>, parent: Option<&Option<T>>) -> Option<T> {
+fn unless_inherited<T: SemanticEq + Clone>(
+    child: &Option<T>,
+    parent: Option<&Option<T>>,
+) -> Option<T> {
     let parent_value = parent.cloned().flatten();
     if child.semantic_eq(&parent_value) {
         None
@@ -277,7 +279,10 @@ pub(crate) fn sparse_eo(
             Some(p) if p.common_name == c.common_name => 0,
             _ => c.common_name,
         },
-        center_wavelength: unless_inherited(&c.center_wavelength, parent.map(|p| &p.center_wavelength)),
+        center_wavelength: unless_inherited(
+            &c.center_wavelength,
+            parent.map(|p| &p.center_wavelength),
+        ),
         full_width_half_max: unless_inherited(
             &c.full_width_half_max,
             parent.map(|p| &p.full_width_half_max),
@@ -316,7 +321,11 @@ pub(crate) fn sparse_sar(
     let p = parent;
     let enum_field = |cv: i32, pv: Option<i32>| if cv == pv.unwrap_or(0) { 0 } else { cv };
     let list = |cv: &Vec<String>, pv: Option<&Vec<String>>| {
-        if Some(cv) == pv { Vec::new() } else { cv.clone() }
+        if Some(cv) == pv {
+            Vec::new()
+        } else {
+            cv.clone()
+        }
     };
     non_empty(stac::SarProperties {
         polarizations: if Some(&c.polarizations) == p.map(|p| &p.polarizations) {

@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::inherit::{canonical_roles, inherit_eo, inherit_raster, inherit_sar};
-use super::{
-    Asset, AssetCollection, AssetError, AssetLocation, Band, MEDIA_TYPES, Role, repr,
-};
+use super::{Asset, AssetCollection, AssetError, AssetLocation, Band, MEDIA_TYPES, Role, repr};
 use crate::wire::datasets::stac::v1 as stac;
 
 impl AssetCollection {

@@ -38,13 +38,19 @@ struct Args {
     concurrency: usize,
 }
 
-fn write_files(dir: &Path, files: usize, size: usize) -> Result<Vec<(String, stac::File)>, BoxError> {
+fn write_files(
+    dir: &Path,
+    files: usize,
+    size: usize,
+) -> Result<Vec<(String, stac::File)>, BoxError> {
     let mut out = Vec::with_capacity(files);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..files {
         let mut data = vec![0u8; size];
         for chunk in data.chunks_mut(8) {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
         }
         let name = format!("bench/file_{i:04}.bin");
@@ -74,7 +80,10 @@ async fn main() -> Result<(), BoxError> {
     let served = tempfile::tempdir()?;
     let files = write_files(served.path(), args.files, args.size_kib * 1024)?;
     let total_mib = (args.files * args.size_kib) as f64 / 1024.0;
-    println!("| latency | sequential | concurrent ({}) | speed-up | MiB/s seq → conc |", args.concurrency);
+    println!(
+        "| latency | sequential | concurrent ({}) | speed-up | MiB/s seq → conc |",
+        args.concurrency
+    );
     println!("|---:|---:|---:|---:|---:|");
     for latency in &args.latency_ms {
         let config = tilebox_server::ServerConfig::builder()

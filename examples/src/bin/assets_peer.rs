@@ -210,7 +210,13 @@ fn authored() -> Vec<Asset> {
     meta.roles = ["metadata"].into_iter().map(Role::from).collect();
     meta.file = Some(stac::File {
         size: Some(1234),
-        checksum: Some(vec![0x12, 0x20].into_iter().chain(0..32).collect::<Vec<u8>>().into()),
+        checksum: Some(
+            vec![0x12, 0x20]
+                .into_iter()
+                .chain(0..32)
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
         local_path: None,
     });
     vec![visual, sar, meta]
@@ -241,7 +247,11 @@ async fn main() -> Result<(), BoxError> {
             let time = time.as_str().into_instant()?;
             message.set_field_by_name(
                 "time",
-                Reflected::Message(timestamp(&schema, time.timestamp(), time.timestamp_subsec_nanos() as i32)?),
+                Reflected::Message(timestamp(
+                    &schema,
+                    time.timestamp(),
+                    time.timestamp_subsec_nanos() as i32,
+                )?),
             );
             fields.set_on(&mut message, &AssetFieldNames::new())?;
             let summary = collection.ingest(&[message], true).await?;

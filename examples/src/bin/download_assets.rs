@@ -50,7 +50,10 @@ struct Args {
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let mut embedded = None;
-    let url = match std::env::var("TILEBOX_API_URL").ok().filter(|u| !u.is_empty()) {
+    let url = match std::env::var("TILEBOX_API_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(url) => url,
         None => {
             let config = tilebox_server::ServerConfig::builder()
@@ -79,7 +82,12 @@ async fn main() -> Result<(), BoxError> {
         .await?;
     let datapoints = collection.query(&QueryOptions::new((start, end))).await?;
     let mut jobs = Vec::new();
-    for (index, record) in datapoints.records()?.into_iter().take(args.scenes).enumerate() {
+    for (index, record) in datapoints
+        .records()?
+        .into_iter()
+        .take(args.scenes)
+        .enumerate()
+    {
         let scene = record
             .get_str("granule_name")
             .or_else(|| record.id().map(|id| id.to_string()))
@@ -110,7 +118,11 @@ async fn main() -> Result<(), BoxError> {
                 cached += usize::from(download.cached);
                 println!(
                     "{} {} ({} bytes{})",
-                    if download.cached { "cached " } else { "fetched" },
+                    if download.cached {
+                        "cached "
+                    } else {
+                        "fetched"
+                    },
                     download.path.display(),
                     download.bytes,
                     if download.verified { ", verified" } else { "" }
