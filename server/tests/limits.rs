@@ -162,3 +162,55 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
         let _ = read_to_close(&mut s).await;
     }
 }
+
+/// With a low file-descriptor limit (`ulimit -n 128`) and more idle connections than it allows, the server
+/// closes idle connections as soon as `accept` runs out of descriptors, so a normal client is served
+/// without waiting for the (here: 10 minute) idle timeout.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_sheds_idle_connections() {
+    use std::io::BufRead;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 128 && exec '{}' --listen 127.0.0.1:{port} --idle-timeout-ms 600000",
+            env!("CARGO_BIN_EXE_tilebox-server")
+        ))
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().unwrap();
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("listening on"));
+    assert!(ready, "server did not start");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    let request = ds::ListDatasetsRequest::default();
+    let call = call::<_, ds::ListDatasetsResponse>(
+        &url,
+        "datasets.v1.DatasetService/ListDatasets",
+        &request,
+    );
+    // The bound only turns a server that never answers into a failure instead of a hang.
+    let served = tokio::time::timeout(Duration::from_secs(120), call).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        matches!(served, Ok(Ok(_))),
+        "a normal client is served: {served:?}"
+    );
+    drop(idle);
+}

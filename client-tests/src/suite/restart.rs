@@ -17,8 +17,14 @@ use tilebox_core::{Datapoints, Error, ProgressEvent, RetryPolicy, TransportError
 use super::api::{Api, Setup};
 use super::tests::{LANDSAT, SEED, year_2020};
 
-/// How long the server stays down in the restart test.
-const OUTAGE: Duration = Duration::from_secs(3);
+/// How long the server stays down in the restart test: 3 s, or `TILEBOX_RESTART_OUTAGE_MS` (for measuring
+/// other outage lengths by hand).
+fn outage() -> Duration {
+    std::env::var("TILEBOX_RESTART_OUTAGE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_millis)
+}
 
 /// The `tilebox-server` binary: `TILEBOX_SERVER_BIN`, else next to the test executable (cargo builds it
 /// for the workspace's tests), else built with cargo.
@@ -143,7 +149,7 @@ pub fn restart_mid_load<A: Api>() {
                 .recv()
                 .expect("the load receives a first page");
             server.kill();
-            std::thread::sleep(OUTAGE);
+            std::thread::sleep(outage());
             ServerProcess::start(port, &database)
         });
         let results = api.load_collections(&collections, &options);
