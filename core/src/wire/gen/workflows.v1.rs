@@ -342,6 +342,17 @@ pub struct CancelJobRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CancelJobResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct VisualizeJobRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub render_options: ::core::option::Option<RenderOptions>,
+    #[prost(enumeration = "WorkflowDiagramTheme", tag = "3")]
+    pub theme: i32,
+    #[prost(bool, tag = "4")]
+    pub include_job_name: bool,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct QueryFilters {
     #[prost(message, optional, tag = "1")]
@@ -395,17 +406,6 @@ pub struct CloneJobRequest {
     pub root_tasks_overrides: ::prost::alloc::vec::Vec<SingleTaskSubmission>,
     #[prost(string, tag = "3")]
     pub job_name: ::prost::alloc::string::String,
-}
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct VisualizeJobRequest {
-    #[prost(message, optional, tag = "1")]
-    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
-    #[prost(message, optional, tag = "2")]
-    pub render_options: ::core::option::Option<RenderOptions>,
-    #[prost(enumeration = "WorkflowDiagramTheme", tag = "3")]
-    pub theme: i32,
-    #[prost(bool, tag = "4")]
-    pub include_job_name: bool,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
