@@ -517,7 +517,7 @@ enum Report {
 
 /// What the run loop waits for when it has nothing to send.
 enum Wake {
-    Finished(Option<Done>),
+    Finished(Option<Box<Done>>),
     Timer,
     Shutdown,
 }
@@ -685,12 +685,12 @@ impl Inner {
                 }
             };
             let wake = match select(finished.boxed(), select(timer, shutdown)).await {
-                Either::Left((done, _)) => Wake::Finished(done),
+                Either::Left((done, _)) => Wake::Finished(done.map(Box::new)),
                 Either::Right((Either::Left(_), _)) => Wake::Timer,
                 Either::Right((Either::Right(_), _)) => Wake::Shutdown,
             };
             match wake {
-                Wake::Finished(Some(done)) => self.finished(done, heartbeat, &mut reports).await,
+                Wake::Finished(Some(done)) => self.finished(*done, heartbeat, &mut reports).await,
                 Wake::Finished(None) | Wake::Shutdown => {}
                 Wake::Timer => {
                     if grace_until.is_some_and(|g| Instant::now() >= g) {
