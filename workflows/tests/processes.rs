@@ -136,8 +136,7 @@ fn child_runner() {
     };
     let url = std::env::var("TILEBOX_API_URL").unwrap();
     let dir = std::env::var("TILEBOX_WF_CACHE").unwrap();
-    let runner = Client::new(url)
-        .unwrap()
+    let runner = blocking_client(&url)
         .runner()
         .cache(LocalFileSystemCache::new(dir))
         .register::<MapRoot>()
