@@ -18,6 +18,7 @@
 //! [`RpcContext::state`] (`state.store` is the datasets store, `state.workflows` the workflows store).
 
 pub mod config;
+mod connections;
 pub mod datapoint;
 pub mod datasets;
 pub mod demo;

@@ -5,6 +5,7 @@
 //! PostgreSQL backend can implement the same trait later.
 
 mod sqlite;
+pub mod tx;
 pub mod workflows;
 
 use std::ops::Bound;

@@ -1,8 +1,9 @@
 //! SQLite backend of [`WorkflowsStore`] (sqlx), sharing the datasets store's database.
 //!
-//! Writes are serialised by one async mutex and run as `BEGIN IMMEDIATE` transactions on a task of their own
-//! (see [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in
-//! the middle of a transaction never leaves a transaction open on a pooled connection.
+//! Writes go through the database's shared [`Writer`]: queued behind the datasets writes and each other, then
+//! run as one `BEGIN IMMEDIATE` transaction on a task of their own (see [`SqliteWorkflowsStore::write`]), so
+//! a request that is cancelled while it waits for the lock or in the middle of a transaction never leaves a
+//! transaction open on a pooled connection nor half a change behind.
 
 mod clusters;
 mod jobs;
@@ -22,6 +23,7 @@ use super::{
     JobRecord, Lease, NewJob, WfResult, WorkflowsStore, WorkflowsStoreError,
 };
 use crate::config::WorkflowsConfig;
+use crate::store::tx::Writer;
 use crate::store::{RawId, StoreError};
 
 /// The workflows store on SQLite. Cloning shares the pool and the writer lock.
@@ -41,19 +43,23 @@ impl std::fmt::Debug for SqliteWorkflowsStore {
 /// What a write transaction can reach.
 pub(super) struct Inner {
     pool: SqlitePool,
-    writer: tokio::sync::Mutex<()>,
+    writer: Writer,
     pub(super) config: WorkflowsConfig,
     last_id: StdMutex<u128>,
 }
 
 impl SqliteWorkflowsStore {
-    /// Opens the store on the pool of the datasets store: creates (or upgrades) the tables and the default
-    /// cluster.
-    pub async fn open(pool: SqlitePool, config: WorkflowsConfig) -> Result<Self, StoreError> {
+    /// Opens the store on the pool of the datasets store, writing through the same `writer`: creates (or
+    /// upgrades) the tables and the default cluster.
+    pub async fn open(
+        pool: SqlitePool,
+        writer: Writer,
+        config: WorkflowsConfig,
+    ) -> Result<Self, StoreError> {
         let store = SqliteWorkflowsStore {
             inner: Arc::new(Inner {
                 pool,
-                writer: tokio::sync::Mutex::new(()),
+                writer,
                 config,
                 last_id: StdMutex::new(0),
             }),
@@ -71,10 +77,8 @@ impl SqliteWorkflowsStore {
             .await
     }
 
-    /// Runs `unit` in one `BEGIN IMMEDIATE` transaction on a task of its own: the caller only awaits the
-    /// outcome, so dropping the caller's future (a cancelled request) neither interrupts the transaction
-    /// nor returns a connection with an open transaction to the pool. The unit commits when it returns
-    /// `Ok` and rolls back when it returns an error.
+    /// Runs `unit` as one write transaction through the [`Writer`]: committed when it returns `Ok`, rolled
+    /// back when it returns an error; once started it runs to its end whatever happens to the caller.
     async fn write<T, F>(&self, unit: F) -> WfResult<T>
     where
         T: Send + 'static,
@@ -83,23 +87,10 @@ impl SqliteWorkflowsStore {
             + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        let task = tokio::spawn(async move {
-            let _writer = inner.writer.lock().await;
-            let mut tx = inner.pool.begin_with("BEGIN IMMEDIATE").await?;
-            match unit(&inner, &mut tx).await {
-                Ok(value) => {
-                    tx.commit().await?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    tx.rollback().await?;
-                    Err(e)
-                }
-            }
-        });
-        task.await.map_err(|e| {
-            WorkflowsStoreError::Store(StoreError::Io(format!("write task failed: {e}")))
-        })?
+        self.inner
+            .writer
+            .run(move |conn| Box::pin(async move { unit(&inner, conn).await }))
+            .await
     }
 
     fn pool(&self) -> &SqlitePool {
