@@ -278,6 +278,12 @@ impl RunnerBuilder {
     }
 
     fn finish(self, cluster: String, own: Option<OwnRuntime>) -> Runner {
+        let stats = Arc::new(Stats::default());
+        let counted = Arc::clone(&stats);
+        // Reports count every retry wait, the core's included.
+        let reporter = self.client.rpc().with_retry_hook(Arc::new(move |_| {
+            counted.report_retries.fetch_add(1, Ordering::Relaxed);
+        }));
         let mut tasks: HashMap<TaskIdentifier, Exec> = HashMap::new();
         let mut identifiers = Vec::new();
         for (id, exec) in self.tasks {
@@ -299,7 +305,8 @@ impl RunnerBuilder {
                 signals: self.signals,
                 max_concurrent: self.max_concurrent,
                 shutdown: CancellationToken::new(),
-                stats: Arc::new(Stats::default()),
+                stats,
+                reporter,
                 in_flight: Mutex::new(HashMap::new()),
             }),
             own: Mutex::new(own),
@@ -366,6 +373,8 @@ struct Inner {
     max_concurrent: usize,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
+    /// The RPC client for reports: counts its retries in the stats.
+    reporter: tilebox_core::RpcClient,
     /// The executions in flight: their lease clock, context and display, for interruption reports.
     in_flight: Mutex<HashMap<Uuid, (LeaseClock, ExecutionContext, String)>>,
 }
@@ -890,9 +899,14 @@ impl Inner {
         req: wf::NextTaskRequest,
         clock: Option<&LeaseClock>,
     ) -> std::result::Result<wf::NextTaskResponse, tilebox_core::Error> {
+        let rpc = if clock.is_some() {
+            &self.reporter
+        } else {
+            self.client.rpc()
+        };
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.client.rpc().next_task(req.clone()).await {
+            match rpc.next_task(req.clone()).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => match clock {
                     Some(clock) if self.may_retry(&e, clock, &mut wait).await => {}
@@ -920,7 +934,7 @@ impl Inner {
         };
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.client.rpc().task_failed(req.clone()).await {
+            match self.reporter.task_failed(req.clone()).await {
                 Ok(_) => return,
                 Err(e) if self.may_retry(&e, clock, &mut wait).await => {}
                 Err(e) => {
