@@ -593,6 +593,10 @@ impl Inner {
             // Collect finished executions without waiting.
             while let Some(Some(done)) = running.next().now_or_never() {
                 self.finished(done, heartbeat, &mut reports).await;
+                // A finished task may have unlocked others: claim again without waiting out an idle answer.
+                if failures == 0 {
+                    claim_after = None;
+                }
             }
             let shutting = self.shutdown.is_cancelled();
             if shutting && grace_until.is_none() {
@@ -699,7 +703,12 @@ impl Inner {
                 Either::Right((Either::Right(_), _)) => Wake::Shutdown,
             };
             match wake {
-                Wake::Finished(Some(done)) => self.finished(*done, heartbeat, &mut reports).await,
+                Wake::Finished(Some(done)) => {
+                    self.finished(*done, heartbeat, &mut reports).await;
+                    if failures == 0 {
+                        claim_after = None;
+                    }
+                }
                 Wake::Finished(None) | Wake::Shutdown => {}
                 Wake::Timer => {
                     if grace_until.is_some_and(|g| Instant::now() >= g) {
