@@ -70,7 +70,11 @@ fn leaves(prefix: &str, n: usize) -> wf::TaskSubmissions {
     }
 }
 
-fn submit_request(name: &str, tasks: wf::TaskSubmissions, automation: Option<[u8; 16]>) -> wf::SubmitJobRequest {
+fn submit_request(
+    name: &str,
+    tasks: wf::TaskSubmissions,
+    automation: Option<[u8; 16]>,
+) -> wf::SubmitJobRequest {
     wf::SubmitJobRequest {
         tasks: Some(tasks),
         job_name: name.into(),
@@ -81,7 +85,9 @@ fn submit_request(name: &str, tasks: wf::TaskSubmissions, automation: Option<[u8
 }
 
 async fn submit(url: &str, name: &str, tasks: wf::TaskSubmissions) -> wf::Job {
-    call(url, SUBMIT, &submit_request(name, tasks, None)).await.unwrap()
+    call(url, SUBMIT, &submit_request(name, tasks, None))
+        .await
+        .unwrap()
 }
 
 async fn default_cluster(url: &str) -> String {
@@ -105,7 +111,9 @@ fn claim_request(cluster: &str, computed: Option<wf::ComputedTask>) -> wf::NextT
 }
 
 async fn claim(url: &str, cluster: &str) -> Option<wf::Task> {
-    let r: wf::NextTaskResponse = call(url, NEXT, &claim_request(cluster, None)).await.unwrap();
+    let r: wf::NextTaskResponse = call(url, NEXT, &claim_request(cluster, None))
+        .await
+        .unwrap();
     r.next_task
 }
 
@@ -133,9 +141,15 @@ async fn report(url: &str, c: wf::ComputedTask) -> Result<wf::NextTaskResponse, 
 }
 
 async fn job(url: &str, job_id: &Option<tb::Id>) -> wf::Job {
-    call(url, GET_JOB, &wf::GetJobRequest { job_id: job_id.clone() })
-        .await
-        .unwrap()
+    call(
+        url,
+        GET_JOB,
+        &wf::GetJobRequest {
+            job_id: job_id.clone(),
+        },
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -147,7 +161,10 @@ async fn extend_lease_of_an_unknown_task_is_not_found() {
         EXTEND,
         &wf::TaskLeaseRequest {
             task_id: Some(id(&[7; 16])),
-            requested_lease: Some(prost_types::Duration { seconds: 5, nanos: 0 }),
+            requested_lease: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
         },
     )
     .await
@@ -169,7 +186,9 @@ async fn extend_lease_of_an_unknown_task_is_not_found() {
         &url,
         EXTEND,
         &wf::TaskLeaseRequest {
-            task_id: Some(tb::Id { uuid: Bytes::from_static(b"short") }),
+            task_id: Some(tb::Id {
+                uuid: Bytes::from_static(b"short"),
+            }),
             requested_lease: None,
         },
     )
@@ -183,7 +202,10 @@ async fn extend_lease_of_an_unknown_task_is_not_found() {
     let task = claim(&url, &cluster).await.unwrap();
     let request = wf::TaskLeaseRequest {
         task_id: task.id.clone(),
-        requested_lease: Some(prost_types::Duration { seconds: 7, nanos: 0 }),
+        requested_lease: Some(prost_types::Duration {
+            seconds: 7,
+            nanos: 0,
+        }),
     };
     let lease: wf::TaskLease = call(&url, EXTEND, &request).await.unwrap();
     assert_eq!(lease.lease.unwrap().seconds, 7);
@@ -247,7 +269,10 @@ async fn job_state_follows_its_tasks() {
     let submitted = submit(&url, "states", leaves("t", 2)).await;
     assert_eq!(submitted.state, wf::JobState::Submitted as i32);
     let a = claim(&url, &cluster).await.unwrap();
-    assert_eq!(job(&url, &submitted.id).await.state, wf::JobState::Running as i32);
+    assert_eq!(
+        job(&url, &submitted.id).await.state,
+        wf::JobState::Running as i32
+    );
     let state: wf::TaskStateResponse = call(
         &url,
         FAILED,
@@ -261,22 +286,33 @@ async fn job_state_follows_its_tasks() {
     .await
     .unwrap();
     assert_eq!(state.state, wf::TaskState::Failed as i32, "no retries");
-    assert_eq!(job(&url, &submitted.id).await.state, wf::JobState::Failed as i32);
+    assert_eq!(
+        job(&url, &submitted.id).await.state,
+        wf::JobState::Failed as i32
+    );
     // A failed job hands out no more tasks; a retry requeues the failed one.
     assert!(claim(&url, &cluster).await.is_none());
     let retried: wf::RetryJobResponse = call(
         &url,
         "workflows.v1.JobService/RetryJob",
-        &wf::RetryJobRequest { job_id: submitted.id.clone() },
+        &wf::RetryJobRequest {
+            job_id: submitted.id.clone(),
+        },
     )
     .await
     .unwrap();
     assert_eq!(retried.num_tasks_rescheduled, 1);
-    assert_eq!(job(&url, &submitted.id).await.state, wf::JobState::Running as i32);
+    assert_eq!(
+        job(&url, &submitted.id).await.state,
+        wf::JobState::Running as i32
+    );
     while let Some(t) = claim(&url, &cluster).await {
         report(&url, computed(&t, None)).await.unwrap();
     }
-    assert_eq!(job(&url, &submitted.id).await.state, wf::JobState::Completed as i32);
+    assert_eq!(
+        job(&url, &submitted.id).await.state,
+        wf::JobState::Completed as i32
+    );
 }
 
 #[tokio::test]
@@ -306,7 +342,10 @@ async fn update_cluster() {
     )
     .await
     .unwrap();
-    assert_eq!((renamed.display_name.as_str(), renamed.description.as_str()), ("Renamed", "first"));
+    assert_eq!(
+        (renamed.display_name.as_str(), renamed.description.as_str()),
+        ("Renamed", "first")
+    );
     let described: wf::Cluster = call(
         &url,
         UPDATE_CLUSTER,
@@ -318,11 +357,19 @@ async fn update_cluster() {
     )
     .await
     .unwrap();
-    assert_eq!((described.display_name.as_str(), described.description.as_str()), ("Renamed", "second"));
+    assert_eq!(
+        (
+            described.display_name.as_str(),
+            described.description.as_str()
+        ),
+        ("Renamed", "second")
+    );
     let fetched: wf::Cluster = call(
         &url,
         GET_CLUSTER,
-        &wf::GetClusterRequest { cluster_slug: created.slug.clone() },
+        &wf::GetClusterRequest {
+            cluster_slug: created.slug.clone(),
+        },
     )
     .await
     .unwrap();
@@ -353,7 +400,11 @@ async fn update_cluster() {
     assert_eq!(err.code, "invalid_argument");
 }
 
-async fn query(url: &str, filters: wf::QueryFilters, page: Option<tb::Pagination>) -> wf::QueryJobsResponse {
+async fn query(
+    url: &str,
+    filters: wf::QueryFilters,
+    page: Option<tb::Pagination>,
+) -> wf::QueryJobsResponse {
     call(
         url,
         QUERY,
@@ -376,14 +427,21 @@ async fn job_queries_filter_and_page_by_cursor() {
     let mut ids = Vec::new();
     for i in 0..7 {
         let auto = (i % 3 == 0).then_some(automation);
-        let j: wf::Job = call(&url, SUBMIT, &submit_request(&format!("job-{i}"), leaves("t", 1), auto))
-            .await
-            .unwrap();
+        let j: wf::Job = call(
+            &url,
+            SUBMIT,
+            &submit_request(&format!("job-{i}"), leaves("t", 1), auto),
+        )
+        .await
+        .unwrap();
         ids.push(uuid(&j.id));
     }
     // Cursor paging: pages of 3 in submission order, each page's cursor is its last job.
     let mut seen = Vec::new();
-    let mut page = Some(tb::Pagination { limit: Some(3), starting_after: None });
+    let mut page = Some(tb::Pagination {
+        limit: Some(3),
+        starting_after: None,
+    });
     let mut pages = 0;
     while let Some(p) = page {
         let r = query(&url, wf::QueryFilters::default(), Some(p)).await;
@@ -409,8 +467,15 @@ async fn job_queries_filter_and_page_by_cursor() {
     )
     .await;
     let expected: Vec<[u8; 16]> = ids.iter().copied().step_by(3).collect();
-    assert_eq!(r.jobs.iter().map(|j| uuid(&j.id)).collect::<Vec<_>>(), expected);
-    assert!(r.jobs.iter().all(|j| j.automation_id == Some(id(&automation))));
+    assert_eq!(
+        r.jobs.iter().map(|j| uuid(&j.id)).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        r.jobs
+            .iter()
+            .all(|j| j.automation_id == Some(id(&automation)))
+    );
     // By task state: the job whose task is running.
     let running = claim(&url, &cluster).await.unwrap();
     let running_job = uuid(&running.job.as_ref().unwrap().id);
@@ -423,7 +488,10 @@ async fn job_queries_filter_and_page_by_cursor() {
         None,
     )
     .await;
-    assert_eq!(r.jobs.iter().map(|j| uuid(&j.id)).collect::<Vec<_>>(), vec![running_job]);
+    assert_eq!(
+        r.jobs.iter().map(|j| uuid(&j.id)).collect::<Vec<_>>(),
+        vec![running_job]
+    );
     // By job state, combined with the cursor.
     let r = query(
         &url,
@@ -431,11 +499,19 @@ async fn job_queries_filter_and_page_by_cursor() {
             states: vec![wf::JobState::Submitted as i32],
             ..Default::default()
         },
-        Some(tb::Pagination { limit: Some(2), starting_after: Some(id(&ids[1])) }),
+        Some(tb::Pagination {
+            limit: Some(2),
+            starting_after: Some(id(&ids[1])),
+        }),
     )
     .await;
     let got: Vec<[u8; 16]> = r.jobs.iter().map(|j| uuid(&j.id)).collect();
-    let want: Vec<[u8; 16]> = ids[2..].iter().copied().filter(|j| *j != running_job).take(2).collect();
+    let want: Vec<[u8; 16]> = ids[2..]
+        .iter()
+        .copied()
+        .filter(|j| *j != running_job)
+        .take(2)
+        .collect();
     assert_eq!(got, want);
     // Unknown enum values are invalid.
     let err = call::<_, wf::QueryJobsResponse>(
@@ -461,7 +537,9 @@ async fn visualize_job_draws_the_task_tree() {
     let cluster = default_cluster(&url).await;
     let submitted = submit(&url, "draw <me>", leaves("root", 1)).await;
     let task = claim(&url, &cluster).await.unwrap();
-    report(&url, computed(&task, Some(leaves("child-", 2)))).await.unwrap();
+    report(&url, computed(&task, Some(leaves("child-", 2))))
+        .await
+        .unwrap();
     let diagram: wf::Diagram = call(
         &url,
         VISUALIZE,
@@ -483,7 +561,11 @@ async fn visualize_job_draws_the_task_tree() {
     for display in ["root0", "child-0", "child-1", "draw &lt;me&gt;"] {
         assert!(svg.contains(display), "{display} missing in {svg}");
     }
-    assert_eq!(svg.matches("<line ").count(), 2, "two subtasks under the root");
+    assert_eq!(
+        svg.matches("<line ").count(),
+        2,
+        "two subtasks under the root"
+    );
     let err = call::<_, wf::Diagram>(
         &url,
         VISUALIZE,
@@ -564,10 +646,16 @@ async fn cancelled_writes_leave_the_store_usable() {
                     1 | 2 => {
                         let req = claim_request(
                             &cluster,
-                            last_task.take().map(|t| computed(&t, Some(leaves("sub", 2)))),
+                            last_task
+                                .take()
+                                .map(|t| computed(&t, Some(leaves("sub", 2)))),
                         );
-                        if let Some((200, body)) = h2_call(&h2, &url, NEXT, &req, headers, cancel).await {
-                            last_task = wf::NextTaskResponse::decode(body).ok().and_then(|r| r.next_task);
+                        if let Some((200, body)) =
+                            h2_call(&h2, &url, NEXT, &req, headers, cancel).await
+                        {
+                            last_task = wf::NextTaskResponse::decode(body)
+                                .ok()
+                                .and_then(|r| r.next_task);
                         }
                     }
                     3 => {
@@ -585,7 +673,10 @@ async fn cancelled_writes_leave_the_store_usable() {
                         if let Some(t) = &last_task {
                             let req = wf::TaskLeaseRequest {
                                 task_id: t.id.clone(),
-                                requested_lease: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+                                requested_lease: Some(prost_types::Duration {
+                                    seconds: 1,
+                                    nanos: 0,
+                                }),
                             };
                             h2_call(&h2, &url, EXTEND, &req, headers, cancel).await;
                         }
@@ -625,17 +716,35 @@ async fn cancelled_writes_leave_the_store_usable() {
     let ok = |r: Option<(u16, Bytes)>, what: &str| -> Bytes {
         match r {
             Some((200, body)) => body,
-            Some((status, body)) => panic!("{what}: HTTP {status}: {}", String::from_utf8_lossy(&body)),
+            Some((status, body)) => {
+                panic!("{what}: HTTP {status}: {}", String::from_utf8_lossy(&body))
+            }
             None => panic!("{what}: no answer"),
         }
     };
     let job = wf::Job::decode(ok(
-        h2_call(&client, &url, SUBMIT, &submit_request("after", leaves("after", 1), None), &[], None).await,
+        h2_call(
+            &client,
+            &url,
+            SUBMIT,
+            &submit_request("after", leaves("after", 1), None),
+            &[],
+            None,
+        )
+        .await,
         "SubmitJob",
     ))
     .unwrap();
     let claimed = wf::NextTaskResponse::decode(ok(
-        h2_call(&client, &url, NEXT, &claim_request(&cluster, None), &[], None).await,
+        h2_call(
+            &client,
+            &url,
+            NEXT,
+            &claim_request(&cluster, None),
+            &[],
+            None,
+        )
+        .await,
         "NextTask",
     ))
     .unwrap()
@@ -648,7 +757,10 @@ async fn cancelled_writes_leave_the_store_usable() {
             EXTEND,
             &wf::TaskLeaseRequest {
                 task_id: claimed.id.clone(),
-                requested_lease: Some(prost_types::Duration { seconds: 5, nanos: 0 }),
+                requested_lease: Some(prost_types::Duration {
+                    seconds: 5,
+                    nanos: 0,
+                }),
             },
             &[],
             None,
@@ -676,7 +788,17 @@ async fn cancelled_writes_leave_the_store_usable() {
         "TaskFailed",
     );
     ok(
-        h2_call(&client, &url, CANCEL, &wf::CancelJobRequest { job_id: job.id.clone() }, &[], None).await,
+        h2_call(
+            &client,
+            &url,
+            CANCEL,
+            &wf::CancelJobRequest {
+                job_id: job.id.clone(),
+            },
+            &[],
+            None,
+        )
+        .await,
         "CancelJob",
     );
     ok(
@@ -696,7 +818,15 @@ async fn cancelled_writes_leave_the_store_usable() {
         "CreateCluster",
     );
     // The store is consistent: every job's task counts add up to its total.
-    let page = query(&url, wf::QueryFilters::default(), Some(tb::Pagination { limit: Some(10_000), starting_after: None })).await;
+    let page = query(
+        &url,
+        wf::QueryFilters::default(),
+        Some(tb::Pagination {
+            limit: Some(10_000),
+            starting_after: None,
+        }),
+    )
+    .await;
     for j in page.jobs {
         let stats = j.execution_stats.unwrap();
         let sum: u64 = stats.tasks_by_state.iter().map(|s| s.count).sum();

@@ -14,10 +14,19 @@ use crate::store::workflows::{ClusterRecord, random_suffix};
 const MAX_NAME: usize = 100;
 
 pub(super) fn register(r: &mut ServiceRegistry) {
-    r.unary("workflows.v1.WorkflowsService/CreateCluster", create_cluster);
+    r.unary(
+        "workflows.v1.WorkflowsService/CreateCluster",
+        create_cluster,
+    );
     r.unary("workflows.v1.WorkflowsService/GetCluster", get_cluster);
-    r.unary("workflows.v1.WorkflowsService/UpdateCluster", update_cluster);
-    r.unary("workflows.v1.WorkflowsService/DeleteCluster", delete_cluster);
+    r.unary(
+        "workflows.v1.WorkflowsService/UpdateCluster",
+        update_cluster,
+    );
+    r.unary(
+        "workflows.v1.WorkflowsService/DeleteCluster",
+        delete_cluster,
+    );
     r.unary("workflows.v1.WorkflowsService/ListClusters", list_clusters);
 }
 

@@ -144,7 +144,11 @@ pub(crate) fn render(job: &JobRecord, options: &Options) -> String {
     let levels = depth.iter().max().map_or(0, |d| d + 1);
     let pad = options.padding + 10.0;
     let header = if options.include_job_name { 34.0 } else { 0.0 };
-    let footer = if job.tasks.len() > tasks.len() { 30.0 } else { 0.0 };
+    let footer = if job.tasks.len() > tasks.len() {
+        30.0
+    } else {
+        0.0
+    };
     let (slot_across, slot_along) = if options.horizontal {
         (NODE_H + GAP_ACROSS, NODE_W + GAP_ALONG)
     } else {
@@ -153,9 +157,15 @@ pub(crate) fn render(job: &JobRecord, options: &Options) -> String {
     let span_across = next_slot.max(1.0) * slot_across - GAP_ACROSS;
     let span_along = levels.max(1) as f64 * slot_along - GAP_ALONG;
     let (width, height) = if options.horizontal {
-        (span_along + 2.0 * pad, span_across + 2.0 * pad + header + footer)
+        (
+            span_along + 2.0 * pad,
+            span_across + 2.0 * pad + header + footer,
+        )
     } else {
-        (span_across + 2.0 * pad, span_along + 2.0 * pad + header + footer)
+        (
+            span_across + 2.0 * pad,
+            span_along + 2.0 * pad + header + footer,
+        )
     };
     let width = width.max(NODE_W + 2.0 * pad);
     // Top-left corner of each task's box.

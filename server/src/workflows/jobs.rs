@@ -59,9 +59,7 @@ async fn load(state: &ServerState, id: RawId, with_tasks: bool) -> Result<JobRec
         .get_job(id, with_tasks)
         .await
         .map_err(status)?
-        .ok_or_else(|| {
-            Status::not_found(format!("job {} not found", uuid::Uuid::from_bytes(id)))
-        })
+        .ok_or_else(|| Status::not_found(format!("job {} not found", uuid::Uuid::from_bytes(id))))
 }
 
 async fn get_job(ctx: RpcContext, req: GetJobRequest) -> Result<Job, Status> {
@@ -91,7 +89,12 @@ async fn cancel_job(ctx: RpcContext, req: CancelJobRequest) -> Result<CancelJobR
 async fn query_jobs(ctx: RpcContext, req: QueryJobsRequest) -> Result<QueryJobsResponse, Status> {
     let query = wire::job_query(&req)?;
     let limit = query.limit;
-    let page = ctx.state.workflows.query_jobs(query).await.map_err(status)?;
+    let page = ctx
+        .state
+        .workflows
+        .query_jobs(query)
+        .await
+        .map_err(status)?;
     let next_page = match (page.more, page.jobs.last()) {
         (true, Some(last)) => Some(tilebox_core::wire::tilebox::v1::Pagination {
             limit: Some(i64::try_from(limit).unwrap_or(i64::MAX)),

@@ -1,8 +1,8 @@
 //! `workflows.v1.TaskService`: the runner protocol (claim and report, fail, extend leases).
 
 use tilebox_core::wire::workflows::v1::{
-    ComputedTask, IdlingResponse, NextTaskRequest, NextTaskResponse, NextTaskToRun, TaskFailedRequest,
-    TaskLease, TaskLeaseRequest, TaskStateResponse,
+    ComputedTask, IdlingResponse, NextTaskRequest, NextTaskResponse, NextTaskToRun,
+    TaskFailedRequest, TaskLease, TaskLeaseRequest, TaskStateResponse,
 };
 
 use super::{status, validate, wire};
@@ -13,7 +13,10 @@ use crate::store::workflows::{ClaimRequest, ComputedReport, FailureReport};
 pub(super) fn register(r: &mut ServiceRegistry) {
     r.unary("workflows.v1.TaskService/NextTask", next_task);
     r.unary("workflows.v1.TaskService/TaskFailed", task_failed);
-    r.unary("workflows.v1.TaskService/ExtendTaskLease", extend_task_lease);
+    r.unary(
+        "workflows.v1.TaskService/ExtendTaskLease",
+        extend_task_lease,
+    );
 }
 
 fn computed_report(c: &ComputedTask) -> Result<ComputedReport, Status> {
@@ -65,8 +68,16 @@ fn idling(ctx: &RpcContext) -> IdlingResponse {
 }
 
 async fn next_task(ctx: RpcContext, req: NextTaskRequest) -> Result<NextTaskResponse, Status> {
-    let computed = req.computed_task.as_ref().map(computed_report).transpose()?;
-    let claim = req.next_task_to_run.as_ref().map(claim_request).transpose()?;
+    let computed = req
+        .computed_task
+        .as_ref()
+        .map(computed_report)
+        .transpose()?;
+    let claim = req
+        .next_task_to_run
+        .as_ref()
+        .map(claim_request)
+        .transpose()?;
     let wants_task = claim.is_some();
     let claimed = ctx
         .state
@@ -94,7 +105,12 @@ async fn task_failed(ctx: RpcContext, req: TaskFailedRequest) -> Result<TaskStat
         was_workflow_error: req.was_workflow_error,
         progress: validate::progress(&req.progress_updates)?,
     };
-    let state = ctx.state.workflows.task_failed(report).await.map_err(status)?;
+    let state = ctx
+        .state
+        .workflows
+        .task_failed(report)
+        .await
+        .map_err(status)?;
     Ok(TaskStateResponse {
         state: state as i32,
     })
@@ -102,7 +118,11 @@ async fn task_failed(ctx: RpcContext, req: TaskFailedRequest) -> Result<TaskStat
 
 async fn extend_task_lease(ctx: RpcContext, req: TaskLeaseRequest) -> Result<TaskLease, Status> {
     let id = wire::id(req.task_id.as_ref(), "task_id")?;
-    let requested = req.requested_lease.as_ref().map(wire::duration_us).unwrap_or(0);
+    let requested = req
+        .requested_lease
+        .as_ref()
+        .map(wire::duration_us)
+        .unwrap_or(0);
     let lease = ctx
         .state
         .workflows

@@ -160,8 +160,7 @@ fn enum_values<E: TryFrom<i32>>(values: &[i32], what: &str) -> Result<Vec<E>, St
     values
         .iter()
         .map(|&v| {
-            E::try_from(v)
-                .map_err(|_| Status::invalid_argument(format!("unknown {what} {v}")))
+            E::try_from(v).map_err(|_| Status::invalid_argument(format!("unknown {what} {v}")))
         })
         .collect()
 }
@@ -203,34 +202,40 @@ pub(crate) fn job_query(req: &wf::QueryJobsRequest) -> Result<JobQuery, Status> 
             }),
         ),
     };
-    let bound_id = |id: Option<&tb::Id>, what: &str, inclusive: bool| -> Result<Bound<RawId>, Status> {
-        Ok(match id {
-            None => Bound::Unbounded,
-            Some(id) => {
-                let raw: RawId = id.uuid.as_ref().try_into().map_err(|_| {
-                    Status::invalid_argument(format!("{what}: expected a 16-byte id"))
-                })?;
-                if inclusive {
-                    Bound::Included(raw)
-                } else {
-                    Bound::Excluded(raw)
+    let bound_id =
+        |id: Option<&tb::Id>, what: &str, inclusive: bool| -> Result<Bound<RawId>, Status> {
+            Ok(match id {
+                None => Bound::Unbounded,
+                Some(id) => {
+                    let raw: RawId = id.uuid.as_ref().try_into().map_err(|_| {
+                        Status::invalid_argument(format!("{what}: expected a 16-byte id"))
+                    })?;
+                    if inclusive {
+                        Bound::Included(raw)
+                    } else {
+                        Bound::Excluded(raw)
+                    }
                 }
-            }
-        })
-    };
+            })
+        };
     let ids = match &f.id_interval {
         None => (Bound::Unbounded, Bound::Unbounded),
         Some(i) => (
-            bound_id(i.start_id.as_ref(), "id_interval.start_id", !i.start_exclusive)?,
+            bound_id(
+                i.start_id.as_ref(),
+                "id_interval.start_id",
+                !i.start_exclusive,
+            )?,
             bound_id(i.end_id.as_ref(), "id_interval.end_id", i.end_inclusive)?,
         ),
     };
-    let starting_after = match req.page.as_ref().and_then(|p| p.starting_after.as_ref()) {
-        None => None,
-        Some(after) => Some(after.uuid.as_ref().try_into().map_err(|_| {
-            Status::invalid_argument("page.starting_after: expected a 16-byte id")
-        })?),
-    };
+    let starting_after =
+        match req.page.as_ref().and_then(|p| p.starting_after.as_ref()) {
+            None => None,
+            Some(after) => Some(after.uuid.as_ref().try_into().map_err(|_| {
+                Status::invalid_argument("page.starting_after: expected a 16-byte id")
+            })?),
+        };
     let automation_ids = f
         .automation_ids
         .iter()

@@ -197,8 +197,14 @@ mod tests {
             (-1, 0)
         );
         assert_eq!(counter_deltas(TaskState::Queued, TaskState::Failed), (0, 1));
-        assert_eq!(counter_deltas(TaskState::Failed, TaskState::Queued), (0, -1));
-        assert_eq!(counter_deltas(TaskState::Queued, TaskState::Skipped), (0, 0));
+        assert_eq!(
+            counter_deltas(TaskState::Failed, TaskState::Queued),
+            (0, -1)
+        );
+        assert_eq!(
+            counter_deltas(TaskState::Queued, TaskState::Skipped),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -212,7 +218,10 @@ mod tests {
         assert!(!out_of_chances(0, 1));
         assert!(out_of_chances(1, 1));
         assert_eq!(terminal_failure(true, true), TerminalFailure::Optional);
-        assert_eq!(terminal_failure(false, true), TerminalFailure::OptionalScope);
+        assert_eq!(
+            terminal_failure(false, true),
+            TerminalFailure::OptionalScope
+        );
         assert_eq!(terminal_failure(false, false), TerminalFailure::Failed);
     }
 

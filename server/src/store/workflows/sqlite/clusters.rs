@@ -127,7 +127,9 @@ pub(super) async fn update(
     if n == 0 {
         return Err(not_found(&slug));
     }
-    get(conn, Some(&slug)).await?.ok_or_else(|| not_found(&slug))
+    get(conn, Some(&slug))
+        .await?
+        .ok_or_else(|| not_found(&slug))
 }
 
 pub(super) async fn delete(conn: &mut SqliteConnection, slug: String) -> WfResult<()> {

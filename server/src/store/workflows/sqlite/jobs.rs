@@ -231,12 +231,8 @@ pub(super) async fn view(
     }))
 }
 
-fn push_bound<'a, T>(
-    b: &mut QueryBuilder<'a, Sqlite>,
-    column: &str,
-    bound: Bound<T>,
-    lower: bool,
-) where
+fn push_bound<'a, T>(b: &mut QueryBuilder<'a, Sqlite>, column: &str, bound: Bound<T>, lower: bool)
+where
     T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
 {
     let (op, value) = match (bound, lower) {

@@ -221,9 +221,9 @@ impl WorkflowsStore for SqliteWorkflowsStore {
         computed: Option<ComputedReport>,
         claim: Option<ClaimRequest>,
     ) -> BoxFuture<'_, WfResult<Option<ClaimedTask>>> {
-        Box::pin(self.write(move |inner, conn| {
-            Box::pin(tasks::next_task(inner, conn, computed, claim))
-        }))
+        Box::pin(
+            self.write(move |inner, conn| Box::pin(tasks::next_task(inner, conn, computed, claim))),
+        )
     }
 
     fn task_failed(&self, report: FailureReport) -> BoxFuture<'_, WfResult<TaskState>> {
@@ -231,9 +231,11 @@ impl WorkflowsStore for SqliteWorkflowsStore {
     }
 
     fn extend_lease(&self, id: RawId, requested_us: i64) -> BoxFuture<'_, WfResult<Option<Lease>>> {
-        Box::pin(self.write(move |inner, conn| {
-            Box::pin(tasks::extend_lease(inner, conn, id, requested_us))
-        }))
+        Box::pin(
+            self.write(move |inner, conn| {
+                Box::pin(tasks::extend_lease(inner, conn, id, requested_us))
+            }),
+        )
     }
 
     fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {

@@ -81,11 +81,7 @@ pub(super) async fn insert_groups(
     for (g, group) in groups.iter().enumerate() {
         for t in &group.tasks {
             let id = inner.new_id();
-            let scope = if t.optional {
-                Some(id)
-            } else {
-                parent.scope
-            };
+            let scope = if t.optional { Some(id) } else { parent.scope };
             sqlx::query(
                 "INSERT INTO wf_tasks (id, job_id, group_id, parent_id, cluster_slug, name, version, major,
                     minor, input, display, state, optional, optional_scope, in_skip, max_retries, complete)
