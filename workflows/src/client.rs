@@ -602,11 +602,7 @@ impl JobClient {
 
     /// One page of the jobs matching `query`: the first page for `cursor = None`, then the page after
     /// [`JobPage::next`] until that is `None`.
-    pub async fn query_page(
-        &self,
-        query: &JobQuery,
-        cursor: Option<&JobCursor>,
-    ) -> Result<JobPage> {
+    pub async fn query_page(&self, query: &JobQuery, cursor: Option<&JobCursor>) -> Result<JobPage> {
         let page = match cursor {
             Some(c) => Some(c.0.clone()),
             None => query.page_size.map(|limit| tb::Pagination {

@@ -86,12 +86,7 @@ impl Task for Sum {
 }
 
 fn run_runner(url: String, cache_dir: String, job: Uuid) -> Result<(), Box<dyn std::error::Error>> {
-    let client = BlockingClient::from(
-        tilebox::blocking::Client::builder()
-            .url(url)
-            .build()?
-            .as_async(),
-    );
+    let client = BlockingClient::from(tilebox::blocking::Client::builder().url(url).build()?.as_async());
     let runner = client
         .runner()
         .cache(LocalFileSystemCache::new(cache_dir))

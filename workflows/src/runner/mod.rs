@@ -544,9 +544,7 @@ impl Inner {
             Arc::clone(&self.stats),
             runtime.clone(),
         )?;
-        let signals = self
-            .signals
-            .then(|| crate::signals::listen(self.shutdown.clone()));
+        let signals = self.signals.then(|| crate::signals::listen(self.shutdown.clone()));
         let result = self.run_loop(mode, &heartbeat, &runtime).await;
         drop(signals);
         result
@@ -656,8 +654,7 @@ impl Inner {
                         if shutting && failures > 3 {
                             return Err(e.into());
                         }
-                        let wait =
-                            Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)));
+                        let wait = Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)));
                         tracing::warn!(error = %e, ?wait, "NextTask failed; retrying");
                         claim_after = Some(Instant::now() + wait);
                     }
@@ -722,18 +719,13 @@ impl Inner {
             })
             .collect();
         for (id, clock, display, progress) in interrupted {
-            let msg = format!(
-                "{display}\ninterrupted: the runner shut down and the grace period ran out"
-            );
-            self.report_failure(id, &clock, &msg, false, &progress)
-                .await;
+            let msg = format!("{display}\ninterrupted: the runner shut down and the grace period ran out");
+            self.report_failure(id, &clock, &msg, false, &progress).await;
             heartbeat.stop(id);
         }
     }
 
-    fn in_flight(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Uuid, (LeaseClock, ExecutionContext, String)>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (LeaseClock, ExecutionContext, String)>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
