@@ -273,6 +273,7 @@ pub(crate) fn render(job: &JobRecord, options: &Options) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::store::workflows::{JobStats, TaskSummaryRecord};

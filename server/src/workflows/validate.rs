@@ -286,6 +286,7 @@ pub(crate) fn display(display: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
