@@ -13,6 +13,7 @@ pub mod config;
 pub mod connect;
 pub mod datapoint;
 pub mod error;
+pub mod executor;
 pub mod load;
 pub mod model;
 pub mod paging;
@@ -35,6 +36,7 @@ pub use datapoint::{
     DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
 };
 pub use error::{Code, Error, Result};
+pub use executor::block_on;
 pub use model::{
     Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
     FieldSpec, FieldType,
