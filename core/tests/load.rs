@@ -39,6 +39,7 @@ fn job(fake: &Fake, collection: usize, interval: &TimeInterval, parts: usize) ->
         request,
         segments: split_interval(interval, parts, None),
         page_size: None,
+        estimated_datapoints: None,
     }
 }
 

@@ -24,6 +24,20 @@ pub struct ServerConfig {
     pub(crate) max_page_size: u64,
     pub(crate) body_limit: usize,
     pub(crate) workflows: crate::workflows::WorkflowsConfig,
+    pub(crate) tls: Option<crate::listener::TlsIdentity>,
+    pub(crate) read_path: ReadPath,
+}
+
+/// How `Query` and `QueryByID` read the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReadPath {
+    /// rusqlite connections on tokio's blocking pool, one hop per request (the default).
+    #[default]
+    Direct,
+    /// Through sqlx like the writes: the earlier, slower path, kept to compare the two in the server
+    /// benchmark.
+    Sqlx,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -38,6 +52,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_page_size", &self.max_page_size)
             .field("body_limit", &self.body_limit)
             .field("workflows", &self.workflows)
+            .field("tls", &self.tls)
+            .field("read_path", &self.read_path)
             .finish()
     }
 }
@@ -54,6 +70,8 @@ impl Default for ServerConfig {
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             body_limit: DEFAULT_BODY_LIMIT,
             workflows: crate::workflows::WorkflowsConfig::default(),
+            tls: None,
+            read_path: ReadPath::Direct,
         }
     }
 }
@@ -145,6 +163,19 @@ impl ServerConfigBuilder {
     /// Timings of the workflows services (lease length, idling, lease reaper).
     pub fn workflows(mut self, workflows: crate::workflows::WorkflowsConfig) -> Self {
         self.config.workflows = workflows;
+        self
+    }
+
+    /// Serve HTTPS with this certificate and key instead of plain HTTP (rustls with ring; ALPN `h2` and
+    /// `http/1.1`). Bad PEM is reported when the server starts ([`ServerError::Tls`](crate::ServerError::Tls)).
+    pub fn tls(mut self, identity: crate::listener::TlsIdentity) -> Self {
+        self.config.tls = Some(identity);
+        self
+    }
+
+    /// How queries read the database (default [`ReadPath::Direct`]).
+    pub fn read_path(mut self, read_path: ReadPath) -> Self {
+        self.config.read_path = read_path;
         self
     }
 

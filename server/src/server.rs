@@ -1,9 +1,9 @@
 //! Starting and stopping the server: [`serve`] on the caller's tokio runtime, [`spawn_background`] on a
 //! runtime of its own.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost_reflect::DescriptorPool;
 use tokio::sync::oneshot;
@@ -38,6 +38,9 @@ pub enum ServerError {
     /// The background server thread ended before reporting.
     #[error("background server thread failed to start")]
     Background,
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Builds the registry with every service this server offers.
@@ -54,6 +57,8 @@ pub fn build_registry(pool: DescriptorPool, state: &Arc<ServerState>) -> Service
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
+    connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -64,9 +69,14 @@ impl ServerHandle {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.tls, self.addr)
+    }
+
+    /// How many connections the server has accepted so far (TCP connections, whatever was sent on them).
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Stops accepting connections, lets in-flight requests finish and closes the database.
@@ -88,10 +98,19 @@ impl Drop for ServerHandle {
     }
 }
 
+fn base_url(tls: bool, addr: SocketAddr) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
 async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
-    Ok(match &config.database {
+    let store = match &config.database {
         Some(path) => SqliteStore::open_file(path).await?,
         None => SqliteStore::open_ephemeral().await?,
+    };
+    Ok(match config.read_path {
+        crate::config::ReadPath::Sqlx => store.with_sqlx_reads(),
+        _ => store,
     })
 }
 
@@ -121,39 +140,36 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     });
     let registry = build_registry(pool, &state);
     let app = Arc::new(App { registry, state });
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|identity| identity.server_config())
+        .transpose()
+        .map_err(ServerError::Tls)?;
+    let is_tls = tls.is_some();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let connections = Arc::new(AtomicU64::new(0));
     let router = router(app);
+    let accepted = Arc::clone(&connections);
     let task = tokio::spawn(async move {
-        let (grace_tx, grace_rx) = oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-            let _ = grace_tx.send(());
-        });
-        // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
-        // open (e.g. mid-body after an error answer) do not block shutdown forever.
-        tokio::select! {
-            result = server.into_future() => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "server stopped with an error");
-                }
-            }
-            _ = async {
-                if grace_rx.await.is_ok() {
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!("connections still open after the shutdown grace period; closing anyway");
-            }
-        }
+        crate::listener::serve_connections(
+            listener,
+            router,
+            tls,
+            accepted,
+            stop_rx,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         db.close().await;
     });
-    tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");
+    tracing::info!(url = %base_url(is_tls, addr), "tilebox-server listening");
     Ok(ServerHandle {
         addr,
+        tls: is_tls,
+        connections,
         stop: Some(stop_tx),
         task: Some(task),
     })
@@ -163,6 +179,8 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 #[derive(Debug)]
 pub struct BackgroundServer {
     addr: SocketAddr,
+    tls: bool,
+    connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -173,9 +191,14 @@ impl BackgroundServer {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.tls, self.addr)
+    }
+
+    /// How many connections the server has accepted so far (TCP connections, whatever was sent on them).
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -193,7 +216,8 @@ impl Drop for BackgroundServer {
 /// Starts the server on a new thread with its own tokio runtime (for blocking, async-std or smol callers).
 /// Returns once the server is listening (demo data seeded).
 pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, ServerError> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, ServerError>>();
+    type Ready = (SocketAddr, bool, Arc<AtomicU64>);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Ready, ServerError>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("tilebox-server".into())
@@ -212,7 +236,11 @@ pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, Server
             runtime.block_on(async move {
                 match serve(config).await {
                     Ok(handle) => {
-                        let _ = ready_tx.send(Ok(handle.addr()));
+                        let _ = ready_tx.send(Ok((
+                            handle.addr,
+                            handle.tls,
+                            Arc::clone(&handle.connections),
+                        )));
                         let _ = stop_rx.await;
                         handle.shutdown().await;
                     }
@@ -223,8 +251,10 @@ pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, Server
             });
         })?;
     match ready_rx.recv() {
-        Ok(Ok(addr)) => Ok(BackgroundServer {
+        Ok(Ok((addr, tls, connections))) => Ok(BackgroundServer {
             addr,
+            tls,
+            connections,
             stop: Some(stop_tx),
             thread: Some(thread),
         }),
