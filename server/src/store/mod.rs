@@ -125,7 +125,10 @@ pub struct DatapointRecord {
 /// A predicate over a datapoint's encoded bytes. In a [`RangeQuery`] it is applied to each row before the row
 /// counts toward the page limit, so filtered pages are still full pages.
 #[derive(Clone)]
-pub struct RowFilter(Arc<dyn Fn(&[u8]) -> bool + Send + Sync>);
+pub struct RowFilter(Arc<RowPredicate>);
+
+/// The predicate inside a [`RowFilter`].
+type RowPredicate = dyn Fn(&[u8]) -> bool + Send + Sync;
 
 impl RowFilter {
     /// A filter keeping the rows for which `keep` returns true.

@@ -6,7 +6,7 @@
 //! statement comes from the connection's prepared-statement cache, rows are stepped in place, and every
 //! blob of a page is copied once into one buffer whose slices become the records' `data`.
 //!
-//! Reads only: connections are opened read-only (`query_only`), so writes keep going through sqlx with
+//! Reads only: connections refuse writes (`query_only`), so writes keep going through sqlx with
 //! their transactions and durability settings. WAL mode lets these readers run next to the writer; each
 //! read sees the last committed state.
 
@@ -48,9 +48,11 @@ impl Reader {
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
+        // Opened read-write (without create) so the WAL and its index work as for any connection, even
+        // after every other connection closed; `query_only` then refuses any write.
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "query_only", true)?;
