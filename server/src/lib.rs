@@ -18,11 +18,11 @@
 //! [`RpcContext::state`] (`state.db` is the SQLite pool, `state.store` the datasets store).
 
 pub mod config;
+mod connections;
 pub mod datapoint;
 pub mod datasets;
 pub mod demo;
 pub mod geometry;
-mod listener;
 pub mod protocol;
 pub mod registry;
 pub mod schema;
@@ -30,13 +30,14 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod store;
+mod tls;
 pub mod workflows;
 
 pub use config::{ReadPath, ServerConfig, ServerConfigBuilder};
-pub use listener::TlsIdentity;
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
 pub use status::{Code, Status};
 pub use store::{SqliteStore, Store, StoreError};
+pub use tls::TlsIdentity;
 pub use workflows::{WorkflowsConfig, WorkflowsConfigBuilder};

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
+use crate::connections::Limits;
 use crate::protocol::{App, router};
 use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
@@ -132,10 +133,12 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .map_err(|s| ServerError::Descriptors(s.message))?
         .clone();
     let db = sqlite.pool().clone();
+    let writer = sqlite.writer().clone();
     let state = Arc::new(ServerState {
         config: config.clone(),
         store: Arc::new(sqlite) as Arc<dyn Store>,
         db: db.clone(),
+        writer,
         schemas: SchemaCache::default(),
     });
     let registry = build_registry(pool, &state);
@@ -152,14 +155,21 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let connections = Arc::new(AtomicU64::new(0));
     let router = router(app);
+    let limits = Limits::from_config(&config);
     let accepted = Arc::clone(&connections);
     let task = tokio::spawn(async move {
-        crate::listener::serve_connections(
+        // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
+        // open (e.g. mid-body after an error answer) do not block shutdown forever.
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        crate::connections::serve(
             listener,
             router,
+            limits,
             tls,
             accepted,
-            stop_rx,
+            stop,
             SHUTDOWN_GRACE,
         )
         .await;

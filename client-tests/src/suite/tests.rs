@@ -620,6 +620,11 @@ macro_rules! client_suite {
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
             retries_then_success, tls_core_calls, tls_untrusted_root_fails);
+
+        #[test]
+        fn restart_mid_load() {
+            $crate::suite::restart::restart_mid_load::<$api>();
+        }
     };
     (@tests $api:ty; $($name:ident),*) => {
         $(

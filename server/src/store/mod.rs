@@ -6,6 +6,7 @@
 
 mod reader;
 mod sqlite;
+pub mod tx;
 
 use std::ops::Bound;
 use std::sync::Arc;
