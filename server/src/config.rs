@@ -50,6 +50,8 @@ pub enum ReadPath {
     /// Through sqlx like the writes: the earlier, slower path, kept to compare the two in the server
     /// benchmark.
     Sqlx,
+    pub(crate) assets_dir: Option<PathBuf>,
+    pub(crate) asset_demo: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -69,6 +71,8 @@ impl fmt::Debug for ServerConfig {
             .field("workflows", &self.workflows)
             .field("tls", &self.tls)
             .field("read_path", &self.read_path)
+            .field("assets_dir", &self.assets_dir)
+            .field("asset_demo", &self.asset_demo)
             .finish()
     }
 }
@@ -90,6 +94,8 @@ impl Default for ServerConfig {
             workflows: crate::workflows::WorkflowsConfig::default(),
             tls: None,
             read_path: ReadPath::Direct,
+            assets_dir: None,
+            asset_demo: false,
         }
     }
 }
@@ -216,6 +222,17 @@ impl ServerConfigBuilder {
     /// How queries read the database (default [`ReadPath::Direct`]).
     pub fn read_path(mut self, read_path: ReadPath) -> Self {
         self.config.read_path = read_path;
+    /// Serve the files of this directory at `/assets/` (the asset demo writes its files here too). With
+    /// demo data and no directory set, `<database>.assets/` or a throw-away directory is used.
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.assets_dir = Some(dir.into());
+        self
+    }
+
+    /// Seed only the asset demo dataset (`open_data.demo.scene_assets`), not the large demo datasets;
+    /// `demo(true)` seeds it too.
+    pub fn asset_demo(mut self, seed: bool) -> Self {
+        self.config.asset_demo = seed;
         self
     }
 

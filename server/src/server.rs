@@ -152,9 +152,21 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let is_tls = tls.is_some();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let asset_files = crate::assets::AssetFiles::open(&config)?.map(Arc::new);
+    if let Some(files) = &asset_files
+        && (config.demo || config.asset_demo)
+        && let Some(n) =
+            crate::assets::seed_demo(app.state.store.as_ref(), files, &base_url(is_tls, addr))
+                .await?
+    {
+        tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let connections = Arc::new(AtomicU64::new(0));
-    let router = router(app);
+    let router = match asset_files {
+        Some(files) => router(app).merge(files.router()),
+        None => router(app),
+    };
     let limits = Limits::from_config(&config);
     let accepted = Arc::clone(&connections);
     let task = tokio::spawn(async move {
