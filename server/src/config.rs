@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub(crate) workflows: crate::workflows::WorkflowsConfig,
     pub(crate) tls: Option<crate::tls::TlsIdentity>,
     pub(crate) read_path: ReadPath,
+    pub(crate) assets_dir: Option<PathBuf>,
+    pub(crate) asset_demo: bool,
 }
 
 /// How `Query` and `QueryByID` read the database.
@@ -50,8 +52,6 @@ pub enum ReadPath {
     /// Through sqlx like the writes: the earlier, slower path, kept to compare the two in the server
     /// benchmark.
     Sqlx,
-    pub(crate) assets_dir: Option<PathBuf>,
-    pub(crate) asset_demo: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -222,6 +222,9 @@ impl ServerConfigBuilder {
     /// How queries read the database (default [`ReadPath::Direct`]).
     pub fn read_path(mut self, read_path: ReadPath) -> Self {
         self.config.read_path = read_path;
+        self
+    }
+
     /// Serve the files of this directory at `/assets/` (the asset demo writes its files here too). With
     /// demo data and no directory set, `<database>.assets/` or a throw-away directory is used.
     pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
