@@ -27,7 +27,11 @@ impl Runtime for AsyncIo {
     ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
         let mut builder = HyperTransport::builder()
             .timeout(settings.timeout)
-            .max_idle_per_host(settings.max_idle_per_host);
+            .max_idle_per_host(settings.max_idle_per_host)
+            .http2_prior_knowledge(settings.http2_prior_knowledge);
+        for pem in &settings.root_certificates {
+            builder = builder.add_root_certificate(pem);
+        }
         if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }

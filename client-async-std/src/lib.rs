@@ -1,9 +1,10 @@
 //! `tilebox-async-std`: the Tilebox client for async-std and smol programs.
 //!
 //! A thin adapter over `tilebox-core`: [`HyperTransport`] sends the core's HTTP requests with hyper 1 over
-//! async-net sockets (keep-alive connection pool, TLS via futures-rustls with ring) and [`AsyncIoSleep`]
-//! waits between retries on async-io's timer; [`Client`] wires them to the core's client. It needs no
-//! executor and never starts a tokio runtime. Paging, retries, decoding, concurrent loading and progress bars
+//! async-net sockets (HTTP/2 by ALPN or h2c prior knowledge, else a keep-alive HTTP/1.1 pool; TLS via
+//! futures-rustls with ring) and [`AsyncIoSleep`] waits between retries on async-io's timer; [`Client`]
+//! wires them to the core's client. It needs no executor of yours and never starts a tokio runtime (HTTP/2
+//! connection tasks run on `async-global-executor`, the executor async-std itself uses). Paging, retries, decoding, concurrent loading and progress bars
 //! (feature `progress`, on by default) all live in the core; its types are re-exported here.
 //!
 //! ```no_run
@@ -20,6 +21,7 @@
 //! ```
 
 mod client;
+mod h2;
 mod io;
 mod pool;
 mod sleep;

@@ -51,19 +51,44 @@ pub(crate) enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// The TLS settings shared by all connections of a transport.
-pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
+/// The TLS settings shared by all connections of a transport: the bundled Mozilla roots plus `extra_roots`
+/// (PEM), ALPN offering `h2` (when `http2`) and `http/1.1`.
+pub(crate) fn tls_config(
+    extra_roots: &[Vec<u8>],
+    http2: bool,
+) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    use futures_rustls::rustls::pki_types::CertificateDer;
+    use futures_rustls::rustls::pki_types::pem::PemObject;
+
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for pem in extra_roots {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TransportError::Other(format!("invalid root certificate PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(TransportError::Other(
+                "invalid root certificate PEM: no certificate found".to_owned(),
+            ));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| TransportError::Other(format!("invalid root certificate: {e}")))?;
+        }
+    }
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Other(format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    // The pool speaks HTTP/1.1 on every connection.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Arc::new(config))
 }
 

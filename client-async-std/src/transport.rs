@@ -9,17 +9,27 @@ use futures_rustls::rustls;
 use http_body_util::Full;
 use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
+use crate::h2::{self, H2Connections, Route};
 use crate::pool::{Body, Conn, ExchangeError, Pool};
-use crate::stream::{self, Origin};
+use crate::stream::{self, Origin, Stream};
 
-/// Sends the core's HTTP requests with hyper (HTTP/1.1, keep-alive pool) over async-net TCP streams, with
-/// TLS from futures-rustls (ring) for `https`.
+/// Sends the core's HTTP requests with hyper over async-net TCP streams, with TLS from futures-rustls (ring)
+/// for `https`.
 ///
-/// It needs no executor: each request future drives its own connection, so it runs under async-std, smol or
-/// `futures::executor` alike, and never starts a tokio runtime.
+/// * **HTTP/2** when the TLS handshake negotiates it (ALPN `h2`, on by default) or, on plain `http://`, when
+///   [`http2_prior_knowledge`](HyperTransportBuilder::http2_prior_knowledge) is set: one connection per
+///   origin carries every concurrent request. Its driver runs as a task on `async-global-executor` (the
+///   executor behind async-std; see the `h2` module docs).
+/// * **HTTP/1.1** otherwise, from a keep-alive pool: each request future drives its own connection, with no
+///   executor at all.
+///
+/// Either way it runs under async-std, smol or `futures::executor` alike, and never starts a tokio runtime.
 pub struct HyperTransport {
     pool: Pool,
+    h2: H2Connections,
     tls: Arc<rustls::ClientConfig>,
+    http2: bool,
+    http2_prior_knowledge: bool,
     timeout: Option<Duration>,
     connect_timeout: Duration,
 }
@@ -29,7 +39,10 @@ impl std::fmt::Debug for HyperTransport {
         f.debug_struct("HyperTransport")
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("http2", &self.http2)
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("idle_connections", &self.pool.idle_count())
+            .field("http2_connections", &self.h2.open_count())
             .finish()
     }
 }
@@ -50,14 +63,56 @@ impl HyperTransport {
         self.pool.idle_count()
     }
 
+    /// How many HTTP/2 connections are open right now.
+    pub fn http2_connections(&self) -> usize {
+        self.h2.open_count()
+    }
+
     async fn send_inner(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let origin = Origin::of(request.uri())?;
         let (parts, body) = request.into_parts();
+        let mut fresh = None;
+        let may_use_h2 = if origin.https {
+            self.http2
+        } else {
+            self.http2_prior_knowledge
+        };
+        if may_use_h2 {
+            // At most one retry, and only when the shared connection closed before the request left.
+            let mut retried = false;
+            loop {
+                let route = self
+                    .h2
+                    .route(&origin, self.http2_prior_knowledge, || {
+                        self.connect_stream(&origin)
+                    })
+                    .await?;
+                match route {
+                    Route::H2(sender) => {
+                        let request = absolute_request(&parts, body.clone())?;
+                        match h2::exchange(sender, request).await {
+                            Ok(response) => return Ok(response),
+                            Err(ExchangeError::Hyper { not_sent: true, .. }) if !retried => {
+                                retried = true;
+                            }
+                            Err(error) => return Err(map_exchange_error(error)),
+                        }
+                    }
+                    Route::Http1(stream) => {
+                        fresh = stream;
+                        break;
+                    }
+                }
+            }
+        }
         // At most one retry, and only when a pooled connection turned out closed before the request left.
         loop {
-            let (mut conn, reused) = match self.pool.checkout(&origin) {
-                Some(conn) => (conn, true),
-                None => (self.connect(&origin).await?, false),
+            let (mut conn, reused) = match fresh.take() {
+                Some(stream) => (self.handshake(stream).await?, false),
+                None => match self.pool.checkout(&origin) {
+                    Some(conn) => (conn, true),
+                    None => (self.connect(&origin).await?, false),
+                },
             };
             let request = origin_form_request(&parts, &origin, body.clone())?;
             match conn.exchange(request).await {
@@ -74,13 +129,25 @@ impl HyperTransport {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Conn, TransportError> {
-        let connect = async {
-            let stream = stream::connect(origin, &self.tls).await?;
-            Conn::handshake(stream)
-                .await
-                .map_err(|e| TransportError::Connect(format!("HTTP handshake failed: {e}")))
-        };
-        with_timeout(connect, self.connect_timeout, "connecting").await?
+        let stream = self.connect_stream(origin).await?;
+        self.handshake(stream).await
+    }
+
+    /// A TCP (and TLS) stream to `origin`, within the connect timeout.
+    async fn connect_stream(&self, origin: &Origin) -> Result<Stream, TransportError> {
+        with_timeout(
+            stream::connect(origin, &self.tls),
+            self.connect_timeout,
+            "connecting",
+        )
+        .await?
+    }
+
+    /// The HTTP/1.1 handshake on a fresh stream.
+    async fn handshake(&self, stream: Stream) -> Result<Conn, TransportError> {
+        Conn::handshake(stream)
+            .await
+            .map_err(|e| TransportError::Connect(format!("HTTP handshake failed: {e}")))
     }
 }
 
@@ -91,6 +158,9 @@ pub struct HyperTransportBuilder {
     connect_timeout: Duration,
     max_idle_per_host: usize,
     idle_timeout: Duration,
+    http2: bool,
+    http2_prior_knowledge: bool,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for HyperTransportBuilder {
@@ -100,6 +170,9 @@ impl Default for HyperTransportBuilder {
             connect_timeout: Duration::from_secs(10),
             max_idle_per_host: 32,
             idle_timeout: Duration::from_secs(60),
+            http2: true,
+            http2_prior_knowledge: false,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -129,11 +202,33 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Build the transport.
+    /// Offer HTTP/2 in the TLS handshake (ALPN `h2`, then `http/1.1`; default on). Off: HTTP/1.1 only.
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Speak HTTP/2 from the first byte on plain `http://` (h2c prior knowledge; default off: HTTP/1.1).
+    /// Only for servers known to speak h2c, like the local server.
+    pub fn http2_prior_knowledge(mut self, enabled: bool) -> Self {
+        self.http2_prior_knowledge = enabled;
+        self
+    }
+
+    /// Trust the root certificate(s) in this PEM text besides the bundled Mozilla roots.
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Build the transport; fails on malformed root certificates.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
         Ok(HyperTransport {
             pool: Pool::new(self.max_idle_per_host, self.idle_timeout),
-            tls: stream::tls_config()?,
+            h2: H2Connections::new(),
+            tls: stream::tls_config(&self.root_certificates, self.http2)?,
+            http2: self.http2,
+            http2_prior_knowledge: self.http2_prior_knowledge,
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
         })
@@ -195,6 +290,29 @@ fn origin_form_request(
                 .map_err(|e| TransportError::Other(format!("invalid host {host}: {e}")))?;
             headers.insert(http::header::HOST, value);
         }
+    }
+    builder
+        .body(Full::new(body))
+        .map_err(|e| TransportError::Other(format!("invalid request: {e}")))
+}
+
+/// The request as HTTP/2 sends it: the absolute URI gives `:scheme` and `:authority`.
+fn absolute_request(
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Result<http::Request<Body>, TransportError> {
+    let mut builder = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(http::Version::HTTP_2);
+    if let Some(headers) = builder.headers_mut() {
+        headers.extend(
+            parts
+                .headers
+                .iter()
+                .filter(|(k, _)| *k != http::header::HOST && *k != http::header::CONNECTION)
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
     }
     builder
         .body(Full::new(body))

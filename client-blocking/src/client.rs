@@ -114,7 +114,10 @@ impl Runtime for Blocking {
         if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
-        Ok(Arc::new(builder.build()))
+        for pem in &settings.root_certificates {
+            builder = builder.add_root_certificate(pem);
+        }
+        Ok(Arc::new(builder.build()?))
     }
 
     fn sleep() -> Arc<dyn AsyncSleep> {

@@ -30,7 +30,7 @@ impl std::fmt::Debug for UreqTransport {
 impl UreqTransport {
     /// A transport with default settings (see [`UreqTransportBuilder`]).
     pub fn new() -> Self {
-        Self::builder().build()
+        Self::builder().build_with_roots(ureq::tls::RootCerts::WebPki)
     }
 
     /// Configure a transport.
@@ -52,6 +52,7 @@ pub struct UreqTransportBuilder {
     connect_timeout: Duration,
     io_threads: usize,
     max_idle_per_host: usize,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for UreqTransportBuilder {
@@ -61,6 +62,7 @@ impl Default for UreqTransportBuilder {
             connect_timeout: Duration::from_secs(10),
             io_threads: 8,
             max_idle_per_host: 32,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -91,8 +93,54 @@ impl UreqTransportBuilder {
         self
     }
 
-    /// Build the transport.
-    pub fn build(self) -> UreqTransport {
+    /// Trust the root certificate(s) in this PEM text besides the bundled Mozilla roots.
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// The trusted roots: the bundled Mozilla roots, plus the added ones if any.
+    fn root_certs(&self) -> Result<ureq::tls::RootCerts, TransportError> {
+        if self.root_certificates.is_empty() {
+            return Ok(ureq::tls::RootCerts::WebPki);
+        }
+        // ureq takes either its bundled roots or a list of certificates; so the bundled Mozilla roots come
+        // as certificates too, and the added ones join them.
+        let mut certs: Vec<ureq::tls::Certificate<'static>> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+                .collect();
+        for pem in &self.root_certificates {
+            let before = certs.len();
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(TransportError::Other(format!(
+                            "invalid root certificate PEM: {e}"
+                        )));
+                    }
+                }
+            }
+            if certs.len() == before {
+                return Err(TransportError::Other(
+                    "invalid root certificate PEM: no certificate found".to_owned(),
+                ));
+            }
+        }
+        Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+    }
+
+    /// Build the transport; fails only on malformed root certificates.
+    pub fn build(self) -> Result<UreqTransport, TransportError> {
+        let roots = self.root_certs()?;
+        Ok(self.build_with_roots(roots))
+    }
+
+    fn build_with_roots(self, roots: ureq::tls::RootCerts) -> UreqTransport {
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let config = ureq::Agent::config_builder()
             // Statuses are the core's business (Connect errors come with 4xx/5xx).
             .http_status_as_error(false)
@@ -100,6 +148,7 @@ impl UreqTransportBuilder {
             .timeout_connect(Some(self.connect_timeout))
             .max_idle_connections_per_host(self.max_idle_per_host)
             .max_idle_connections(self.max_idle_per_host.max(1) * 4)
+            .tls_config(tls)
             .build();
         UreqTransport {
             agent: config.into(),

@@ -16,7 +16,12 @@ impl TransportHarness for Blocking {
         futures::executor::block_on(future)
     }
     fn transport(&self, timeout: Option<Duration>) -> Arc<dyn Transport> {
-        Arc::new(UreqTransport::builder().timeout(timeout).build())
+        Arc::new(
+            UreqTransport::builder()
+                .timeout(timeout)
+                .build()
+                .expect("transport"),
+        )
     }
     fn sleeper(&self) -> Arc<dyn AsyncSleep> {
         Arc::new(ThreadSleep)
@@ -33,7 +38,10 @@ tilebox_client_tests::transport_tests!(Blocking);
 fn dropped_queued_request_is_never_sent() {
     use tilebox_client_tests::loopback::{Action, LoopbackServer};
     let server = LoopbackServer::start(|_| Action::Hang);
-    let transport = UreqTransport::builder().io_threads(1).build();
+    let transport = UreqTransport::builder()
+        .io_threads(1)
+        .build()
+        .expect("transport");
     let request = |path: &str| {
         http::Request::builder()
             .method("POST")

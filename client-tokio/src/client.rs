@@ -26,7 +26,11 @@ impl Runtime for Tokio {
     ) -> std::result::Result<Arc<dyn Transport>, TransportError> {
         let mut builder = ReqwestTransport::builder()
             .timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.max_idle_per_host);
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .http2_prior_knowledge(settings.http2_prior_knowledge);
+        for pem in &settings.root_certificates {
+            builder = builder.add_root_certificate(pem);
+        }
         if let Some(timeout) = settings.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }

@@ -44,6 +44,7 @@ pub struct ReqwestTransportBuilder {
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
     http2_prior_knowledge: bool,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for ReqwestTransportBuilder {
@@ -54,6 +55,7 @@ impl Default for ReqwestTransportBuilder {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 32,
             http2_prior_knowledge: false,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -90,6 +92,12 @@ impl ReqwestTransportBuilder {
         self
     }
 
+    /// Trust the root certificate(s) in this PEM text besides the bundled Mozilla roots.
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
     /// Build the transport.
     pub fn build(self) -> Result<ReqwestTransport, TransportError> {
         let mut builder = reqwest::Client::builder()
@@ -103,6 +111,18 @@ impl ReqwestTransportBuilder {
         }
         if self.http2_prior_knowledge {
             builder = builder.http2_prior_knowledge();
+        }
+        for pem in &self.root_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| TransportError::Other(format!("invalid root certificate PEM: {e}")))?;
+            if certificates.is_empty() {
+                return Err(TransportError::Other(
+                    "invalid root certificate PEM: no certificate found".to_owned(),
+                ));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
         }
         let client = builder
             .build()

@@ -12,7 +12,7 @@ use crate::config::ClientConfigBuilder;
 use crate::{AsyncSleep, ClientConfig, Error, Result, RetryPolicy, Transport, TransportError};
 
 /// What a transport needs from the client configuration, derived in one place for every adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportSettings {
     /// Total time allowed for one request (none: no limit).
@@ -23,6 +23,12 @@ pub struct TransportSettings {
     pub max_in_flight: usize,
     /// Idle keep-alive connections per host worth keeping: enough to serve `max_in_flight` again.
     pub max_idle_per_host: usize,
+    /// PEM-encoded root certificates trusted for `https` besides the bundled Mozilla roots (each entry may
+    /// hold several certificates).
+    pub root_certificates: Vec<Vec<u8>>,
+    /// Speak HTTP/2 from the first byte on plain `http://` (h2c prior knowledge) instead of HTTP/1.1.
+    /// Transports without HTTP/2 ignore it.
+    pub http2_prior_knowledge: bool,
 }
 
 /// Idle connections kept per host at the least, so small concurrency limits still reuse connections.
@@ -36,6 +42,8 @@ impl TransportSettings {
             connect_timeout,
             max_in_flight: config.concurrency(),
             max_idle_per_host: config.concurrency().max(MIN_IDLE_PER_HOST),
+            root_certificates: Vec::new(),
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -59,6 +67,8 @@ pub trait Runtime {
 pub struct ClientBuilder<R> {
     config: ClientConfigBuilder,
     connect_timeout: Option<Duration>,
+    root_certificates: Vec<Vec<u8>>,
+    http2_prior_knowledge: bool,
     transport: Option<Arc<dyn Transport>>,
     runtime: PhantomData<fn() -> R>,
 }
@@ -68,6 +78,8 @@ impl<R> Default for ClientBuilder<R> {
         ClientBuilder {
             config: ClientConfigBuilder::default(),
             connect_timeout: None,
+            root_certificates: Vec::new(),
+            http2_prior_knowledge: false,
             transport: None,
             runtime: PhantomData,
         }
@@ -79,6 +91,8 @@ impl<R> Clone for ClientBuilder<R> {
         ClientBuilder {
             config: self.config.clone(),
             connect_timeout: self.connect_timeout,
+            root_certificates: self.root_certificates.clone(),
+            http2_prior_knowledge: self.http2_prior_knowledge,
             transport: self.transport.clone(),
             runtime: PhantomData,
         }
@@ -90,6 +104,8 @@ impl<R> fmt::Debug for ClientBuilder<R> {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
             .field("connect_timeout", &self.connect_timeout)
+            .field("root_certificates", &self.root_certificates.len())
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("custom_transport", &self.transport.is_some())
             .finish()
     }
@@ -156,6 +172,23 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Trust the root certificate(s) in this PEM text for `https`, besides the bundled Mozilla roots (e.g. a
+    /// private CA or a self-signed server). Malformed PEM fails [`build`](Self::build) with a transport
+    /// error; a server whose certificate chains to no trusted root fails each call with a transport error.
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Speak HTTP/2 from the start on plain `http://` URLs (h2c prior knowledge), so concurrent requests
+    /// share one connection (default off: HTTP/1.1 on `http://`; on `https://` HTTP/2 is negotiated by ALPN
+    /// either way). Only for servers known to speak h2c, like the local server. The blocking adapter's
+    /// transport speaks HTTP/1.1 only and ignores it.
+    pub fn http2_prior_knowledge(mut self, enabled: bool) -> Self {
+        self.http2_prior_knowledge = enabled;
+        self
+    }
+
     /// Send through this transport instead of the adapter's own (tests, instrumentation, record/replay).
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
@@ -167,14 +200,15 @@ impl<R: Runtime> ClientBuilder<R> {
         let config = self.config.build();
         let transport = match self.transport {
             Some(transport) => transport,
-            None => R::transport(&TransportSettings::from_config(
-                &config,
-                self.connect_timeout,
-            ))
-            .map_err(|source| Error::Transport {
-                source,
-                attempts: 0,
-            })?,
+            None => {
+                let mut settings = TransportSettings::from_config(&config, self.connect_timeout);
+                settings.root_certificates = self.root_certificates;
+                settings.http2_prior_knowledge = self.http2_prior_knowledge;
+                R::transport(&settings).map_err(|source| Error::Transport {
+                    source,
+                    attempts: 0,
+                })?
+            }
         };
         Ok(crate::Client::new(config, transport, R::sleep()).into())
     }

@@ -168,6 +168,7 @@ fn collection_job(
     concurrency: usize,
 ) -> Result<LoadJob> {
     let request = collection_request(collection, options)?;
+    let mut estimated_datapoints = None;
     let segments = match options.extent()? {
         Extent::Time(interval) => {
             let info = collection.info();
@@ -180,6 +181,7 @@ fn collection_job(
                 (None, Some(0)) => Some(0),
                 _ => None,
             };
+            estimated_datapoints = estimate;
             let parts = parts_for(
                 options.parallel_page_count().unwrap_or(concurrency),
                 estimate,
@@ -194,6 +196,7 @@ fn collection_job(
         request,
         segments,
         page_size: options.page_size_limit(),
+        estimated_datapoints,
     })
 }
 
@@ -392,6 +395,7 @@ impl Dataset {
             request,
             segments,
             page_size: options.page_size_limit(),
+            estimated_datapoints: None,
         };
         let settings =
             LoadSettings::new(concurrency(self.rpc(), options)).progress(options.listener());

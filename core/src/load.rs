@@ -27,6 +27,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::paging::QueryPlan;
 use crate::progress::{ProgressListener, ProgressTracker};
+use crate::query::DEFAULT_PAGE_SIZE;
 use crate::retry::RetryHook;
 use crate::rpc::RpcClient;
 use crate::time::{TimeInterval, timestamp_to_datetime};
@@ -87,6 +88,9 @@ pub struct LoadJob {
     pub segments: Vec<TimeInterval>,
     /// Page size (`limit`) of every request; `None` for the server default.
     pub page_size: Option<u64>,
+    /// How many datapoints the job is expected to return, if known. Sub-intervals with the longest expected
+    /// chains of pages start first, so the load is not left waiting on a long chain started late.
+    pub estimated_datapoints: Option<u64>,
 }
 
 /// The raw result of one job: the datapoints' serialized bytes in query order.
@@ -221,7 +225,9 @@ pub async fn load_jobs(
         }
     }
 
-    // Round-robin over jobs: segment 0 of every job, then segment 1 of every job, ...
+    // Round-robin over jobs: segment 0 of every job, then segment 1 of every job, ... Then the longest
+    // expected chains of pages first (a stable sort; unknown estimates count as longest), since every
+    // sub-interval pages sequentially and the load ends with its last chain.
     let max_segments = segment_counts.iter().copied().max().unwrap_or(0);
     let mut order = Vec::new();
     for s in 0..max_segments {
@@ -231,6 +237,14 @@ pub async fn load_jobs(
             }
         }
     }
+    let chain_pages = |j: usize| {
+        let job = &jobs[j];
+        job.estimated_datapoints.map_or(u64::MAX, |n| {
+            let per_segment = n.div_ceil(segment_counts[j] as u64);
+            per_segment.div_ceil(job.page_size.unwrap_or(DEFAULT_PAGE_SIZE).max(1))
+        })
+    };
+    order.sort_by_key(|&(j, _)| std::cmp::Reverse(chain_pages(j)));
     let tasks = order.into_iter().map(|(j, s)| {
         let job = &jobs[j];
         let mut request = job.request.clone();

@@ -94,14 +94,31 @@ pub fn split_interval(
 
 /// How many sub-intervals are worth it: at most `max_parts`, and no more than the pages the estimated number
 /// of datapoints needs (`estimated / page_size`, rounded up; unknown estimate → `max_parts`).
+///
+/// When there are more pages than parts, every part pages sequentially through a chain of pages; the
+/// longest chain is at least `pages / max_parts` (rounded up) long. Then only as many parts are made as
+/// chains of that length need, each part sized to fill whole pages (with 5% room for an uneven spread), so
+/// no part ends in a nearly empty extra page: fewer requests for the same longest chain.
 pub fn parts_for(max_parts: usize, estimated_datapoints: Option<u64>, page_size: u64) -> usize {
     let max_parts = max_parts.max(1);
-    match estimated_datapoints {
-        Some(n) => {
-            let pages = n.div_ceil(page_size.max(1)).max(1);
-            usize::try_from(pages).unwrap_or(usize::MAX).min(max_parts)
+    let page_size = page_size.max(1);
+    let Some(n) = estimated_datapoints else {
+        return max_parts;
+    };
+    let pages = n.div_ceil(page_size).max(1);
+    let max = u64::try_from(max_parts).unwrap_or(u64::MAX);
+    if pages <= max {
+        return usize::try_from(pages).unwrap_or(max_parts);
+    }
+    let mut chain = pages.div_ceil(max);
+    loop {
+        // Datapoints one part may hold: `chain` pages less 5%.
+        let per_part = (chain.saturating_mul(page_size) / 20 * 19).max(1);
+        let parts = n.div_ceil(per_part);
+        if parts <= max {
+            return usize::try_from(parts).unwrap_or(max_parts).max(1);
         }
-        None => max_parts,
+        chain += 1;
     }
 }
 

@@ -39,6 +39,7 @@ fn job(fake: &Fake, collection: usize, interval: &TimeInterval, parts: usize) ->
         request,
         segments: split_interval(interval, parts, None),
         page_size: None,
+        estimated_datapoints: None,
     }
 }
 
@@ -257,6 +258,35 @@ fn runs_on_other_threads_and_executors() {
             .collect::<Vec<_>>(),
         SIZES.to_vec()
     );
+}
+
+#[test]
+fn longest_expected_chains_start_first() {
+    let fake = Fake::new(&SIZES, 100);
+    let interval = year();
+    let mut small = job(&fake, 1, &interval, 1);
+    small.estimated_datapoints = Some(500);
+    let mut big = job(&fake, 3, &interval, 2);
+    big.estimated_datapoints = Some(4100);
+    let results = block_on(load_jobs(
+        fetcher(&fake),
+        vec![small, big],
+        LoadSettings::new(1),
+    ));
+    // Results stay in input order and complete.
+    assert_eq!(results[0].as_ref().unwrap().values.len(), 500);
+    assert_eq!(results[1].as_ref().unwrap().values.len(), 4100);
+    // With one request at a time, the big job's sub-intervals (two pages each at the default page size)
+    // went before the small job's single one.
+    let requests = fake.requests.lock().unwrap();
+    let collection_of = |body: &bytes::Bytes| {
+        use prost::Message;
+        QueryRequest::decode(body.clone()).unwrap().collection_ids[0].clone()
+    };
+    let first = collection_of(&requests[0].1);
+    let last = collection_of(&requests[requests.len() - 1].1);
+    assert_eq!(first, uuid_to_wire(&Uuid::from_u128(0xC3)));
+    assert_eq!(last, uuid_to_wire(&Uuid::from_u128(0xC1)));
 }
 
 /// While a page waits to be retried, the job's progress listener gets an event saying so (progress bars show

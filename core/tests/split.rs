@@ -203,6 +203,21 @@ fn parts_and_estimates() {
     assert_eq!(parts_for(8, Some(2001), 2000), 2);
     assert_eq!(parts_for(8, Some(1_000_000), 2000), 8);
     assert_eq!(parts_for(0, Some(1_000_000), 2000), 1);
+    // More pages than parts: as few parts as chains of the shortest possible length need, each a little
+    // under whole pages (the seed workload's L1TP, L2SP, L1GT).
+    assert_eq!(parts_for(8, Some(65_313), 2000), 7);
+    assert_eq!(parts_for(8, Some(25_375), 2000), 7);
+    assert_eq!(parts_for(8, Some(19_624), 2000), 6);
+    for (max, n) in [(8, 16_001), (3, 100_000), (16, 1_000_000), (1, 5000)] {
+        let parts = parts_for(max, Some(n), 2000) as u64;
+        assert!(parts >= 1 && parts <= max as u64, "{max} {n}: {parts}");
+        let shortest_chain = n.div_ceil(2000).div_ceil(max as u64);
+        let chain = n.div_ceil(parts).div_ceil(2000);
+        assert!(
+            chain <= shortest_chain + 1,
+            "{max} {n}: chain {chain} vs {shortest_chain}"
+        );
+    }
     let year = TimeInterval::new(utc(2020, 1, 1), utc(2021, 1, 1)).unwrap();
     let avail = TimeInterval::with_bounds(utc(2019, 1, 1), utc(2021, 1, 1), false, true).unwrap();
     let est = estimate_datapoints(&year, &avail, 1000);

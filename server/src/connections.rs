@@ -11,6 +11,10 @@
 //!   listen backlog (they are not refused) until a slot frees, so established clients are never starved and
 //!   the process cannot run out of file descriptors because of them.
 //!
+//! With a [`TlsIdentity`](crate::TlsIdentity) every connection first completes a TLS handshake (within
+//! the header-read timeout) and then speaks HTTP/2 or HTTP/1.1 as ALPN chose. Accepted connections are
+//! counted (the server handles expose the count, for tests).
+//!
 //! Should `accept` still fail for lack of file descriptors (a low `ulimit -n`), every connection that is idle
 //! at that moment is closed at once, so the server keeps answering instead of waiting out the idle timeout.
 
@@ -29,9 +33,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 
 use crate::config::ServerConfig;
 
@@ -64,9 +70,12 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    accepted: Arc<AtomicU64>,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    let acceptor = tls.map(TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -104,14 +113,39 @@ pub(crate) async fn serve(
                 }
             },
         };
+        accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let handshake_timeout = limits.header_read_timeout;
         let builder = Arc::clone(&builder);
         let router = router.clone();
         let closing = closing_rx.clone();
         let mut shed = shed_rx.clone();
         shed.mark_unchanged();
         connections.spawn(async move {
-            serve_connection(&builder, stream, router, limits.idle_timeout, closing, shed).await;
+            match acceptor {
+                None => {
+                    serve_connection(&builder, stream, router, limits.idle_timeout, closing, shed)
+                        .await;
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            serve_connection(
+                                &builder,
+                                tls,
+                                router,
+                                limits.idle_timeout,
+                                closing,
+                                shed,
+                            )
+                            .await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
             drop(slot);
         });
         // Reap finished connection tasks so the set does not grow.
@@ -197,14 +231,16 @@ impl Drop for InFlight {
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<S>(
     builder: &auto::Builder<TokioExecutor>,
-    stream: TcpStream,
+    stream: S,
     router: Router,
     idle_timeout: Duration,
     mut closing: watch::Receiver<bool>,
     mut shed: watch::Receiver<u64>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity {
         opened: Instant::now(),
         last_io_ms: AtomicU64::new(0),
@@ -243,13 +279,13 @@ async fn serve_connection(
     let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
 }
 
-/// A TCP stream that records when bytes last moved.
-struct Tracked {
-    inner: TcpStream,
+/// A stream (TCP, or TLS over TCP) that records when bytes last moved.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -264,7 +300,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1,6 +1,6 @@
 //! `tilebox-server`: a local, Tilebox-compatible server for offline use, CI and examples.
 //!
-//! One port speaks Connect unary (HTTP/1.1 and h2c, `application/proto` and `application/json`, gzip) and
+//! One port speaks Connect unary (HTTP/1.1 and h2c, or HTTPS with ALPN h2/http/1.1 when given a certificate; `application/proto` and `application/json`, gzip) and
 //! gRPC (h2c), for the datasets and workflows services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file),
 //! behind the [`Store`] trait; deterministic demo data can be seeded on first start.
 //!
@@ -31,11 +31,13 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod store;
+mod tls;
 pub mod workflows;
 
-pub use config::{ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder};
+pub use config::{ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder};
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
 pub use status::{Code, Status};
 pub use store::{SqliteStore, Store, StoreError};
+pub use tls::TlsIdentity;

@@ -36,6 +36,12 @@ struct Args {
     /// Largest request body in bytes (also after decompression).
     #[arg(long, env = "TILEBOX_SERVER_BODY_LIMIT", default_value_t = tilebox_server::config::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// Serve HTTPS with this PEM certificate chain (needs `--tls-key`).
+    #[arg(long, env = "TILEBOX_SERVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "TILEBOX_SERVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Directory whose files are served at `/assets/` (default with --demo: next to the database, or a
     /// throw-away directory).
     #[arg(long, env = "TILEBOX_SERVER_ASSETS_DIR")]
@@ -100,6 +106,20 @@ async fn main() -> ExitCode {
     }
     if let Some(key) = args.api_key.filter(|k| !k.is_empty()) {
         builder = builder.api_key(key);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+        };
+        match read(cert).and_then(|c| Ok((c, read(key)?))) {
+            Ok((cert, key)) => {
+                builder = builder.tls(tilebox_server::TlsIdentity::from_pem(cert, key))
+            }
+            Err(e) => {
+                eprintln!("tilebox-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let config = builder.build();
     tracing::info!(?config, "starting");

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost_reflect::DescriptorPool;
 use tokio::sync::oneshot;
@@ -39,6 +40,9 @@ pub enum ServerError {
     /// The background server thread ended before reporting.
     #[error("background server thread failed to start")]
     Background,
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Builds the registry with every service this server offers.
@@ -55,6 +59,8 @@ pub fn build_registry(pool: DescriptorPool) -> ServiceRegistry {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
+    connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -65,9 +71,14 @@ impl ServerHandle {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.tls, self.addr)
+    }
+
+    /// How many connections the server has accepted so far (TCP connections, whatever was sent on them).
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Stops accepting connections, lets in-flight requests finish and closes the database.
@@ -89,10 +100,19 @@ impl Drop for ServerHandle {
     }
 }
 
+fn base_url(tls: bool, addr: SocketAddr) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
 async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
-    Ok(match &config.database {
+    let store = match &config.database {
         Some(path) => SqliteStore::open_file(path).await?,
         None => SqliteStore::open_ephemeral().await?,
+    };
+    Ok(match config.read_path {
+        crate::config::ReadPath::Sqlx => store.with_sqlx_reads(),
+        _ => store,
     })
 }
 
@@ -129,36 +149,56 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     );
     let registry = build_registry(pool);
     let app = Arc::new(App { registry, state });
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|identity| identity.server_config())
+        .transpose()
+        .map_err(ServerError::Tls)?;
+    let is_tls = tls.is_some();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let asset_files = crate::assets::AssetFiles::open(&config)?.map(Arc::new);
     if let Some(files) = &asset_files
         && (config.demo || config.asset_demo)
         && let Some(n) =
-            crate::assets::seed_demo(app.state.store.as_ref(), files, &format!("http://{addr}"))
+            crate::assets::seed_demo(app.state.store.as_ref(), files, &base_url(is_tls, addr))
                 .await?
     {
         tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
     }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let connections = Arc::new(AtomicU64::new(0));
     let router = match asset_files {
         Some(files) => router(app).merge(files.router()),
         None => router(app),
     };
     let limits = Limits::from_config(&config);
+    let accepted = Arc::clone(&connections);
     let task = tokio::spawn(async move {
         // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
         // open (e.g. mid-body after an error answer) do not block shutdown forever.
         let stop = async move {
             let _ = stop_rx.await;
         };
-        crate::connections::serve(listener, router, limits, stop, SHUTDOWN_GRACE).await;
+        crate::connections::serve(
+            listener,
+            router,
+            limits,
+            tls,
+            accepted,
+            stop,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         reaper.abort();
         db.close().await;
     });
-    tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");
+    tracing::info!(url = %base_url(is_tls, addr), "tilebox-server listening");
     Ok(ServerHandle {
         addr,
+        tls: is_tls,
+        connections,
         stop: Some(stop_tx),
         task: Some(task),
     })
@@ -168,6 +208,8 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
 #[derive(Debug)]
 pub struct BackgroundServer {
     addr: SocketAddr,
+    tls: bool,
+    connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -178,9 +220,14 @@ impl BackgroundServer {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.tls, self.addr)
+    }
+
+    /// How many connections the server has accepted so far (TCP connections, whatever was sent on them).
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -198,7 +245,8 @@ impl Drop for BackgroundServer {
 /// Starts the server on a new thread with its own tokio runtime (for blocking, async-std or smol callers).
 /// Returns once the server is listening (demo data seeded).
 pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, ServerError> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, ServerError>>();
+    type Ready = (SocketAddr, bool, Arc<AtomicU64>);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Ready, ServerError>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("tilebox-server".into())
@@ -217,7 +265,11 @@ pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, Server
             runtime.block_on(async move {
                 match serve(config).await {
                     Ok(handle) => {
-                        let _ = ready_tx.send(Ok(handle.addr()));
+                        let _ = ready_tx.send(Ok((
+                            handle.addr,
+                            handle.tls,
+                            Arc::clone(&handle.connections),
+                        )));
                         let _ = stop_rx.await;
                         handle.shutdown().await;
                     }
@@ -228,8 +280,10 @@ pub fn spawn_background(config: ServerConfig) -> Result<BackgroundServer, Server
             });
         })?;
     match ready_rx.recv() {
-        Ok(Ok(addr)) => Ok(BackgroundServer {
+        Ok(Ok((addr, tls, connections))) => Ok(BackgroundServer {
             addr,
+            tls,
+            connections,
             stop: Some(stop_tx),
             thread: Some(thread),
         }),

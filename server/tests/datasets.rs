@@ -47,7 +47,8 @@ async fn demo_tree_groups_are_resolvable() {
         slugs,
         vec![
             LANDSAT.to_owned(),
-            "open_data.copernicus.sentinel1_sar".to_owned()
+            "open_data.copernicus.sentinel1_sar".to_owned(),
+            "open_data.demo.scene_assets".to_owned(),
         ]
     );
 }

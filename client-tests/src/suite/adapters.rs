@@ -105,11 +105,15 @@ impl Api for BlockingApi {
         }
         let concurrency = setup.concurrency.unwrap_or(8);
         builder = builder.concurrency(concurrency);
+        if let Some(pem) = &setup.root_certificate {
+            builder = builder.add_root_certificate(pem);
+        }
         if let Some(wrap) = setup.wrap {
             let inner: Arc<dyn Transport> = Arc::new(
                 tilebox_blocking::UreqTransport::builder()
                     .io_threads(concurrency)
-                    .build(),
+                    .build()
+                    .expect("ureq transport"),
             );
             builder = builder.transport(wrap(inner));
         }

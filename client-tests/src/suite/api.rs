@@ -28,6 +28,10 @@ pub struct Setup {
     pub concurrency: Option<usize>,
     /// Wraps the adapter's default transport.
     pub wrap: Option<TransportWrapper>,
+    /// A PEM root certificate to trust besides the bundled roots.
+    pub root_certificate: Option<String>,
+    /// Speak HTTP/2 with prior knowledge on `http://`.
+    pub http2_prior_knowledge: bool,
 }
 
 impl Setup {
@@ -54,6 +58,18 @@ impl Setup {
     /// With a concurrency limit.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = Some(concurrency);
+        self
+    }
+
+    /// Trusting this PEM root certificate.
+    pub fn root_certificate(mut self, pem: &str) -> Self {
+        self.root_certificate = Some(pem.to_owned());
+        self
+    }
+
+    /// With h2c prior knowledge.
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2_prior_knowledge = true;
         self
     }
 
@@ -184,6 +200,10 @@ macro_rules! impl_async_api {
                 if let Some(concurrency) = setup.concurrency {
                     builder = builder.concurrency(concurrency);
                 }
+                if let Some(pem) = &setup.root_certificate {
+                    builder = builder.add_root_certificate(pem);
+                }
+                builder = builder.http2_prior_knowledge(setup.http2_prior_knowledge);
                 if let Some(wrap) = setup.wrap {
                     let inner: std::sync::Arc<dyn tilebox_core::Transport> =
                         std::sync::Arc::new($default_transport);

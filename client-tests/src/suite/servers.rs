@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tilebox_server::{BackgroundServer, ServerConfig, spawn_background};
+use tilebox_server::{BackgroundServer, ServerConfig, TlsIdentity, spawn_background};
 
 /// The API key of [`secured`].
 pub const SECURED_KEY: &str = "suite-secret-key";
@@ -49,4 +49,28 @@ pub fn secured() -> String {
             )
         })
         .url()
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`: `(certificate PEM, private key PEM)`.
+pub fn self_signed() -> (String, String) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("rcgen makes a certificate");
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+/// A demo server speaking HTTPS only (`https://127.0.0.1:PORT`), with the PEM of its self-signed root.
+pub fn tls() -> (String, String) {
+    static SERVER: OnceLock<(BackgroundServer, String)> = OnceLock::new();
+    let (server, cert) = SERVER.get_or_init(|| {
+        let (cert, key) = self_signed();
+        let server = start(
+            ServerConfig::builder()
+                .demo(true)
+                .tls(TlsIdentity::from_pem(cert.clone(), key))
+                .build(),
+        );
+        (server, cert)
+    });
+    (server.url(), cert.clone())
 }

@@ -555,6 +555,61 @@ pub fn retries_then_success<A: Api>() {
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
 }
 
+/// Over HTTPS, with the server's self-signed root added through the builder: listing, opening, querying,
+/// finding and the concurrent seed load give exactly what plain HTTP gives.
+pub fn tls_core_calls<A: Api>() {
+    let (url, root) = servers::tls();
+    let api = A::build(Setup::new(url).root_certificate(&root));
+    let tree = api.datasets().expect("datasets over TLS");
+    assert!(tree.get(LANDSAT).is_some());
+    let dataset = api.dataset(LANDSAT).expect("dataset over TLS");
+    let l1t = api
+        .collection(&dataset, "L1T")
+        .expect("collection over TLS");
+    let data = api.query(&l1t, &year_2020()).expect("query over TLS");
+    let plain = demo::<A>();
+    let plain_l1t = plain
+        .collection(&plain.dataset(LANDSAT).expect("dataset"), "L1T")
+        .expect("L1T");
+    let plain_data = plain.query(&plain_l1t, &year_2020()).expect("plain query");
+    assert_eq!(data.len(), 1281);
+    assert!(data.values() == plain_data.values(), "TLS and plain differ");
+    let id = ids(&data)[7];
+    let found = api.find(&l1t, id, false).expect("find over TLS");
+    assert_eq!(found.value(), &data.values()[7]);
+    let collections = seed_collections(&api);
+    let loaded = api.load_collections(&collections, &year_2020().parallel_pages(4));
+    for ((name, count), result) in SEED.iter().zip(loaded) {
+        assert_eq!(
+            result.expect("concurrent load over TLS").len(),
+            *count,
+            "{name}"
+        );
+    }
+}
+
+/// Over HTTPS without the server's root, or with another root, every call fails at once with a transport
+/// error naming the certificate problem.
+pub fn tls_untrusted_root_fails<A: Api>() {
+    let (url, _) = servers::tls();
+    let (other_root, _) = servers::self_signed();
+    let once = || RetryPolicy::builder().max_attempts(1).build();
+    for setup in [
+        Setup::new(url.clone()).retry(once()),
+        Setup::new(url).root_certificate(&other_root).retry(once()),
+    ] {
+        let api = A::build(setup);
+        let err = api
+            .datasets()
+            .expect_err("an untrusted certificate is refused");
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert!(
+            err.to_string().to_lowercase().contains("certificate"),
+            "the error names the certificate problem: {err}"
+        );
+    }
+}
+
 /// Expands to one `#[test]` per suite test for the [`Api`] implementation `$api`.
 #[macro_export]
 macro_rules! client_suite {
@@ -564,7 +619,7 @@ macro_rules! client_suite {
             parallel_paging_equals_sequential, typed_dynamic_and_skip_data, dataset_query, find_by_id,
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
-            retries_then_success);
+            retries_then_success, tls_core_calls, tls_untrusted_root_fails);
 
         #[test]
         fn restart_mid_load() {

@@ -230,6 +230,7 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
                 bbox_within: spatial.is_some_and(|(_, within)| within),
                 limit: limit + 1,
                 with_data: !req.skip_data,
+                filter: None,
             })
             .await
             .map_err(internal)?;

@@ -4,11 +4,13 @@
 //! datapoints are their encoded protobuf bytes plus the indexed columns). SQL stays inside the backend, so a
 //! PostgreSQL backend can implement the same trait later.
 
+mod reader;
 mod sqlite;
 pub mod tx;
 pub mod workflows;
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -25,6 +27,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database failed on the read path.
+    #[error("database error: {0}")]
+    Read(#[from] rusqlite::Error),
     /// A referenced row does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -119,6 +124,32 @@ pub struct DatapointRecord {
     pub data: Bytes,
 }
 
+/// A predicate over a datapoint's encoded bytes. In a [`RangeQuery`] it is applied to each row before the row
+/// counts toward the page limit, so filtered pages are still full pages.
+#[derive(Clone)]
+pub struct RowFilter(Arc<RowPredicate>);
+
+/// The predicate inside a [`RowFilter`].
+type RowPredicate = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+impl RowFilter {
+    /// A filter keeping the rows for which `keep` returns true.
+    pub fn new(keep: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
+        RowFilter(Arc::new(keep))
+    }
+
+    /// Whether the datapoint with these encoded bytes is kept.
+    pub fn matches(&self, data: &[u8]) -> bool {
+        (self.0)(data)
+    }
+}
+
+impl std::fmt::Debug for RowFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowFilter(..)")
+    }
+}
+
 /// A page request against one collection, ordered by id ascending.
 #[derive(Debug, Clone)]
 pub struct RangeQuery {
@@ -136,6 +167,8 @@ pub struct RangeQuery {
     pub limit: u64,
     /// Load the `data` column (false for `skip_data`).
     pub with_data: bool,
+    /// Keep only rows whose encoded datapoint passes this filter (applied before `limit` counts them).
+    pub filter: Option<RowFilter>,
 }
 
 /// Outcome of an ingest.

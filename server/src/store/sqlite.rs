@@ -1,4 +1,6 @@
-//! SQLite backend of [`Store`](super::Store) (sqlx, WAL, `synchronous=FULL`).
+//! SQLite backend of [`Store`](super::Store) (sqlx, WAL, `synchronous=FULL`). Writes go through sqlx; the
+//! reads of `Query`/`QueryByID` go through [`reader`](super::reader) (rusqlite on the blocking pool) when the
+//! database is a file.
 //!
 //! Schema notes (kept portable: plain types, no SQLite-only functions in queries; `WITHOUT ROWID` is the
 //! only SQLite-specific clause and would simply be dropped for PostgreSQL, where `BLOB` becomes `BYTEA`):
@@ -22,6 +24,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
+use super::reader::{self, Reader};
 use super::tx::{Writer, rollback_on_release};
 use super::{
     CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
@@ -77,6 +80,8 @@ const INSERT_CHUNK: usize = 400;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The direct read path (file databases only); `None` reads through sqlx.
+    reader: Option<Arc<Reader>>,
     /// Runs every write transaction cancel-safely, one at a time.
     writer: Writer,
     /// The directory of an ephemeral database, removed when the last clone of the store is dropped.
@@ -101,7 +106,9 @@ impl SqliteStore {
             .max_connections(FILE_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Self::with_pool(pool, None).await
+        let mut store = Self::with_pool(pool, None).await?;
+        store.reader = Some(Reader::open(path)?);
+        Ok(store)
     }
 
     /// Opens a throw-away database: a WAL file in a fresh temporary directory that is deleted with the
@@ -113,8 +120,9 @@ impl SqliteStore {
             .prefix("tilebox-server-")
             .tempdir()
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        let path = dir.path().join("tilebox.db");
         let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("tilebox.db"))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Off)
@@ -124,7 +132,9 @@ impl SqliteStore {
             .max_connections(FILE_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Self::with_pool(pool, Some(Arc::new(dir))).await
+        let mut store = Self::with_pool(pool, Some(Arc::new(dir))).await?;
+        store.reader = Some(Reader::open(&path)?);
+        Ok(store)
     }
 
     /// Opens a private in-memory database. A single connection is kept open for the pool's lifetime (an
@@ -151,8 +161,21 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Writer::new(pool.clone()),
             pool,
+            reader: None,
             _ephemeral: ephemeral,
         })
+    }
+
+    /// Reads through sqlx like the writes instead of the direct read path (slower; kept to compare the two
+    /// in the server benchmark).
+    pub fn with_sqlx_reads(mut self) -> Self {
+        self.reader = None;
+        self
+    }
+
+    /// Whether reads take the direct path (rusqlite on the blocking pool).
+    pub fn direct_reads(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// Runs `unit` as one write transaction (`BEGIN IMMEDIATE`) through the [`Writer`]: queued behind other
@@ -292,6 +315,9 @@ impl Store for SqliteStore {
 
     fn get_dataset(&self, id: RawId) -> BoxFuture<'_, Result<Option<DatasetRecord>, StoreError>> {
         Box::pin(async move {
+            if let Some(reader) = &self.reader {
+                return reader.run(move |c| reader::get_dataset(c, id)).await;
+            }
             let row = sqlx::query(&format!(
                 "SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?"
             ))
@@ -418,6 +444,11 @@ impl Store for SqliteStore {
         dataset_id: RawId,
     ) -> BoxFuture<'_, Result<Vec<CollectionRecord>, StoreError>> {
         Box::pin(async move {
+            if let Some(reader) = &self.reader {
+                return reader
+                    .run(move |c| reader::list_collections(c, dataset_id))
+                    .await;
+            }
             let rows = sqlx::query(
                 "SELECT id, dataset_id, name FROM collections WHERE dataset_id = ? ORDER BY name",
             )
@@ -433,6 +464,9 @@ impl Store for SqliteStore {
         id: RawId,
     ) -> BoxFuture<'_, Result<Option<CollectionRecord>, StoreError>> {
         Box::pin(async move {
+            if let Some(reader) = &self.reader {
+                return reader.run(move |c| reader::get_collection(c, id)).await;
+            }
             let row = sqlx::query("SELECT id, dataset_id, name FROM collections WHERE id = ?")
                 .bind(&id[..])
                 .fetch_optional(&self.pool)
@@ -657,7 +691,11 @@ impl Store for SqliteStore {
         query: RangeQuery,
     ) -> BoxFuture<'_, Result<Vec<DatapointRecord>, StoreError>> {
         Box::pin(async move {
-            let columns = if query.with_data {
+            if let Some(reader) = &self.reader {
+                return reader.run(move |c| reader::query_range(c, &query)).await;
+            }
+            let read_data = query.with_data || query.filter.is_some();
+            let columns = if read_data {
                 "id, time_ns, ingestion_time_ns, data"
             } else {
                 "id, time_ns, ingestion_time_ns"
@@ -703,12 +741,29 @@ impl Store for SqliteStore {
                     .push(" AND min_y <= ")
                     .push_bind(max_y);
             }
-            q.push(" ORDER BY id ASC LIMIT ")
-                .push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
+            q.push(" ORDER BY id ASC");
+            if query.filter.is_none() {
+                q.push(" LIMIT ")
+                    .push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
+            }
             let rows = q.build().fetch_all(&self.pool).await?;
-            rows.iter()
-                .map(|r| datapoint_from_row(r, query.with_data))
-                .collect()
+            let mut records = Vec::new();
+            for row in &rows {
+                let mut record = datapoint_from_row(row, read_data)?;
+                if let Some(filter) = &query.filter
+                    && !filter.matches(&record.data)
+                {
+                    continue;
+                }
+                if !query.with_data {
+                    record.data = Bytes::new();
+                }
+                records.push(record);
+                if records.len() as u64 >= query.limit {
+                    break;
+                }
+            }
+            Ok(records)
         })
     }
 
@@ -718,6 +773,11 @@ impl Store for SqliteStore {
         id: RawId,
     ) -> BoxFuture<'_, Result<Option<DatapointRecord>, StoreError>> {
         Box::pin(async move {
+            if let Some(reader) = &self.reader {
+                return reader
+                    .run(move |c| reader::get_datapoint(c, &collection_ids, id))
+                    .await;
+            }
             for collection_id in collection_ids {
                 let row = sqlx::query(
                     "SELECT id, time_ns, ingestion_time_ns, data FROM datapoints WHERE collection_id = ? AND id = ?",
