@@ -57,8 +57,7 @@ impl BlockingClient {
 
     /// See [`JobClient::submit`](crate::JobClient::submit).
     pub fn submit<T: TaskSpec>(&self, name: &str, task: &T) -> Result<Job> {
-        self.run(self.client.jobs().submit(name, task),
-        )
+        self.run(self.client.jobs().submit(name, task))
     }
 
     /// See [`JobClient::submit_with`](crate::JobClient::submit_with).
@@ -68,8 +67,7 @@ impl BlockingClient {
         task: &T,
         options: SubmitOptions,
     ) -> Result<Job> {
-        self.run(self.client.jobs().submit_with(name, task, options),
-        )
+        self.run(self.client.jobs().submit_with(name, task, options))
     }
 
     /// See [`JobClient::get`](crate::JobClient::get).
@@ -79,8 +77,7 @@ impl BlockingClient {
 
     /// See [`JobClient::progress`](crate::JobClient::progress).
     pub fn job_progress(&self, id: Uuid) -> Result<Job> {
-        self.run(self.client.jobs().progress(id),
-        )
+        self.run(self.client.jobs().progress(id))
     }
 
     /// See [`JobClient::cancel`](crate::JobClient::cancel).
@@ -95,8 +92,7 @@ impl BlockingClient {
 
     /// See [`JobClient::query`](crate::JobClient::query).
     pub fn query_jobs(&self, query: &JobQuery) -> Result<Vec<Job>> {
-        self.run(self.client.jobs().query(query),
-        )
+        self.run(self.client.jobs().query(query))
     }
 
     /// See [`ClusterClient::get`](crate::ClusterClient::get).
@@ -111,14 +107,12 @@ impl BlockingClient {
 
     /// See [`ClusterClient::create`](crate::ClusterClient::create).
     pub fn create_cluster(&self, name: &str) -> Result<Cluster> {
-        self.run(self.client.clusters().create(name),
-        )
+        self.run(self.client.clusters().create(name))
     }
 
     /// See [`ClusterClient::delete`](crate::ClusterClient::delete).
     pub fn delete_cluster(&self, slug: &str) -> Result<()> {
-        self.run(self.client.clusters().delete(slug),
-        )
+        self.run(self.client.clusters().delete(slug))
     }
 
     /// See [`ClusterClient::update`](crate::ClusterClient::update).

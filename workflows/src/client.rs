@@ -405,6 +405,7 @@ pub struct SubmitOptions {
     cluster: String,
     max_retries: i64,
     trace_parent: Option<String>,
+    automation: Option<Uuid>,
 }
 
 impl SubmitOptions {
@@ -423,6 +424,12 @@ impl SubmitOptions {
     /// Retries of the root task.
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = i64::from(n);
+        self
+    }
+
+    /// The automation the job belongs to (what automations set; [`JobQuery::automations`] filters by it).
+    pub fn automation(mut self, id: Uuid) -> Self {
+        self.automation = Some(id);
         self
     }
 
@@ -544,6 +551,7 @@ impl JobClient {
             trace_parent: options
                 .trace_parent
                 .unwrap_or_else(crate::trace::new_job_trace_parent),
+            automation_id: options.automation.map(id_msg),
             ..Default::default()
         };
         let job = self.rpc.submit_job(req).await?;
@@ -602,7 +610,11 @@ impl JobClient {
 
     /// One page of the jobs matching `query`: the first page for `cursor = None`, then the page after
     /// [`JobPage::next`] until that is `None`.
-    pub async fn query_page(&self, query: &JobQuery, cursor: Option<&JobCursor>) -> Result<JobPage> {
+    pub async fn query_page(
+        &self,
+        query: &JobQuery,
+        cursor: Option<&JobCursor>,
+    ) -> Result<JobPage> {
         let page = match cursor {
             Some(c) => Some(c.0.clone()),
             None => query.page_size.map(|limit| tb::Pagination {

@@ -26,7 +26,10 @@ static ARRIVAL: Condvar = Condvar::new();
 /// Count this task in and wait until `expected` tasks of the job are in at the same time.
 fn rendezvous(job: Uuid, expected: usize) -> Result<(), TaskError> {
     let mut arrived = ARRIVED.lock().unwrap();
-    *arrived.get_or_insert_with(HashMap::new).entry(job).or_default() += 1;
+    *arrived
+        .get_or_insert_with(HashMap::new)
+        .entry(job)
+        .or_default() += 1;
     ARRIVAL.notify_all();
     let (arrived, timeout) = ARRIVAL
         .wait_timeout_while(arrived, SAFETY_NET, |a| {
@@ -119,7 +122,10 @@ impl AsyncTask for MeetAsync {
         let n = self.n;
         {
             let mut arrived = ARRIVED.lock().unwrap();
-            *arrived.get_or_insert_with(HashMap::new).entry(job).or_default() += 1;
+            *arrived
+                .get_or_insert_with(HashMap::new)
+                .entry(job)
+                .or_default() += 1;
         }
         // Poll the count with a runtime-neutral timer so the runner's other futures keep running.
         let deadline = std::time::Instant::now() + SAFETY_NET;
@@ -212,7 +218,12 @@ fn eight_tasks_overlap_on_smol_without_tokio() {
                 .unwrap();
             runner.run_until_jobs_finish_async(&[job.id]).await.unwrap();
             let job = client.jobs().get(job.id).await.unwrap();
-            assert_eq!(job.state, JobState::Completed, "async: {async}: {:?}", job.tasks);
+            assert_eq!(
+                job.state,
+                JobState::Completed,
+                "async: {async}: {:?}",
+                job.tasks
+            );
         }
         assert_eq!(runner.stats().max_running, 8);
         assert_eq!(runner.stats().failed, 0);

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    CacheGroup, Client, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext,
-    TaskError, TaskIdentifier, TaskSpec, Uuid,
+    CacheGroup, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext, TaskError,
+    TaskIdentifier, TaskSpec, Uuid,
 };
 
 const CHILD: &str = "TILEBOX_WF_CHILD";

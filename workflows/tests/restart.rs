@@ -46,7 +46,13 @@ fn server_child() {
 
 fn start_server(addr: SocketAddr, database: &std::path::Path) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "server_child", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "server_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(SERVER_CHILD, addr.to_string())
         .env("TILEBOX_WF_DATABASE", database)
         .stdout(Stdio::null())

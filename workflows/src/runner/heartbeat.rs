@@ -132,12 +132,22 @@ async fn run(rpc: RpcClient, stats: Arc<Stats>, mut rx: mpsc::UnboundedReceiver<
     let mut held: HashMap<Uuid, Held> = HashMap::new();
     loop {
         let timer = match held.values().map(|h| h.next).min() {
-            Some(next) => Either::Left(sleeper.sleep(next.saturating_duration_since(Instant::now()))),
+            Some(next) => {
+                Either::Left(sleeper.sleep(next.saturating_duration_since(Instant::now())))
+            }
             None => Either::Right(futures::future::pending::<()>()),
         };
         match select(rx.next(), timer).await {
             Either::Left((None, _)) => return,
-            Either::Left((Some(Beat::Start { task, lease, wait, clock }), _)) => {
+            Either::Left((
+                Some(Beat::Start {
+                    task,
+                    lease,
+                    wait,
+                    clock,
+                }),
+                _,
+            )) => {
                 let next = Instant::now() + next_wait(lease, wait);
                 held.insert(task, Held { lease, next, clock });
             }
@@ -164,7 +174,9 @@ async fn run(rpc: RpcClient, stats: Arc<Stats>, mut rx: mpsc::UnboundedReceiver<
                 .await;
                 for (task, result) in results {
                     // A Stop may have arrived meanwhile: then the entry is gone.
-                    let Some(h) = held.get_mut(&task) else { continue };
+                    let Some(h) = held.get_mut(&task) else {
+                        continue;
+                    };
                     match result {
                         Ok(l) if !std_dur(l.lease.as_ref()).is_zero() => {
                             stats.extensions_granted.fetch_add(1, Ordering::Relaxed);

@@ -278,6 +278,12 @@ impl RunnerBuilder {
     }
 
     fn finish(self, cluster: String, own: Option<OwnRuntime>) -> Runner {
+        let stats = Arc::new(Stats::default());
+        let counted = Arc::clone(&stats);
+        // Reports count every retry wait, the core's included.
+        let reporter = self.client.rpc().with_retry_hook(Arc::new(move |_| {
+            counted.report_retries.fetch_add(1, Ordering::Relaxed);
+        }));
         let mut tasks: HashMap<TaskIdentifier, Exec> = HashMap::new();
         let mut identifiers = Vec::new();
         for (id, exec) in self.tasks {
@@ -299,7 +305,8 @@ impl RunnerBuilder {
                 signals: self.signals,
                 max_concurrent: self.max_concurrent,
                 shutdown: CancellationToken::new(),
-                stats: Arc::new(Stats::default()),
+                stats,
+                reporter,
                 in_flight: Mutex::new(HashMap::new()),
             }),
             own: Mutex::new(own),
@@ -366,6 +373,8 @@ struct Inner {
     max_concurrent: usize,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
+    /// The RPC client for reports: counts its retries in the stats.
+    reporter: tilebox_core::RpcClient,
     /// The executions in flight: their lease clock, context and display, for interruption reports.
     in_flight: Mutex<HashMap<Uuid, (LeaseClock, ExecutionContext, String)>>,
 }
@@ -517,7 +526,7 @@ enum Report {
 
 /// What the run loop waits for when it has nothing to send.
 enum Wake {
-    Finished(Option<Done>),
+    Finished(Option<Box<Done>>),
     Timer,
     Shutdown,
 }
@@ -544,7 +553,9 @@ impl Inner {
             Arc::clone(&self.stats),
             runtime.clone(),
         )?;
-        let signals = self.signals.then(|| crate::signals::listen(self.shutdown.clone()));
+        let signals = self
+            .signals
+            .then(|| crate::signals::listen(self.shutdown.clone()));
         let result = self.run_loop(mode, &heartbeat, &runtime).await;
         drop(signals);
         result
@@ -582,6 +593,10 @@ impl Inner {
             // Collect finished executions without waiting.
             while let Some(Some(done)) = running.next().now_or_never() {
                 self.finished(done, heartbeat, &mut reports).await;
+                // A finished task may have unlocked others: claim again without waiting out an idle answer.
+                if failures == 0 {
+                    claim_after = None;
+                }
             }
             let shutting = self.shutdown.is_cancelled();
             if shutting && grace_until.is_none() {
@@ -654,7 +669,8 @@ impl Inner {
                         if shutting && failures > 3 {
                             return Err(e.into());
                         }
-                        let wait = Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)));
+                        let wait =
+                            Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)));
                         tracing::warn!(error = %e, ?wait, "NextTask failed; retrying");
                         claim_after = Some(Instant::now() + wait);
                     }
@@ -682,12 +698,17 @@ impl Inner {
                 }
             };
             let wake = match select(finished.boxed(), select(timer, shutdown)).await {
-                Either::Left((done, _)) => Wake::Finished(done),
+                Either::Left((done, _)) => Wake::Finished(done.map(Box::new)),
                 Either::Right((Either::Left(_), _)) => Wake::Timer,
                 Either::Right((Either::Right(_), _)) => Wake::Shutdown,
             };
             match wake {
-                Wake::Finished(Some(done)) => self.finished(done, heartbeat, &mut reports).await,
+                Wake::Finished(Some(done)) => {
+                    self.finished(*done, heartbeat, &mut reports).await;
+                    if failures == 0 {
+                        claim_after = None;
+                    }
+                }
                 Wake::Finished(None) | Wake::Shutdown => {}
                 Wake::Timer => {
                     if grace_until.is_some_and(|g| Instant::now() >= g) {
@@ -719,13 +740,18 @@ impl Inner {
             })
             .collect();
         for (id, clock, display, progress) in interrupted {
-            let msg = format!("{display}\ninterrupted: the runner shut down and the grace period ran out");
-            self.report_failure(id, &clock, &msg, false, &progress).await;
+            let msg = format!(
+                "{display}\ninterrupted: the runner shut down and the grace period ran out"
+            );
+            self.report_failure(id, &clock, &msg, false, &progress)
+                .await;
             heartbeat.stop(id);
         }
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (LeaseClock, ExecutionContext, String)>> {
+    fn in_flight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Uuid, (LeaseClock, ExecutionContext, String)>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -882,9 +908,14 @@ impl Inner {
         req: wf::NextTaskRequest,
         clock: Option<&LeaseClock>,
     ) -> std::result::Result<wf::NextTaskResponse, tilebox_core::Error> {
+        let rpc = if clock.is_some() {
+            &self.reporter
+        } else {
+            self.client.rpc()
+        };
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.client.rpc().next_task(req.clone()).await {
+            match rpc.next_task(req.clone()).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => match clock {
                     Some(clock) if self.may_retry(&e, clock, &mut wait).await => {}
@@ -912,7 +943,7 @@ impl Inner {
         };
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.client.rpc().task_failed(req.clone()).await {
+            match self.reporter.task_failed(req.clone()).await {
                 Ok(_) => return,
                 Err(e) if self.may_retry(&e, clock, &mut wait).await => {}
                 Err(e) => {
