@@ -6,6 +6,7 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+pub mod assets;
 pub mod builder;
 pub mod client;
 pub mod config;

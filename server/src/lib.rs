@@ -17,6 +17,7 @@
 //! them in [`server::build_registry`] with [`ServiceRegistry::unary`]; handlers reach storage through
 //! [`RpcContext::state`] (`state.store` is the datasets store, `state.workflows` the workflows store).
 
+pub mod assets;
 pub mod config;
 mod connections;
 pub mod datapoint;

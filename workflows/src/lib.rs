@@ -54,6 +54,8 @@ mod context;
 mod error;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(feature = "object-store")]
+mod object_store_cache;
 mod runner;
 mod runtime;
 mod signals;
@@ -70,6 +72,8 @@ pub use client::{
 };
 pub use context::{AsyncTaskContext, ExecutionContext, ProgressIndicator, TaskContext};
 pub use error::{Result, TaskError, WorkflowsError};
+#[cfg(feature = "object-store")]
+pub use object_store_cache::ObjectStoreCache;
 pub use runner::{Runner, RunnerBuilder, RunnerStats, ShutdownHandle};
 pub use submission::{FutureTask, MAX_GROUPS, SubtaskOptions};
 pub use task::{
