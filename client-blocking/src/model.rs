@@ -291,6 +291,28 @@ impl Collection {
         block_on(self.inner.ingest_raw(values, options))
     }
 
+    /// Ingests the rows of an Arrow record batch whose columns are named as the dataset's fields (feature
+    /// `arrow`); a mismatching column fails with `Error::ColumnMismatch` before any request.
+    #[cfg(feature = "arrow")]
+    pub fn ingest_record_batch(
+        &self,
+        batch: &tilebox_core::arrow::RecordBatch,
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        block_on(self.inner.ingest_record_batch(batch, options))
+    }
+
+    /// [`Collection::ingest_record_batch`] for several batches (e.g. a Parquet file's), all checked and
+    /// encoded before the first request.
+    #[cfg(feature = "arrow")]
+    pub fn ingest_record_batches(
+        &self,
+        batches: &[tilebox_core::arrow::RecordBatch],
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        block_on(self.inner.ingest_record_batches(batches, options))
+    }
+
     /// Deletes the datapoints with these ids, in chunks; returns how many were deleted.
     pub fn delete<I: IntoDatapointId>(&self, ids: impl IntoIterator<Item = I>) -> Result<u64> {
         block_on(self.inner.delete(ids))

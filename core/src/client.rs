@@ -560,6 +560,35 @@ impl Collection {
         self.ingest_raw(raw, options).await
     }
 
+    /// Ingests the rows of an Arrow record batch whose columns are named as the dataset's fields (see
+    /// [`crate::arrow`] for the accepted column types; fields without a column stay unset). A column that
+    /// names no field or whose type does not fit fails with [`Error::ColumnMismatch`] before any request.
+    #[cfg(feature = "arrow")]
+    pub async fn ingest_record_batch(
+        &self,
+        batch: &arrow_array::RecordBatch,
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        self.ingest_record_batches(std::slice::from_ref(batch), options)
+            .await
+    }
+
+    /// [`Collection::ingest_record_batch`] for several batches (e.g. the batches of a Parquet file), all
+    /// checked and encoded before the first request.
+    #[cfg(feature = "arrow")]
+    pub async fn ingest_record_batches(
+        &self,
+        batches: &[arrow_array::RecordBatch],
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        let schema = self.dataset().schema()?;
+        let mut values = Vec::new();
+        for batch in batches {
+            values.extend(crate::arrow::encode_record_batch(&schema, batch)?);
+        }
+        self.ingest_raw(values, options).await
+    }
+
     /// Ingests already serialized datapoints in chunks of 8192.
     pub async fn ingest_raw(
         &self,

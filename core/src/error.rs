@@ -83,6 +83,21 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A column of an Arrow record batch does not match the dataset field of the same name (ingest from
+    /// Arrow): an unknown name, an Arrow type the field's kind cannot take, or a value it cannot hold.
+    #[error("column {column:?} does not match the dataset: {message}")]
+    ColumnMismatch {
+        /// The name of the first mismatching column (a dotted path for nested columns).
+        column: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Writing an output file (Parquet) failed.
+    #[error("write error: {message}")]
+    Write {
+        /// What the writer reported.
+        message: String,
+    },
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -143,7 +158,9 @@ impl Error {
             Error::Transport { .. }
             | Error::Protocol { .. }
             | Error::Decode { .. }
-            | Error::InvalidInput { .. } => None,
+            | Error::InvalidInput { .. }
+            | Error::ColumnMismatch { .. }
+            | Error::Write { .. } => None,
         }
     }
 
@@ -163,7 +180,9 @@ impl Error {
             | Error::Server { message, .. }
             | Error::Protocol { message }
             | Error::Decode { message }
-            | Error::InvalidInput { message } => message.clone(),
+            | Error::InvalidInput { message }
+            | Error::Write { message } => message.clone(),
+            Error::ColumnMismatch { column, message } => format!("column {column:?}: {message}"),
             Error::Transport { source, .. } => source.to_string(),
             Error::Cancelled => "cancelled".to_owned(),
         }

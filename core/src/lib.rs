@@ -6,6 +6,8 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod builder;
 pub mod client;
 pub mod config;
