@@ -16,7 +16,7 @@
 //! | `google.protobuf.Timestamp` / `Duration` | `Timestamp(any unit, any zone)` / `Duration(any unit)` |
 //! | `datasets.v1.UUID`, `tilebox.v1.ID` | `FixedSizeBinary(16)` |
 //! | `datasets.v1.Geometry` | `Binary`, `LargeBinary` (WKB) |
-//! | other messages | `Struct` whose children match the message's fields by name |
+//! | other messages | `Struct` whose children match the message's fields by name (or `Binary`: serialized messages) |
 //! | repeated fields / maps | `List` of the element type / `Map` |
 //!
 //! A null leaves the field unset. Fields without a column stay unset (`id` and `ingestion_time` are assigned
@@ -564,6 +564,10 @@ impl<'a> Col<'a> {
                     array,
                     BinCol::of(array).ok_or_else(|| wrong("Binary (WKB)"))?,
                 ),
+                // A message kept as its serialized bytes (the export does so for self-containing types).
+                _ if BinCol::of(array).is_some() => {
+                    Col::Bytes(array, BinCol::of(array).ok_or_else(|| wrong("Struct"))?)
+                }
                 _ => {
                     let structs = array.as_struct_opt().ok_or_else(|| wrong("Struct"))?;
                     let names: Vec<&str> = structs.column_names().into_iter().collect();

@@ -82,7 +82,8 @@ impl ParquetOptions {
                 ParquetCompression::Snappy => Compression::SNAPPY,
                 ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
             })
-            .set_max_row_group_size(self.max_row_group_rows)
+            .set_max_row_group_row_count(Some(self.max_row_group_rows))
+            .set_max_row_group_bytes(Some(self.max_buffered_bytes))
             .build()
     }
 }
@@ -120,7 +121,6 @@ pub struct ParquetSummary {
 pub struct ParquetWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
     geometry: Vec<GeometryColumn>,
-    max_buffered_bytes: usize,
     rows: u64,
     columns: usize,
 }
@@ -162,22 +162,20 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok(ParquetWriter {
             writer,
             geometry,
-            max_buffered_bytes: options.max_buffered_bytes,
             rows: 0,
             columns,
         })
     }
 
-    /// Appends a batch (its schema must be the writer's). Writes a row group out when enough is buffered.
+    /// Appends a batch (its schema must be the writer's). A row group is written out whenever the buffered
+    /// rows reach [`ParquetOptions::max_row_group_rows`] or their estimated encoded size reaches
+    /// [`ParquetOptions::max_buffered_bytes`].
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         for column in &mut self.geometry {
             column.observe(batch.column(column.index).as_ref());
         }
         self.writer.write(batch).map_err(write_error)?;
         self.rows += batch.num_rows() as u64;
-        if self.writer.in_progress_size() >= self.max_buffered_bytes {
-            self.writer.flush().map_err(write_error)?;
-        }
         Ok(())
     }
 
