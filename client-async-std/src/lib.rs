@@ -21,6 +21,8 @@
 
 mod client;
 mod io;
+#[cfg(feature = "arrow")]
+mod offload;
 mod pool;
 mod sleep;
 mod stream;

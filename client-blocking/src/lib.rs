@@ -24,11 +24,15 @@
 mod block_on;
 mod client;
 mod model;
+#[cfg(feature = "arrow")]
+mod offload;
 mod sleep;
 mod transport;
 mod workers;
 
 pub use client::{Blocking, Client, ClientBuilder};
+#[cfg(feature = "arrow")]
+pub use model::ArrowPages;
 pub use model::{Collection, Dataset, DatasetTree, Pages};
 pub use sleep::ThreadSleep;
 pub use transport::{UreqTransport, UreqTransportBuilder};

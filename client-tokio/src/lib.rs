@@ -21,6 +21,8 @@
 //! ```
 
 mod client;
+#[cfg(feature = "arrow")]
+mod offload;
 mod sleep;
 mod transport;
 

@@ -77,6 +77,16 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A datapoint's bytes are not a valid message of its dataset type (found by the Arrow decoder).
+    #[error("malformed datapoint {index}, field {field}: {message}")]
+    MalformedDatapoint {
+        /// Position of the datapoint in the page or result being decoded.
+        index: usize,
+        /// The field (dotted path for nested fields) being read; `?` when the field tag itself is broken.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
     /// Bad input caught before any request was sent (time strings, ids, ...).
     #[error("invalid input: {message}")]
     InvalidInput {
@@ -158,6 +168,7 @@ impl Error {
             Error::Transport { .. }
             | Error::Protocol { .. }
             | Error::Decode { .. }
+            | Error::MalformedDatapoint { .. }
             | Error::InvalidInput { .. }
             | Error::ColumnMismatch { .. }
             | Error::Write { .. } => None,
@@ -183,6 +194,11 @@ impl Error {
             | Error::InvalidInput { message }
             | Error::Write { message } => message.clone(),
             Error::ColumnMismatch { column, message } => format!("column {column:?}: {message}"),
+            Error::MalformedDatapoint {
+                index,
+                field,
+                message,
+            } => format!("datapoint {index}, field {field}: {message}"),
             Error::Transport { source, .. } => source.to_string(),
             Error::Cancelled => "cancelled".to_owned(),
         }

@@ -49,4 +49,9 @@ pub use query::{
 pub use retry::{Idempotency, RetryPolicy, RetryPolicyBuilder};
 pub use rpc::RpcClient;
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
-pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+pub use transport::{
+    AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Offload, OffloadJob, Transport,
+    TransportError,
+};
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};

@@ -13,7 +13,7 @@ use crate::config::ClientConfig;
 use crate::connect;
 use crate::error::{Error, Result};
 use crate::retry::{Idempotency, RetryPolicy};
-use crate::transport::{AsyncSleep, Transport};
+use crate::transport::{AsyncSleep, Offload, Transport};
 use crate::wire::datasets::v1 as pb;
 
 /// Service names of the datasets API.
@@ -34,6 +34,7 @@ pub struct RpcClient {
     transport: Arc<dyn Transport>,
     sleep: Arc<dyn AsyncSleep>,
     config: Arc<ClientConfig>,
+    offload: Option<Arc<dyn Offload>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -67,7 +68,19 @@ impl RpcClient {
             transport,
             sleep,
             config: Arc::new(config),
+            offload: None,
         }
+    }
+
+    /// Runs CPU-bound work (page decoding) through `offload` instead of on the thread driving the futures.
+    pub fn with_offload(mut self, offload: Option<Arc<dyn Offload>>) -> Self {
+        self.offload = offload;
+        self
+    }
+
+    /// Where CPU-bound work runs (`None`: where the futures are polled).
+    pub fn offload(&self) -> Option<&Arc<dyn Offload>> {
+        self.offload.as_ref()
     }
 
     /// The configuration.

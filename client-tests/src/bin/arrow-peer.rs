@@ -75,7 +75,7 @@ async fn export(client: &tilebox_core::Client, args: &[String]) -> Result<(), Bo
     let collection = dataset.collection(&flag(args, "collection")).await?;
     let options = QueryOptions::new((flag(args, "start"), flag(args, "end")));
     let out = BufWriter::new(File::create(flag(args, "out"))?);
-    let schema = tilebox_core::arrow::arrow_schema(&dataset.schema()?, false)?;
+    let schema = tilebox_core::arrow::arrow_schema(&dataset.schema()?.message_descriptor())?;
     let mut writer = ParquetWriter::try_new(out, schema)?;
     let mut pages = collection.pages(&options);
     while let Some(page) = pages.next().await {
