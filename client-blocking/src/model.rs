@@ -269,7 +269,7 @@ impl Collection {
     pub fn query_arrow(
         &self,
         options: &QueryOptions,
-    ) -> Result<tilebox_core::arrow_array::RecordBatches> {
+    ) -> Result<tilebox_core::arrow::RecordBatches> {
         block_on(self.inner.query_arrow(options))
     }
 

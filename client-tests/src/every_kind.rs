@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use geo_types::{Geometry, LineString, MultiPolygon, Point, Polygon, polygon};
-use prost_reflect::{DynamicMessage, Kind, Value};
+use prost_reflect::{DynamicMessage, Kind, ReflectMessage, Value};
 use prost_types::FieldDescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
 use tilebox_core::wire::datasets::v1 as pb;
