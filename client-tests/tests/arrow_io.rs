@@ -86,9 +86,14 @@ fn read_parquet(bytes: Bytes) -> (Vec<RecordBatch>, Option<String>, usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_round_trips_through_ingest_and_parquet() {
     let client = client();
-    let source = every_kind::seed(&client, &unique("every_kind"), "source")
-        .await
-        .expect("seed");
+    let source = every_kind::seed(
+        &client,
+        &unique("every_kind"),
+        "source",
+        every_kind::Kinds::All,
+    )
+    .await
+    .expect("seed");
     let original = query_all(&source).await;
     assert_eq!(original.num_rows(), 4);
     let dataset = source.dataset().clone();
@@ -151,7 +156,7 @@ fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
 #[tokio::test(flavor = "multi_thread")]
 async fn mismatching_columns_are_a_typed_error_and_ingest_nothing() {
     let client = client();
-    let dataset = every_kind::create_dataset(&client, &unique("mismatch"))
+    let dataset = every_kind::create_dataset(&client, &unique("mismatch"), every_kind::Kinds::All)
         .await
         .expect("dataset");
     let collection = dataset
@@ -263,7 +268,12 @@ fn blocking_adapter_ingests_record_batches() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let code_name = unique("blocking_arrow");
     let source = runtime
-        .block_on(every_kind::seed(client.as_async(), &code_name, "source"))
+        .block_on(every_kind::seed(
+            client.as_async(),
+            &code_name,
+            "source",
+            every_kind::Kinds::All,
+        ))
         .expect("seed");
     let original = runtime.block_on(query_all(&source));
     let dataset = client.dataset(source.dataset().slug()).expect("dataset");

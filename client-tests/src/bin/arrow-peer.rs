@@ -1,7 +1,7 @@
 //! The Rust side of the Python oracle test `tests/python/test_arrow_peer.py`.
 //!
 //! ```text
-//! arrow-peer seed   --url URL --code-name NAME --collection NAME   # creates the every-kind dataset, prints its slug
+//! arrow-peer seed   --url URL --code-name NAME --collection NAME --kinds all|xarray   # creates the every-kind dataset, prints its slug
 //! arrow-peer export --url URL --dataset SLUG --collection NAME --start T --end T --out FILE.parquet
 //! ```
 //!
@@ -19,7 +19,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: arrow-peer seed --url URL --code-name NAME --collection NAME\n       \
+        "usage: arrow-peer seed --url URL --code-name NAME --collection NAME --kinds all|xarray\n       \
          arrow-peer export --url URL --dataset SLUG --collection NAME --start T --end T --out FILE"
     );
     std::process::exit(2)
@@ -60,10 +60,17 @@ fn main() {
 }
 
 async fn seed(client: &tilebox_core::Client, args: &[String]) -> Result<(), BoxError> {
-    let collection = tilebox_client_tests::every_kind::seed(
+    use tilebox_client_tests::every_kind::{Kinds, seed};
+    let kinds = match flag(args, "kinds").as_str() {
+        "all" => Kinds::All,
+        "xarray" => Kinds::Xarray,
+        _ => usage(),
+    };
+    let collection = seed(
         client,
         &flag(args, "code-name"),
         &flag(args, "collection"),
+        kinds,
     )
     .await?;
     println!("{}", collection.dataset().slug());

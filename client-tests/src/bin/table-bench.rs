@@ -83,13 +83,8 @@ fn run() -> Result<(), BoxError> {
             );
             tables.push((collection.name().to_owned(), batches));
         }
-        println!(
-            "Fetching data took {:.3} seconds",
-            loaded.as_secs_f64()
-        );
-        let columns = tables
-            .first()
-            .map_or(0, |(_, b)| b.schema().fields().len());
+        println!("Fetching data took {:.3} seconds", loaded.as_secs_f64());
+        let columns = tables.first().map_or(0, |(_, b)| b.schema().fields().len());
         let wire: u64 = received.lock().map(|m| m.values().sum()).unwrap_or(0);
         println!("columns: {columns}");
         println!("datapoint bytes received: {wire}");
