@@ -14,8 +14,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Default time an HTTP/1 request's headers may take to arrive.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time a connection may sit idle (no request in progress, no bytes moving) before it is closed.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a connection may sit idle (no request in progress, no bytes moving) before it is closed. It is
+/// longer than the client pools' keep-alive (ureq 15 s, the async-std adapter 60 s, reqwest 90 s), so clients
+/// close their idle connections first and never reuse one the server is just closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default maximum number of connections served at once; more wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
@@ -166,7 +168,7 @@ impl ServerConfigBuilder {
     }
 
     /// Time a connection may stay idle — no request in progress and no bytes moving — before it is closed; a
-    /// request body that stops arriving for this long is answered with `deadline_exceeded` (default 30 s; at
+    /// request body that stops arriving for this long is answered with `deadline_exceeded` (default 120 s; at
     /// least 1 ms).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.config.idle_timeout = timeout.max(Duration::from_millis(1));

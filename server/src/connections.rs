@@ -10,6 +10,9 @@
 //! * **maximum connections**: at most this many connections are served at once; further ones wait in the
 //!   listen backlog (they are not refused) until a slot frees, so established clients are never starved and
 //!   the process cannot run out of file descriptors because of them.
+//!
+//! Should `accept` still fail for lack of file descriptors (a low `ulimit -n`), every connection that is idle
+//! at that moment is closed at once, so the server keeps answering instead of waiting out the idle timeout.
 
 use std::future::Future;
 use std::io;
@@ -73,6 +76,8 @@ pub(crate) async fn serve(
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (closing_tx, closing_rx) = watch::channel(false);
+    // Bumped when accept runs out of file descriptors: idle connections close at once.
+    let (shed_tx, shed_rx) = watch::channel(0u64);
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -90,6 +95,9 @@ pub(crate) async fn serve(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
+                    if out_of_descriptors(&e) {
+                        shed_tx.send_modify(|n| *n += 1);
+                    }
                     drop(slot);
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
@@ -100,8 +108,10 @@ pub(crate) async fn serve(
         let builder = Arc::clone(&builder);
         let router = router.clone();
         let closing = closing_rx.clone();
+        let mut shed = shed_rx.clone();
+        shed.mark_unchanged();
         connections.spawn(async move {
-            serve_connection(&builder, stream, router, limits.idle_timeout, closing).await;
+            serve_connection(&builder, stream, router, limits.idle_timeout, closing, shed).await;
             drop(slot);
         });
         // Reap finished connection tasks so the set does not grow.
@@ -113,6 +123,24 @@ pub(crate) async fn serve(
     if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period; closing anyway");
         connections.abort_all();
+    }
+}
+
+/// Whether an accept error means the process (or system) has no file descriptors left.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Unix.
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// Resolves when asked to shed load while this connection is idle.
+async fn shed_if_idle(activity: &Activity, shed: &mut watch::Receiver<u64>) {
+    loop {
+        if shed.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        if activity.idle_for().is_some() {
+            return;
+        }
     }
 }
 
@@ -175,6 +203,7 @@ async fn serve_connection(
     router: Router,
     idle_timeout: Duration,
     mut closing: watch::Receiver<bool>,
+    mut shed: watch::Receiver<u64>,
 ) {
     let activity = Arc::new(Activity {
         opened: Instant::now(),
@@ -206,6 +235,7 @@ async fn serve_connection(
             return;
         }
         () = idle(&activity, idle_timeout) => "idle",
+        () = shed_if_idle(&activity, &mut shed) => "out of file descriptors",
         _ = closing.wait_for(|closing| *closing) => "server shutdown",
     };
     tracing::debug!(reason, "closing connection");

@@ -130,6 +130,19 @@ fn submit_job(name: &str) -> wf::SubmitJobRequest {
     }
 }
 
+fn next_task(cluster: &str) -> wf::NextTaskRequest {
+    wf::NextTaskRequest {
+        computed_task: None,
+        next_task_to_run: Some(wf::NextTaskToRun {
+            cluster_slug: cluster.into(),
+            identifiers: vec![wf::TaskIdentifier {
+                name: "noop".into(),
+                version: "v1.0".into(),
+            }],
+        }),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelled_writes_never_wedge_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,14 +231,30 @@ async fn cancelled_writes_never_wedge_the_store() {
                 });
             }
             // Workflows writes cancelled by deadline too, while the reaper runs every millisecond.
-            let url = url.clone();
+            let job_url = url.clone();
             let name = format!("cancelled-{round}-{k}");
             tasks.spawn(async move {
+                let url = job_url;
                 let ms = ((k + 1) * (k + 1)).to_string();
                 let (status, _, _) = connect_raw(
                     &url,
                     "workflows.v1.JobService/SubmitJob",
                     submit_job(&name).encode_to_vec(),
+                    &[("connect-timeout-ms", &ms)],
+                )
+                .await;
+                (status != 200, None)
+            });
+            // Task claims (NextTask runs the reaper and claims in one transaction) cancelled by deadline.
+            let claim_url = url.clone();
+            let claim = next_task(&cluster).encode_to_vec();
+            tasks.spawn(async move {
+                let url = claim_url;
+                let ms = (k + 1).to_string();
+                let (status, _, _) = connect_raw(
+                    &url,
+                    "workflows.v1.TaskService/NextTask",
+                    claim,
                     &[("connect-timeout-ms", &ms)],
                 )
                 .await;
@@ -290,16 +319,7 @@ async fn cancelled_writes_never_wedge_the_store() {
     let next: wf::NextTaskResponse = call(
         &url,
         "workflows.v1.TaskService/NextTask",
-        &wf::NextTaskRequest {
-            computed_task: None,
-            next_task_to_run: Some(wf::NextTaskToRun {
-                cluster_slug: cluster,
-                identifiers: vec![wf::TaskIdentifier {
-                    name: "noop".into(),
-                    version: "v1.0".into(),
-                }],
-            }),
-        },
+        &next_task(&cluster),
     )
     .await
     .expect("next task after cancellations");

@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod api;
 pub mod arrow;
+pub mod restart;
 pub mod servers;
 pub mod tests;
 pub mod wrappers;

@@ -133,6 +133,7 @@ impl Writer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::future::Future;
     use std::path::Path;
@@ -144,7 +145,7 @@ mod tests {
 
     use futures::task::{ArcWake, noop_waker_ref};
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-    use sqlx::{ConnectOptions, Connection, Executor};
+    use sqlx::{Connection, Executor};
 
     use super::*;
 
