@@ -4,7 +4,9 @@
 //! async-net sockets (keep-alive connection pool, TLS via futures-rustls with ring) and [`AsyncIoSleep`]
 //! waits between retries on async-io's timer; [`Client`] wires them to the core's client. It needs no
 //! executor and never starts a tokio runtime. Paging, retries, decoding, concurrent loading and progress bars
-//! (feature `progress`, on by default) all live in the core; its types are re-exported here.
+//! (feature `progress`, on by default) all live in the core; its types are re-exported here. Feature `arrow`:
+//! results as Arrow record batches (`load_collections_arrow`, `query_arrow`, `pages_arrow`), pages decoded on
+//! the `blocking` thread pool while the load goes on.
 //!
 //! ```no_run
 //! # async fn run() -> tilebox_async_std::Result<()> {

@@ -1023,3 +1023,67 @@ fn datapoints_without_a_dataset_have_no_record_batch() {
         Err(Error::Decode { .. })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading straight into Arrow, against the in-memory fake server.
+
+mod fake;
+
+/// Runs each job on a new thread (an `Offload` like the adapters').
+struct ThreadOffload;
+
+impl tilebox_core::Offload for ThreadOffload {
+    fn spawn(&self, job: tilebox_core::OffloadJob) {
+        std::thread::spawn(job);
+    }
+}
+
+#[test]
+fn load_collections_arrow_equals_decoding_afterwards_and_reports_malformed_pages() {
+    use futures::executor::block_on;
+    let fake = fake::Fake::new(&[3000, 500, 0, 4100], 100);
+    // Corrupt datapoint 250 of C3: `time` with the wrong wire type.
+    fake.state.lock().unwrap().collections[3].points[250].bytes = Bytes::from_static(&[0x08, 0x80]);
+    for offload in [false, true] {
+        let rpc = fake.rpc();
+        let rpc = if offload {
+            rpc.with_offload(Some(std::sync::Arc::new(ThreadOffload)))
+        } else {
+            rpc
+        };
+        let client = tilebox_core::Client::from_rpc(rpc);
+        block_on(async {
+            let dataset = client.dataset(fake::SLUG).await.unwrap();
+            let collections = dataset.collections().await.unwrap();
+            let options =
+                tilebox_core::QueryOptions::new(("2020-01-01", "2021-01-01")).parallel_pages(3);
+            let tables = client.load_collections_arrow(&collections, &options).await;
+            let raw = client.load_collections(&collections, &options).await;
+            for (i, (table, raw)) in tables.iter().zip(&raw).enumerate() {
+                if i == 3 {
+                    match table {
+                        Err(Error::MalformedDatapoint { index, field, .. }) => {
+                            assert!(*index < 100, "position within its page of 100");
+                            assert_eq!(field, "time");
+                        }
+                        other => panic!("C3 must fail to decode, got {other:?}"),
+                    }
+                    continue;
+                }
+                let table = table.as_ref().unwrap();
+                let raw = raw.as_ref().unwrap();
+                assert_eq!(table.num_rows(), raw.len());
+                assert_eq!(
+                    table.concat().unwrap(),
+                    raw.to_record_batch().unwrap(),
+                    "C{i}"
+                );
+                if raw.len() > 100 {
+                    assert!(table.batches().len() >= raw.len() / 100, "a batch per page");
+                }
+            }
+            assert_eq!(tables[2].as_ref().unwrap().num_rows(), 0);
+            assert_eq!(tables[2].as_ref().unwrap().concat().unwrap().num_rows(), 0);
+        });
+    }
+}

@@ -564,13 +564,18 @@ macro_rules! client_suite {
             parallel_paging_equals_sequential, typed_dynamic_and_skip_data, dataset_query, find_by_id,
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
-            retries_then_success);
+            retries_then_success, arrow_seed_workload, arrow_all_kinds_round_trip);
+
+        #[test]
+        fn restart_mid_load() {
+            $crate::suite::restart::restart_mid_load::<$api>();
+        }
     };
     (@tests $api:ty; $($name:ident),*) => {
         $(
             #[test]
             fn $name() {
-                $crate::suite::tests::$name::<$api>();
+                $crate::suite::$name::<$api>();
             }
         )*
     };

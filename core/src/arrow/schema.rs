@@ -1,26 +1,6 @@
 //! The Arrow shape of a dataset type: every protobuf field of a datapoint message mapped to one Arrow column.
 //!
-//! The mapping (also documented in `README.md`):
-//!
-//! | protobuf | Arrow |
-//! |---|---|
-//! | `double` / `float` | `Float64` / `Float32` |
-//! | `int32`, `sint32`, `sfixed32` / `int64`, `sint64`, `sfixed64` | `Int32` / `Int64` |
-//! | `uint32`, `fixed32` / `uint64`, `fixed64` | `UInt32` / `UInt64` |
-//! | `bool`, `string`, `bytes` | `Boolean`, `Utf8`, `Binary` |
-//! | enum | `Dictionary(Int32, Utf8)` of the value names (an unknown number becomes its decimal string) |
-//! | `google.protobuf.Timestamp` | `Timestamp(Nanosecond, "UTC")` |
-//! | `google.protobuf.Duration` | `Duration(Nanosecond)` |
-//! | `datasets.v1.UUID`, `tilebox.v1.ID` | `FixedSizeBinary(16)`, extension `arrow.uuid` |
-//! | `datasets.v1.Geometry` | `Binary` (WKB), extension `geoarrow.wkb` with WGS 84 (`OGC:CRS84`) CRS metadata |
-//! | any other message (`LatLon`, `Vec3`, ...) | `Struct` of its fields, mapped the same way |
-//! | `repeated T` | `List(T)` (non-null items; an absent field is an empty list) |
-//! | `map<K, V>` | `Map(entries: Struct(key, value))` |
-//!
-//! A singular field with explicit presence (every field of a dataset created through the API, messages,
-//! proto3 `optional`) is a nullable column: unset → null. A proto3 field without presence is non-nullable and
-//! reads as its default when absent. A message type that contains itself is cut at the second occurrence on a
-//! path and kept there as `Binary` (the nested message's serialized bytes).
+//! The mapping is documented on the [`arrow`](crate::arrow) module.
 //!
 //! [`FieldPlan`] is the compiled form the decoder (and the encoder) walk: per field its number, wire
 //! representation and value kind, with the Arrow field it produces.
