@@ -8,6 +8,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+pub mod assets;
 pub mod builder;
 pub mod client;
 pub mod config;

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) workflows: crate::workflows::WorkflowsConfig,
+    pub(crate) assets_dir: Option<PathBuf>,
+    pub(crate) asset_demo: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -53,6 +55,8 @@ impl fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
             .field("workflows", &self.workflows)
+            .field("assets_dir", &self.assets_dir)
+            .field("asset_demo", &self.asset_demo)
             .finish()
     }
 }
@@ -72,6 +76,8 @@ impl Default for ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             workflows: crate::workflows::WorkflowsConfig::default(),
+            assets_dir: None,
+            asset_demo: false,
         }
     }
 }
@@ -185,6 +191,20 @@ impl ServerConfigBuilder {
     /// Timings of the workflows services (lease length, idling, lease reaper).
     pub fn workflows(mut self, workflows: crate::workflows::WorkflowsConfig) -> Self {
         self.config.workflows = workflows;
+        self
+    }
+
+    /// Serve the files of this directory at `/assets/` (the asset demo writes its files here too). With
+    /// demo data and no directory set, `<database>.assets/` or a throw-away directory is used.
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.assets_dir = Some(dir.into());
+        self
+    }
+
+    /// Seed only the asset demo dataset (`open_data.demo.scene_assets`), not the large demo datasets;
+    /// `demo(true)` seeds it too.
+    pub fn asset_demo(mut self, seed: bool) -> Self {
+        self.config.asset_demo = seed;
         self
     }
 

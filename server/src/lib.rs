@@ -17,6 +17,7 @@
 //! them in [`server::build_registry`] with [`ServiceRegistry::unary`]; handlers reach the database through
 //! [`RpcContext::state`] (`state.db` is the SQLite pool, `state.store` the datasets store).
 
+pub mod assets;
 pub mod config;
 mod connections;
 pub mod datapoint;

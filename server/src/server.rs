@@ -125,8 +125,20 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let app = Arc::new(App { registry, state });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let asset_files = crate::assets::AssetFiles::open(&config)?.map(Arc::new);
+    if let Some(files) = &asset_files
+        && (config.demo || config.asset_demo)
+        && let Some(n) =
+            crate::assets::seed_demo(app.state.store.as_ref(), files, &format!("http://{addr}"))
+                .await?
+    {
+        tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let router = router(app);
+    let router = match asset_files {
+        Some(files) => router(app).merge(files.router()),
+        None => router(app),
+    };
     let limits = Limits::from_config(&config);
     let task = tokio::spawn(async move {
         // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection

@@ -37,6 +37,8 @@ mod cache;
 mod client;
 mod context;
 mod error;
+#[cfg(feature = "object-store")]
+mod object_store_cache;
 mod runner;
 mod submission;
 mod task;
@@ -49,6 +51,8 @@ pub use client::{
 };
 pub use context::{AsyncTaskContext, ExecutionContext, ProgressIndicator, TaskContext};
 pub use error::{Result, TaskError, WorkflowsError};
+#[cfg(feature = "object-store")]
+pub use object_store_cache::ObjectStoreCache;
 pub use runner::{Runner, RunnerBuilder, RunnerStats, ShutdownHandle};
 pub use submission::{FutureTask, MAX_GROUPS, SubtaskOptions};
 pub use task::{
