@@ -2,7 +2,8 @@
 //!
 //! This facade re-exports the sans-IO core ([`core`]) and the client adapters picked by cargo features:
 //! `tokio` (default, [`tokio`]), `async-std` ([`async_std`]: async-std and smol) and `blocking`
-//! ([`blocking`]: plain threads). The features are additive: any combination compiles.
+//! ([`blocking`]: plain threads). The features are additive: any combination compiles. Feature `arrow`
+//! adds query results as Apache Arrow record batches ([`core::arrow`]) to every adapter.
 
 pub use tilebox_core as core;
 

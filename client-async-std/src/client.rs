@@ -38,6 +38,11 @@ impl Runtime for AsyncIo {
         Ok(Arc::new(builder.build()?))
     }
 
+    #[cfg(feature = "arrow")]
+    fn offload() -> Option<Arc<dyn tilebox_core::Offload>> {
+        Some(Arc::new(crate::offload::BlockingOffload))
+    }
+
     fn sleep() -> Arc<dyn AsyncSleep> {
         Arc::new(AsyncIoSleep)
     }

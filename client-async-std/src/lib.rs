@@ -5,7 +5,9 @@
 //! futures-rustls with ring) and [`AsyncIoSleep`] waits between retries on async-io's timer; [`Client`]
 //! wires them to the core's client. It needs no executor of yours and never starts a tokio runtime (HTTP/2
 //! connection tasks run on `async-global-executor`, the executor async-std itself uses). Paging, retries, decoding, concurrent loading and progress bars
-//! (feature `progress`, on by default) all live in the core; its types are re-exported here.
+//! (feature `progress`, on by default) all live in the core; its types are re-exported here. Feature `arrow`:
+//! results as Arrow record batches (`load_collections_arrow`, `query_arrow`, `pages_arrow`), pages decoded on
+//! the `blocking` thread pool while the load goes on.
 //!
 //! ```no_run
 //! # async fn run() -> tilebox_async_std::Result<()> {
@@ -23,6 +25,8 @@
 mod client;
 mod h2;
 mod io;
+#[cfg(feature = "arrow")]
+mod offload;
 mod pool;
 mod sleep;
 mod stream;

@@ -82,6 +82,22 @@ impl Client {
     }
 }
 
+#[cfg(feature = "arrow")]
+impl Client {
+    /// Loads many collections concurrently like [`Client::load_collections`], decoding every page into an
+    /// Arrow record batch on worker threads as it arrives; see
+    /// [`tilebox_core::Client::load_collections_arrow`].
+    pub fn load_collections_arrow(
+        &self,
+        collections: &[Collection],
+        options: &QueryOptions,
+    ) -> Vec<Result<tilebox_core::arrow::RecordBatches>> {
+        let collections: Vec<tilebox_core::Collection> =
+            collections.iter().map(|c| c.as_async().clone()).collect();
+        block_on(self.inner.load_collections_arrow(&collections, options))
+    }
+}
+
 impl From<tilebox_core::Client> for Client {
     fn from(inner: tilebox_core::Client) -> Self {
         Client { inner }
@@ -118,6 +134,11 @@ impl Runtime for Blocking {
             builder = builder.add_root_certificate(pem);
         }
         Ok(Arc::new(builder.build()?))
+    }
+
+    #[cfg(feature = "arrow")]
+    fn offload() -> Option<Arc<dyn tilebox_core::Offload>> {
+        Some(Arc::new(crate::offload::DecodePool::new()))
     }
 
     fn sleep() -> Arc<dyn AsyncSleep> {

@@ -6,7 +6,9 @@
 //! [`Collection`] and [`DatasetTree`] wrap the core's async API in plain functions (and [`Pages`], an
 //! iterator of result pages). No async runtime is involved, so it also works when called from inside one
 //! (e.g. a tokio task; it then blocks that thread like any blocking call). Progress bars: feature `progress`
-//! (on by default).
+//! (on by default). Feature `arrow`: results as Arrow record batches ([`Client::load_collections_arrow`],
+//! `Collection::query_arrow`, `Collection::pages_arrow`), pages decoded on worker threads while the load goes
+//! on.
 //!
 //! ```no_run
 //! # fn run() -> tilebox_blocking::Result<()> {
@@ -24,11 +26,15 @@
 mod block_on;
 mod client;
 mod model;
+#[cfg(feature = "arrow")]
+mod offload;
 mod sleep;
 mod transport;
 mod workers;
 
 pub use client::{Blocking, Client, ClientBuilder};
+#[cfg(feature = "arrow")]
+pub use model::ArrowPages;
 pub use model::{Collection, Dataset, DatasetTree, Pages};
 pub use sleep::ThreadSleep;
 pub use transport::{UreqTransport, UreqTransportBuilder};

@@ -263,6 +263,24 @@ impl Collection {
         }
     }
 
+    /// Loads every datapoint matching `options` as Arrow record batches, decoding each page on worker
+    /// threads as it arrives (see [`tilebox_core::Collection::query_arrow`]).
+    #[cfg(feature = "arrow")]
+    pub fn query_arrow(
+        &self,
+        options: &QueryOptions,
+    ) -> Result<tilebox_core::arrow::RecordBatches> {
+        block_on(self.inner.query_arrow(options))
+    }
+
+    /// The result pages one by one as Arrow record batches (each page decoded while the next is fetched).
+    #[cfg(feature = "arrow")]
+    pub fn pages_arrow(&self, options: &QueryOptions) -> ArrowPages {
+        ArrowPages {
+            stream: self.inner.pages_arrow(options),
+        }
+    }
+
     /// The datapoint with this id in this collection.
     pub fn find(&self, id: impl IntoDatapointId, skip_data: bool) -> Result<Datapoint> {
         block_on(self.inner.find(id, skip_data))
@@ -291,6 +309,28 @@ impl Collection {
         block_on(self.inner.ingest_raw(values, options))
     }
 
+    /// Ingests the rows of an Arrow record batch whose columns are named as the dataset's fields (feature
+    /// `arrow`); a mismatching column fails with `Error::ColumnMismatch` before any request.
+    #[cfg(feature = "arrow")]
+    pub fn ingest_record_batch(
+        &self,
+        batch: &tilebox_core::arrow_array::RecordBatch,
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        block_on(self.inner.ingest_record_batch(batch, options))
+    }
+
+    /// [`Collection::ingest_record_batch`] for several batches (e.g. a Parquet file's), all checked and
+    /// encoded before the first request.
+    #[cfg(feature = "arrow")]
+    pub fn ingest_record_batches(
+        &self,
+        batches: &[tilebox_core::arrow_array::RecordBatch],
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        block_on(self.inner.ingest_record_batches(batches, options))
+    }
+
     /// Deletes the datapoints with these ids, in chunks; returns how many were deleted.
     pub fn delete<I: IntoDatapointId>(&self, ids: impl IntoIterator<Item = I>) -> Result<u64> {
         block_on(self.inner.delete(ids))
@@ -315,6 +355,29 @@ impl std::fmt::Debug for Pages {
 
 impl Iterator for Pages {
     type Item = Result<Page>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        block_on(self.stream.next())
+    }
+}
+
+/// The pages of a query as Arrow record batches, fetched and decoded as you iterate
+/// ([`Collection::pages_arrow`]).
+#[cfg(feature = "arrow")]
+pub struct ArrowPages {
+    stream: BoxStream<'static, Result<tilebox_core::arrow_array::RecordBatch>>,
+}
+
+#[cfg(feature = "arrow")]
+impl std::fmt::Debug for ArrowPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowPages").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "arrow")]
+impl Iterator for ArrowPages {
+    type Item = Result<tilebox_core::arrow_array::RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         block_on(self.stream.next())

@@ -37,6 +37,11 @@ impl Runtime for Tokio {
         Ok(Arc::new(builder.build()?))
     }
 
+    #[cfg(feature = "arrow")]
+    fn offload() -> Option<Arc<dyn tilebox_core::Offload>> {
+        Some(Arc::new(crate::offload::TokioOffload))
+    }
+
     fn sleep() -> Arc<dyn AsyncSleep> {
         Arc::new(TokioSleep)
     }

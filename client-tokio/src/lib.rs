@@ -3,7 +3,9 @@
 //! A thin adapter over `tilebox-core`: [`ReqwestTransport`] sends the core's HTTP requests with a pooled
 //! reqwest client (rustls with ring, HTTP/1.1 and HTTP/2) and [`TokioSleep`] waits between retries;
 //! [`Client`] wires them to the core's client. Paging, retries, decoding, concurrent loading and progress
-//! bars (feature `progress`, on by default) all live in the core; its types are re-exported here.
+//! bars (feature `progress`, on by default) all live in the core; its types are re-exported here. Feature
+//! `arrow`: results as Arrow record batches (`load_collections_arrow`, `query_arrow`, `pages_arrow`), pages
+//! decoded on tokio's blocking threads while the load goes on.
 //!
 //! Pooled connections are driven by the tokio runtime that opened them: use a client (and its clones) within
 //! one long-lived multi-thread runtime. A client shared between a current-thread runtime's `block_on` calls and
@@ -21,6 +23,8 @@
 //! ```
 
 mod client;
+#[cfg(feature = "arrow")]
+mod offload;
 mod sleep;
 mod transport;
 

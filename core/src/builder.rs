@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ClientConfigBuilder;
+use crate::transport::Offload;
 use crate::{AsyncSleep, ClientConfig, Error, Result, RetryPolicy, Transport, TransportError};
 
 /// What a transport needs from the client configuration, derived in one place for every adapter.
@@ -60,6 +61,12 @@ pub trait Runtime {
 
     /// The sleep used between retries.
     fn sleep() -> Arc<dyn AsyncSleep>;
+
+    /// Where CPU-bound work (decoding pages into Arrow while a load goes on) runs; `None` (the default):
+    /// where the load's future is polled.
+    fn offload() -> Option<Arc<dyn Offload>> {
+        None
+    }
 }
 
 /// Builder of an adapter's client; unset values come from the environment (`TILEBOX_API_URL`,
@@ -210,7 +217,8 @@ impl<R: Runtime> ClientBuilder<R> {
                 })?
             }
         };
-        Ok(crate::Client::new(config, transport, R::sleep()).into())
+        let rpc = crate::RpcClient::new(config, transport, R::sleep()).with_offload(R::offload());
+        Ok(crate::Client::from_rpc(rpc).into())
     }
 }
 

@@ -151,6 +151,72 @@ impl Client {
     }
 }
 
+#[cfg(feature = "arrow")]
+impl Client {
+    /// Loads `collections` concurrently like [`Client::load_collections`], decoding every page into an Arrow
+    /// record batch as soon as it arrives, while other pages are still in flight (on the adapter's worker
+    /// threads where it has them, see [`crate::Offload`]). Results are in input order; each holds the
+    /// collection's batches in query order (see [`crate::arrow`] for the columns; `skip_data` queries give
+    /// only `time`, `id` and `ingestion_time`).
+    pub async fn load_collections_arrow(
+        &self,
+        collections: &[Collection],
+        options: &QueryOptions,
+    ) -> Vec<Result<crate::arrow::RecordBatches>> {
+        load_collections_arrow(&self.rpc, collections, options).await
+    }
+}
+
+#[cfg(feature = "arrow")]
+async fn load_collections_arrow(
+    rpc: &RpcClient,
+    collections: &[Collection],
+    options: &QueryOptions,
+) -> Vec<Result<crate::arrow::RecordBatches>> {
+    let limit = concurrency(rpc, options);
+    let mut jobs = Vec::new();
+    let mut plans = Vec::new();
+    let mut slots: Vec<std::result::Result<usize, Error>> = Vec::new();
+    for collection in collections {
+        let prepared = collection_job(collection, options, limit).and_then(|job| {
+            let plan = collection
+                .dataset()
+                .schema()?
+                .arrow_plan(options.is_skip_data())?;
+            Ok((job, plan))
+        });
+        match prepared {
+            Ok((job, plan)) => {
+                slots.push(Ok(jobs.len()));
+                jobs.push(job);
+                plans.push(plan);
+            }
+            Err(e) => slots.push(Err(e)),
+        }
+    }
+    let sink = Arc::new(crate::arrow::ArrowSink::new(plans, rpc.offload().cloned()));
+    let settings = LoadSettings::new(limit)
+        .progress(options.listener())
+        .sink(sink.clone());
+    let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
+    let mut results: Vec<Option<Result<RawDatapoints>>> = load_jobs(fetcher, jobs, settings)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
+    slots
+        .into_iter()
+        .map(|slot| {
+            let index = slot?;
+            results
+                .get_mut(index)
+                .and_then(Option::take)
+                .unwrap_or(Err(Error::Cancelled))?;
+            sink.take(index)
+        })
+        .collect()
+}
+
 fn collection_request(collection: &Collection, options: &QueryOptions) -> Result<pb::QueryRequest> {
     Ok(pb::QueryRequest {
         collection_ids: vec![uuid_to_wire(&collection.id())],
@@ -240,11 +306,10 @@ async fn load_collections(
                 .get_mut(index)
                 .and_then(Option::take)
                 .unwrap_or(Err(Error::Cancelled))?;
-            Ok(Datapoints::new(
-                raw.type_url,
-                raw.values,
-                Some(collection.dataset().clone()),
-            ))
+            Ok(
+                Datapoints::new(raw.type_url, raw.values, Some(collection.dataset().clone()))
+                    .with_skip_data(options.is_skip_data()),
+            )
         })
         .collect()
 }
@@ -404,11 +469,10 @@ impl Dataset {
             .await
             .pop()
             .unwrap_or(Err(Error::Cancelled))?;
-        Ok(Datapoints::new(
-            raw.type_url,
-            raw.values,
-            Some(self.clone()),
-        ))
+        Ok(
+            Datapoints::new(raw.type_url, raw.values, Some(self.clone()))
+                .with_skip_data(options.is_skip_data()),
+        )
     }
 
     /// The datapoint with this id in any collection of the dataset ([`Error::InvalidInput`] for a malformed
@@ -484,6 +548,36 @@ impl Collection {
         self.query(options).await?.decode_into::<T>()
     }
 
+    /// Loads every datapoint matching `options` as Arrow record batches, decoding each page as it arrives
+    /// (see [`Client::load_collections_arrow`]). [`RecordBatches::concat`](crate::arrow::RecordBatches::concat)
+    /// gives one batch.
+    #[cfg(feature = "arrow")]
+    pub async fn query_arrow(&self, options: &QueryOptions) -> Result<crate::arrow::RecordBatches> {
+        load_collections_arrow(self.dataset().rpc(), std::slice::from_ref(self), options)
+            .await
+            .pop()
+            .unwrap_or(Err(Error::Cancelled))
+    }
+
+    /// The pages of the query as a stream of Arrow record batches (see [`Collection::pages`]; each page is
+    /// decoded while the next one is being fetched).
+    #[cfg(feature = "arrow")]
+    pub fn pages_arrow(
+        &self,
+        options: &QueryOptions,
+    ) -> BoxStream<'static, Result<arrow_array::RecordBatch>> {
+        let offload = self.dataset().rpc().offload().cloned();
+        self.pages(options)
+            .then(move |page| {
+                let offload = offload.clone();
+                async move {
+                    let page = page?;
+                    crate::arrow::run(offload.as_ref(), move || page.to_record_batch()).await
+                }
+            })
+            .boxed()
+    }
+
     /// The pages of the query as a stream (sequential by cursor; the next page is requested while you handle
     /// the current one), for results too large to hold at once. Progress is reported per page.
     pub fn pages(&self, options: &QueryOptions) -> BoxStream<'static, Result<Page>> {
@@ -500,6 +594,7 @@ impl Collection {
         let fetcher: Arc<dyn PageFetcher> = Arc::new(dataset.rpc().clone());
         let plan = QueryPlan::new(request, options.page_size_limit());
         let mut finished = false;
+        let skip_data = options.is_skip_data();
         PageStream::new(fetcher, plan)
             .map(move |result| {
                 let page = result?;
@@ -521,7 +616,8 @@ impl Collection {
                         listener.on_progress(&tracker.finish());
                     }
                 }
-                Ok(Datapoints::new(type_url, values, Some(dataset.clone())))
+                Ok(Datapoints::new(type_url, values, Some(dataset.clone()))
+                    .with_skip_data(skip_data))
             })
             .boxed()
     }
@@ -562,6 +658,35 @@ impl Collection {
             .map(|m| Bytes::from(m.encode_to_vec()))
             .collect();
         self.ingest_raw(raw, options).await
+    }
+
+    /// Ingests the rows of an Arrow record batch whose columns are named as the dataset's fields (see
+    /// [`crate::arrow`] for the accepted column types; fields without a column stay unset). A column that
+    /// names no field or whose type does not fit fails with [`Error::ColumnMismatch`] before any request.
+    #[cfg(feature = "arrow")]
+    pub async fn ingest_record_batch(
+        &self,
+        batch: &arrow_array::RecordBatch,
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        self.ingest_record_batches(std::slice::from_ref(batch), options)
+            .await
+    }
+
+    /// [`Collection::ingest_record_batch`] for several batches (e.g. the batches of a Parquet file), all
+    /// checked and encoded before the first request.
+    #[cfg(feature = "arrow")]
+    pub async fn ingest_record_batches(
+        &self,
+        batches: &[arrow_array::RecordBatch],
+        options: &IngestOptions,
+    ) -> Result<IngestSummary> {
+        let schema = self.dataset().schema()?;
+        let mut values = Vec::new();
+        for batch in batches {
+            values.extend(crate::arrow::encode_record_batch(&schema, batch)?);
+        }
+        self.ingest_raw(values, options).await
     }
 
     /// Ingests already serialized datapoints in chunks of 8192.

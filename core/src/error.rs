@@ -77,10 +77,35 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A datapoint's bytes are not a valid message of its dataset type (found by the Arrow decoder).
+    #[error("malformed datapoint {index}, field {field}: {message}")]
+    MalformedDatapoint {
+        /// Position of the datapoint in the page or result being decoded.
+        index: usize,
+        /// The field (dotted path for nested fields) being read; `?` when the field tag itself is broken.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
     /// Bad input caught before any request was sent (time strings, ids, ...).
     #[error("invalid input: {message}")]
     InvalidInput {
         /// What was wrong.
+        message: String,
+    },
+    /// A column of an Arrow record batch does not match the dataset field of the same name (ingest from
+    /// Arrow): an unknown name, an Arrow type the field's kind cannot take, or a value it cannot hold.
+    #[error("column {column:?} does not match the dataset: {message}")]
+    ColumnMismatch {
+        /// The name of the first mismatching column (a dotted path for nested columns).
+        column: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Writing an output file (Parquet) failed.
+    #[error("write error: {message}")]
+    Write {
+        /// What the writer reported.
         message: String,
     },
     /// The operation was cancelled.
@@ -143,7 +168,10 @@ impl Error {
             Error::Transport { .. }
             | Error::Protocol { .. }
             | Error::Decode { .. }
-            | Error::InvalidInput { .. } => None,
+            | Error::MalformedDatapoint { .. }
+            | Error::InvalidInput { .. }
+            | Error::ColumnMismatch { .. }
+            | Error::Write { .. } => None,
         }
     }
 
@@ -163,7 +191,14 @@ impl Error {
             | Error::Server { message, .. }
             | Error::Protocol { message }
             | Error::Decode { message }
-            | Error::InvalidInput { message } => message.clone(),
+            | Error::InvalidInput { message }
+            | Error::Write { message } => message.clone(),
+            Error::ColumnMismatch { column, message } => format!("column {column:?}: {message}"),
+            Error::MalformedDatapoint {
+                index,
+                field,
+                message,
+            } => format!("datapoint {index}, field {field}: {message}"),
             Error::Transport { source, .. } => source.to_string(),
             Error::Cancelled => "cancelled".to_owned(),
         }

@@ -6,6 +6,8 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod assets;
 pub mod builder;
 pub mod client;
@@ -50,4 +52,9 @@ pub use query::{
 pub use retry::{Idempotency, RetryHook, RetryPolicy, RetryPolicyBuilder, RetryWait};
 pub use rpc::RpcClient;
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
-pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+pub use transport::{
+    AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Offload, OffloadJob, Transport,
+    TransportError,
+};
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};

@@ -104,6 +104,22 @@ pub struct RawDatapoints {
     pub requests: u64,
 }
 
+/// Receives the pages of a load as they arrive, instead of the load collecting their values (e.g. to decode
+/// each page while other pages are still in flight).
+///
+/// The future returned for a page runs while its sub-interval fetches the next page; the sub-interval waits
+/// for it before handling that next page, and an error from it fails the job like a failed request.
+pub trait PageSink: Send + Sync {
+    /// Takes page number `page` (0-based, in order) of sub-interval `segment` of job `job`.
+    fn page(
+        &self,
+        job: usize,
+        segment: usize,
+        page: usize,
+        values: Vec<Bytes>,
+    ) -> BoxFuture<'static, Result<()>>;
+}
+
 /// Settings of one load.
 #[derive(Clone)]
 pub struct LoadSettings {
@@ -113,6 +129,8 @@ pub struct LoadSettings {
     pub progress: Option<Arc<dyn ProgressListener>>,
     /// The latest time data can exist for (progress windows end here); usually `Utc::now()`.
     pub now: DateTime<Utc>,
+    /// Where pages go; `None`: collected into [`RawDatapoints::values`].
+    pub sink: Option<Arc<dyn PageSink>>,
 }
 
 impl std::fmt::Debug for LoadSettings {
@@ -121,6 +139,7 @@ impl std::fmt::Debug for LoadSettings {
             .field("concurrency", &self.concurrency)
             .field("progress", &self.progress.is_some())
             .field("now", &self.now)
+            .field("sink", &self.sink.is_some())
             .finish()
     }
 }
@@ -132,7 +151,14 @@ impl LoadSettings {
             concurrency: concurrency.max(1),
             progress: None,
             now: Utc::now(),
+            sink: None,
         }
+    }
+
+    /// Hands every page to `sink` instead of collecting the values.
+    pub fn sink(mut self, sink: Arc<dyn PageSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Sets the progress listener.
@@ -166,6 +192,7 @@ struct Shared {
     jobs: Vec<Mutex<JobState>>,
     cancelled: Vec<AtomicBool>,
     listener: Option<Arc<dyn ProgressListener>>,
+    sink: Option<Arc<dyn PageSink>>,
 }
 
 impl Shared {
@@ -218,6 +245,7 @@ pub async fn load_jobs(
             .collect(),
         cancelled: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
         listener: settings.progress.clone(),
+        sink: settings.sink.clone(),
     });
     for i in 0..jobs.len() {
         if let Some(event) = shared.with_job(i, |s| s.tracker.event()) {
@@ -319,6 +347,9 @@ async fn run_segment(
     mut plan: QueryPlan,
 ) -> SegmentResult {
     let mut out = RawDatapoints::default();
+    // The sink's work on the previous page, run while the next page is fetched.
+    let mut pending: Option<BoxFuture<'static, Result<()>>> = None;
+    let mut page_index = 0usize;
     let result = loop {
         if shared
             .cancelled
@@ -330,7 +361,7 @@ async fn run_segment(
         let Some(request) = plan.next_request() else {
             break Ok(());
         };
-        let fetched = match &shared.listener {
+        let fetch = match &shared.listener {
             Some(_) => {
                 let reporter = Arc::clone(&shared);
                 let on_retry: RetryHook = Arc::new(move |wait| {
@@ -343,9 +374,20 @@ async fn run_segment(
                         reporter.report(event);
                     }
                 });
-                fetcher.fetch_reporting_retries(request, on_retry).await
+                fetcher.fetch_reporting_retries(request, on_retry)
             }
-            None => fetcher.fetch(request).await,
+            None => fetcher.fetch(request),
+        };
+        let fetched = match pending.take() {
+            None => fetch.await,
+            Some(work) => {
+                let (fetched, handled) = futures::future::join(fetch, work).await;
+                if let Err(error) = handled {
+                    plan.finish();
+                    break Err(error);
+                }
+                fetched
+            }
         };
         match fetched {
             Ok(page) => {
@@ -360,7 +402,13 @@ async fn run_segment(
                 if out.type_url.is_empty() {
                     out.type_url = type_url;
                 }
-                out.values.extend(values);
+                match &shared.sink {
+                    Some(sink) => {
+                        pending = Some(sink.page(job, segment, page_index, values));
+                        page_index += 1;
+                    }
+                    None => out.values.extend(values),
+                }
                 let event = shared.with_job(job, |s| {
                     s.tracker.on_page(segment, first, last, count, bytes)
                 });
@@ -373,6 +421,10 @@ async fn run_segment(
                 break Err(error);
             }
         }
+    };
+    let result = match (result, pending) {
+        (Ok(()), Some(work)) => work.await,
+        (result, _) => result,
     };
     out.requests = plan.requests_sent();
     let event = shared.with_job(job, |s| match &result {

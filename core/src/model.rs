@@ -544,6 +544,8 @@ pub enum FieldType {
     LatLonAlt,
     /// Any other message type by full name (e.g. `datasets.stac.v1.Assets`).
     Message(String),
+    /// An enum type by full name (e.g. `datasets.v1.ProcessingLevel`).
+    Enum(String),
 }
 
 impl FieldType {
@@ -566,6 +568,10 @@ impl FieldType {
             FieldType::LatLon => message("datasets.v1.LatLon"),
             FieldType::LatLonAlt => message("datasets.v1.LatLonAlt"),
             FieldType::Message(name) => message(name.trim_start_matches('.')),
+            FieldType::Enum(name) => (
+                Type::Enum,
+                Some(format!(".{}", name.trim_start_matches('.'))),
+            ),
         }
     }
 }

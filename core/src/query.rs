@@ -375,6 +375,7 @@ pub struct Datapoints {
     type_url: String,
     values: Vec<Bytes>,
     dataset: Option<Dataset>,
+    skip_data: bool,
 }
 
 /// One page of a query result (see `Collection::pages`).
@@ -398,7 +399,20 @@ impl Datapoints {
             type_url: type_url.into(),
             values,
             dataset,
+            skip_data: false,
         }
+    }
+
+    /// Marks the datapoints as the result of a `skip_data` query (only `time`, `id` and `ingestion_time`
+    /// were sent), which decides the columns of [`Datapoints::to_record_batch`].
+    pub fn with_skip_data(mut self, skip_data: bool) -> Self {
+        self.skip_data = skip_data;
+        self
+    }
+
+    /// Whether these come from a `skip_data` query.
+    pub fn is_skip_data(&self) -> bool {
+        self.skip_data
     }
 
     /// The dataset type (full message name).
@@ -465,6 +479,16 @@ impl Datapoints {
             .collect()
     }
 
+    /// Decodes every datapoint into one Arrow record batch: one column per field of the dataset's schema, in
+    /// schema order (only `time`, `id` and `ingestion_time` for `skip_data` results). See [`crate::arrow`]
+    /// for the column types. Decoding walks each datapoint's bytes once with a decoder compiled per dataset
+    /// type; malformed bytes give [`Error::MalformedDatapoint`].
+    #[cfg(feature = "arrow")]
+    pub fn to_record_batch(&self) -> Result<arrow_array::RecordBatch> {
+        let plan = self.schema()?.arrow_plan(self.skip_data)?;
+        crate::arrow::decode_batch(&plan, &self.values)
+    }
+
     /// The common fields (`id`, `time`, `ingestion_time`) of every datapoint (fast, schema-free).
     pub fn metas(&self) -> Result<Vec<DatapointMeta>> {
         self.values.iter().map(|v| decode_meta(v)).collect()
@@ -476,6 +500,19 @@ impl Datapoints {
             .iter()
             .map(|v| decode_meta(v).map(|m| m.id))
             .collect()
+    }
+
+    /// The datapoint at `index`, if any (its [`Datapoint::id`] and [`Datapoint::geometry`] read the common
+    /// fields).
+    pub fn get(&self, index: usize) -> Option<Datapoint> {
+        self.values
+            .get(index)
+            .map(|value| Datapoint::new(self.type_url(), value.clone(), self.dataset.clone()))
+    }
+
+    /// Every datapoint, in order (see [`Datapoints::get`]).
+    pub fn iter(&self) -> impl Iterator<Item = Datapoint> + '_ {
+        (0..self.values.len()).filter_map(|i| self.get(i))
     }
 
     /// Appends the datapoints of `other` (e.g. the next page).
@@ -546,6 +583,17 @@ impl Datapoint {
     /// The common fields.
     pub fn meta(&self) -> Result<DatapointMeta> {
         decode_meta(&self.value)
+    }
+
+    /// The datapoint id (schema-free, like [`Datapoint::meta`]).
+    pub fn id(&self) -> Result<Uuid> {
+        decode_meta(&self.value).map(|m| m.id)
+    }
+
+    /// The `geometry` field as a `geo_types` geometry: `Ok(None)` for a type without one or an unset geometry,
+    /// [`Error::Decode`] for unreadable WKB.
+    pub fn geometry(&self) -> Result<Option<geo_types::Geometry<f64>>> {
+        self.record()?.geometry("geometry")
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::ClientConfig;
 use crate::connect;
 use crate::error::{Error, Result};
 use crate::retry::{Idempotency, RetryHook, RetryPolicy, RetryWait};
-use crate::transport::{AsyncSleep, Transport};
+use crate::transport::{AsyncSleep, Offload, Transport};
 use crate::wire::datasets::v1 as pb;
 use crate::wire::workflows::v1 as wf;
 
@@ -43,6 +43,7 @@ pub struct RpcClient {
     sleep: Arc<dyn AsyncSleep>,
     config: Arc<ClientConfig>,
     on_retry: Option<RetryHook>,
+    offload: Option<Arc<dyn Offload>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -77,6 +78,7 @@ impl RpcClient {
             sleep,
             config: Arc::new(config),
             on_retry: None,
+            offload: None,
         }
     }
 
@@ -87,6 +89,17 @@ impl RpcClient {
             on_retry: Some(hook),
             ..self.clone()
         }
+    }
+
+    /// Runs CPU-bound work (page decoding) through `offload` instead of on the thread driving the futures.
+    pub fn with_offload(mut self, offload: Option<Arc<dyn Offload>>) -> Self {
+        self.offload = offload;
+        self
+    }
+
+    /// Where CPU-bound work runs (`None`: where the futures are polled).
+    pub fn offload(&self) -> Option<&Arc<dyn Offload>> {
+        self.offload.as_ref()
     }
 
     /// The configuration.

@@ -40,6 +40,16 @@ pub trait AsyncSleep: Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
+/// A unit of CPU-bound work handed to an [`Offload`].
+pub type OffloadJob = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs CPU-bound work (decoding a page into Arrow) on another thread than the one driving a load, so
+/// decoding runs in parallel with it. Optional: without one, the work runs where the load's future is polled.
+pub trait Offload: Send + Sync + 'static {
+    /// Runs `job` soon on some other thread (a pool's worker, a runtime's blocking thread).
+    fn spawn(&self, job: OffloadJob);
+}
+
 /// Why a request did not produce an HTTP response.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

@@ -807,10 +807,45 @@ fn hour_filter() -> pb::QueryFilters {
 fn decode_page(schema: &Schema, page: &pb::QueryResultPage) -> Vec<DynamicDatapoint> {
     let data = page.data.as_ref().unwrap();
     assert_eq!(data.type_url, SENTINEL2_TYPE);
-    data.value
+    let decoded: Vec<DynamicDatapoint> = data
+        .value
         .iter()
         .map(|v| schema.decode(v).unwrap())
-        .collect()
+        .collect();
+    #[cfg(feature = "arrow")]
+    arrow_matches_records(schema, &data.value, &decoded);
+    decoded
+}
+
+/// The Arrow decoder reads the hosted API's real datapoints (full or `skip_data`) like `records()` does.
+#[cfg(feature = "arrow")]
+fn arrow_matches_records(schema: &Schema, values: &[Bytes], records: &[DynamicDatapoint]) {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampNanosecondType;
+    let batch = schema.to_record_batch(values, false).unwrap();
+    assert_eq!(batch.num_rows(), records.len());
+    assert_eq!(batch.num_columns(), schema.field_names().len());
+    let time = batch.column_by_name("time").unwrap();
+    let time = time.as_primitive::<TimestampNanosecondType>();
+    let id = batch.column_by_name("id").unwrap();
+    let id = id.as_fixed_size_binary();
+    let granule = batch.column_by_name("granule_name").unwrap();
+    let granule = granule.as_string::<i32>();
+    for (row, record) in records.iter().enumerate() {
+        assert_eq!(
+            Some(time.value(row)),
+            record.time().and_then(|t| t.timestamp_nanos_opt())
+        );
+        assert_eq!(
+            Some(id.value(row)),
+            record.id().as_ref().map(|u| &u.as_bytes()[..])
+        );
+        match record.get_str("granule_name") {
+            Some(g) => assert_eq!(granule.value(row), g),
+            None => assert!(granule.is_null(row)),
+        }
+    }
 }
 
 /// Checks ordering, time range, id/time agreement, and that the skip_data page holds the same datapoints

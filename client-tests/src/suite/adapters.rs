@@ -230,6 +230,27 @@ impl Api for BlockingApi {
     ) -> Vec<Result<Datapoints>> {
         collection.pages(options).take(limit).collect()
     }
+    fn load_collections_arrow(
+        &self,
+        collections: &[Self::Collection],
+        options: &QueryOptions,
+    ) -> Vec<Result<tilebox_core::arrow::RecordBatches>> {
+        self.client.load_collections_arrow(collections, options)
+    }
+    fn query_arrow(
+        &self,
+        collection: &Self::Collection,
+        options: &QueryOptions,
+    ) -> Result<tilebox_core::arrow::RecordBatches> {
+        collection.query_arrow(options)
+    }
+    fn pages_arrow(
+        &self,
+        collection: &Self::Collection,
+        options: &QueryOptions,
+    ) -> Vec<Result<tilebox_core::arrow_array::RecordBatch>> {
+        collection.pages_arrow(options).collect()
+    }
     fn find(&self, collection: &Self::Collection, id: Uuid, skip_data: bool) -> Result<Datapoint> {
         collection.find(id, skip_data)
     }

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tilebox_core::arrow::RecordBatches;
+use tilebox_core::arrow_array::RecordBatch;
 use tilebox_core::{
     CollectionInfo, Datapoint, Datapoints, DatasetSpec, DatasetTree, IngestSummary, QueryOptions,
     Result, RetryPolicy, Transport,
@@ -165,6 +167,24 @@ pub trait Api: Sized {
         options: &QueryOptions,
         limit: usize,
     ) -> Vec<Result<Datapoints>>;
+    /// `client.load_collections_arrow(collections, options)`.
+    fn load_collections_arrow(
+        &self,
+        collections: &[Self::Collection],
+        options: &QueryOptions,
+    ) -> Vec<Result<RecordBatches>>;
+    /// `collection.query_arrow(options)`.
+    fn query_arrow(
+        &self,
+        collection: &Self::Collection,
+        options: &QueryOptions,
+    ) -> Result<RecordBatches>;
+    /// `collection.pages_arrow(options)`, consumed completely.
+    fn pages_arrow(
+        &self,
+        collection: &Self::Collection,
+        options: &QueryOptions,
+    ) -> Vec<Result<RecordBatch>>;
     /// `collection.find(id, skip_data)`.
     fn find(&self, collection: &Self::Collection, id: Uuid, skip_data: bool) -> Result<Datapoint>;
     /// `collection.ingest(values, allow_existing)`.
@@ -395,6 +415,34 @@ macro_rules! impl_async_api {
                 use futures::StreamExt;
                 let $this = self;
                 let $fut = collection.pages(options).take(limit).collect::<Vec<_>>();
+                $block_on
+            }
+            fn load_collections_arrow(
+                &self,
+                collections: &[Self::Collection],
+                options: &tilebox_core::QueryOptions,
+            ) -> Vec<tilebox_core::Result<tilebox_core::arrow::RecordBatches>> {
+                let $this = self;
+                let $fut = self.client.load_collections_arrow(collections, options);
+                $block_on
+            }
+            fn query_arrow(
+                &self,
+                collection: &Self::Collection,
+                options: &tilebox_core::QueryOptions,
+            ) -> tilebox_core::Result<tilebox_core::arrow::RecordBatches> {
+                let $this = self;
+                let $fut = collection.query_arrow(options);
+                $block_on
+            }
+            fn pages_arrow(
+                &self,
+                collection: &Self::Collection,
+                options: &tilebox_core::QueryOptions,
+            ) -> Vec<tilebox_core::Result<tilebox_core::arrow_array::RecordBatch>> {
+                use futures::StreamExt;
+                let $this = self;
+                let $fut = collection.pages_arrow(options).collect::<Vec<_>>();
                 $block_on
             }
             fn find(

@@ -619,7 +619,8 @@ macro_rules! client_suite {
             parallel_paging_equals_sequential, typed_dynamic_and_skip_data, dataset_query, find_by_id,
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
-            retries_then_success, tls_core_calls, tls_untrusted_root_fails);
+            retries_then_success, tls_core_calls, tls_untrusted_root_fails, arrow_seed_workload,
+            arrow_all_kinds_round_trip);
 
         #[test]
         fn restart_mid_load() {
@@ -630,7 +631,7 @@ macro_rules! client_suite {
         $(
             #[test]
             fn $name() {
-                $crate::suite::tests::$name::<$api>();
+                $crate::suite::$name::<$api>();
             }
         )*
     };

@@ -6,6 +6,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, Value};
 
 use super::meta::{timestamp_to_datetime, uuid_from_bytes};
 use super::schema::{CommonField, Schema};
+use crate::error::{Error, Result};
 
 /// A datapoint decoded with its dataset's [`Schema`].
 ///
@@ -77,6 +78,35 @@ impl DynamicDatapoint {
         }
     }
 
+    /// A set UUID field `name` (`datasets.v1.UUID` / `tilebox.v1.ID` messages, 16-byte `bytes`, or a UUID
+    /// string); `None` when unset, of another type, or not a valid UUID.
+    pub fn uuid(&self, name: &str) -> Option<uuid::Uuid> {
+        match self.get(name)? {
+            Value::Message(m) => match m.get_field_by_number(1)?.as_ref() {
+                Value::Bytes(b) => uuid_from_bytes(b).ok(),
+                _ => None,
+            },
+            Value::Bytes(b) => uuid_from_bytes(&b).ok(),
+            Value::String(s) => uuid::Uuid::parse_str(&s).ok(),
+            _ => None,
+        }
+    }
+
+    /// A set geometry field `name` (`datasets.v1.Geometry` or `bytes` holding WKB/EWKB) parsed into a
+    /// `geo_types` geometry: `Ok(None)` when unset or of another type, [`Error::Decode`] when the bytes are
+    /// not a readable geometry.
+    pub fn geometry(&self, name: &str) -> Result<Option<geo_types::Geometry<f64>>> {
+        let wkb = match self.get(name) {
+            Some(Value::Message(m)) => match m.get_field_by_number(1).as_deref() {
+                Some(Value::Bytes(b)) if !b.is_empty() => b.clone(),
+                _ => return Ok(None),
+            },
+            Some(Value::Bytes(b)) if !b.is_empty() => b,
+            _ => return Ok(None),
+        };
+        geometry_from_wkb(&wkb).map(Some)
+    }
+
     /// The value of the field called `name`, or `None` when the schema has no such field or it is unset.
     pub fn get(&self, name: &str) -> Option<Value> {
         let field = self.schema.message_descriptor().get_field_by_name(name)?;
@@ -127,6 +157,16 @@ impl DynamicDatapoint {
         let field = self.schema.common_field(which)?;
         self.value_of(field)
     }
+}
+
+/// Parses WKB or EWKB (either byte order) into a `geo_types` geometry.
+pub(crate) fn geometry_from_wkb(wkb: &[u8]) -> Result<geo_types::Geometry<f64>> {
+    use geo_traits::to_geo::ToGeoGeometry;
+    let parsed = wkb::reader::read_wkb(wkb)
+        .map_err(|e| Error::decode(format!("cannot read the WKB geometry: {e}")))?;
+    parsed
+        .try_to_geometry()
+        .ok_or_else(|| Error::decode("the WKB geometry has no geo_types equivalent (empty point)"))
 }
 
 /// Reads a `google.protobuf.Timestamp` dynamic value.

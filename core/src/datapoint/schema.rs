@@ -30,6 +30,9 @@ struct Inner {
     pub(super) id: Option<FieldDescriptor>,
     pub(super) ingestion_time: Option<FieldDescriptor>,
     pub(super) geometry: Option<FieldDescriptor>,
+    /// The compiled Arrow plans (all fields, common fields only), built on first use.
+    #[cfg(feature = "arrow")]
+    arrow: [OnceLock<Result<Arc<crate::arrow::MessagePlan>>>; 2],
 }
 
 impl std::fmt::Debug for Schema {
@@ -136,6 +139,8 @@ impl Schema {
                 id,
                 ingestion_time,
                 geometry,
+                #[cfg(feature = "arrow")]
+                arrow: Default::default(),
             }),
         }
     }
@@ -182,6 +187,35 @@ impl Schema {
     /// A new, empty datapoint message of this type (to fill and encode for ingestion).
     pub fn new_message(&self) -> DynamicMessage {
         DynamicMessage::new(self.inner.descriptor.clone())
+    }
+
+    /// The Arrow schema of this type's datapoints (see [`crate::arrow`]); `skip_data` gives only the common
+    /// columns a `skip_data` query returns.
+    #[cfg(feature = "arrow")]
+    pub fn arrow_schema(&self, skip_data: bool) -> Result<arrow_schema::SchemaRef> {
+        Ok(self.arrow_plan(skip_data)?.schema.clone())
+    }
+
+    /// Decodes serialized datapoints of this type into one Arrow record batch (see [`crate::arrow`] for the
+    /// columns); `skip_data`: the datapoints come from a `skip_data` query (only the common columns).
+    /// Malformed bytes give [`Error::MalformedDatapoint`] naming the datapoint's index in `values`.
+    #[cfg(feature = "arrow")]
+    pub fn to_record_batch<B: AsRef<[u8]>>(
+        &self,
+        values: &[B],
+        skip_data: bool,
+    ) -> Result<arrow_array::RecordBatch> {
+        crate::arrow::decode_batch(&*self.arrow_plan(skip_data)?, values)
+    }
+
+    /// The compiled Arrow plan (cached with the schema, so once per dataset type).
+    #[cfg(feature = "arrow")]
+    pub(crate) fn arrow_plan(&self, skip_data: bool) -> Result<Arc<crate::arrow::MessagePlan>> {
+        self.inner.arrow[usize::from(skip_data)]
+            .get_or_init(|| {
+                crate::arrow::MessagePlan::compile(&self.inner.descriptor, skip_data).map(Arc::new)
+            })
+            .clone()
     }
 
     /// Decodes one serialized datapoint.
