@@ -35,8 +35,8 @@ pub use transport::{UreqTransport, UreqTransportBuilder};
 
 pub use tilebox_core;
 pub use tilebox_core::{
-    AsyncSleep, ClientConfig, Code, CollectionInfo, Datapoint, DatapointInterval, DatapointMeta,
-    Datapoints, DatasetGroup, DatasetKind, DatasetSpec, DynamicDatapoint, Error, Extent, FieldSpec,
+    AsyncSleep, ClientConfig, Code, CollectionQuota, DatasetPermission, Visibility, CollectionInfo, Datapoint, DatapointInterval, DatapointMeta,
+    Datapoints, DatasetGroup, DatasetKind, DatasetSpec, DynamicDatapoint, Error, Extent, FieldSpec, Filter,
     FieldType, IngestOptions, IngestSummary, Page, ProgressEvent, ProgressListener, QueryOptions,
-    Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport, TransportError,
+    Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport, TransportError, field,
 };

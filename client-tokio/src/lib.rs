@@ -30,9 +30,9 @@ pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
 
 pub use tilebox_core;
 pub use tilebox_core::{
-    AsyncSleep, ClientConfig, Code, Collection, CollectionInfo, Datapoint, DatapointInterval,
+    AsyncSleep, ClientConfig, Code, CollectionQuota, DatasetPermission, Visibility, Collection, CollectionInfo, Datapoint, DatapointInterval,
     DatapointMeta, Datapoints, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
-    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, IngestOptions, IngestSummary, Page,
+    DynamicDatapoint, Error, Extent, FieldSpec, Filter, FieldType, IngestOptions, IngestSummary, Page,
     ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema, SpatialExtent,
-    TimeInterval, Transport, TransportError,
+    TimeInterval, Transport, TransportError, field,
 };

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connect;
 pub mod datapoint;
 pub mod error;
+pub mod filter;
 pub mod load;
 pub mod model;
 pub mod paging;
@@ -34,9 +35,10 @@ pub use datapoint::{
     DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
 };
 pub use error::{Code, Error, Result};
+pub use filter::{Filter, field};
 pub use model::{
-    Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
-    FieldSpec, FieldType,
+    Collection, CollectionInfo, CollectionQuota, Dataset, DatasetGroup, DatasetKind,
+    DatasetPermission, DatasetSpec, DatasetTree, FieldSpec, FieldType, Visibility,
 };
 pub use progress::{ProgressEvent, ProgressListener};
 pub use prost_reflect;

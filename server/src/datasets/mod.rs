@@ -3,6 +3,7 @@
 
 mod collections;
 mod data_access;
+pub mod filter;
 mod dataset_service;
 mod ingestion;
 pub mod wire;
