@@ -35,8 +35,9 @@ pub use transport::{UreqTransport, UreqTransportBuilder};
 
 pub use tilebox_core;
 pub use tilebox_core::{
-    AsyncSleep, ClientConfig, Code, CollectionQuota, DatasetPermission, Visibility, CollectionInfo, Datapoint, DatapointInterval, DatapointMeta,
-    Datapoints, DatasetGroup, DatasetKind, DatasetSpec, DynamicDatapoint, Error, Extent, FieldSpec, Filter,
-    FieldType, IngestOptions, IngestSummary, Page, ProgressEvent, ProgressListener, QueryOptions,
-    Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport, TransportError, field,
+    AsyncSleep, ClientConfig, Code, CollectionInfo, CollectionQuota, Datapoint, DatapointInterval,
+    DatapointMeta, Datapoints, DatasetGroup, DatasetKind, DatasetPermission, DatasetSpec,
+    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, Filter, IngestOptions, IngestSummary,
+    Page, ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema,
+    SpatialExtent, TimeInterval, Transport, TransportError, Visibility, field,
 };

@@ -195,7 +195,10 @@ impl Dataset {
     /// All collections and the caller's collection quota from the same listing.
     pub fn collections_and_quota(&self) -> Result<(Vec<Collection>, CollectionQuota)> {
         let (collections, quota) = block_on(self.inner.collections_and_quota())?;
-        Ok((collections.into_iter().map(Collection::from).collect(), quota))
+        Ok((
+            collections.into_iter().map(Collection::from).collect(),
+            quota,
+        ))
     }
 
     /// The collection `name` ([`tilebox_core::Error::NotFound`] if there is none).

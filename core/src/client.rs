@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::load::{
     LoadJob, LoadSettings, PageFetcher, PageStream, RawDatapoints, load_jobs, page_time_span,
 };
-use crate::model::{Collection, CollectionInfo, CollectionQuota, Dataset, DatasetSpec, DatasetTree};
+use crate::model::{
+    Collection, CollectionInfo, CollectionQuota, Dataset, DatasetSpec, DatasetTree,
+};
 use crate::paging::QueryPlan;
 use crate::progress::{ProgressListener, ProgressTracker};
 use crate::query::{

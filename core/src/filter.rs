@@ -283,7 +283,10 @@ impl From<Bytes> for Value {
 /// A timestamp literal from `(seconds, nanos)` since the epoch, `nanos` normalised into `0..1e9`.
 fn timestamp(seconds: i128, nanos: i128) -> Value {
     let total = seconds * 1_000_000_000 + nanos;
-    let (s, n) = (total.div_euclid(1_000_000_000), total.rem_euclid(1_000_000_000));
+    let (s, n) = (
+        total.div_euclid(1_000_000_000),
+        total.rem_euclid(1_000_000_000),
+    );
     match i64::try_from(s) {
         Ok(s) if (TIMESTAMP_MIN_SECONDS..=TIMESTAMP_MAX_SECONDS).contains(&s) => {
             Value(Literal::Timestamp {
@@ -340,9 +343,7 @@ impl From<Duration> for Value {
 
 impl From<chrono::TimeDelta> for Value {
     fn from(v: chrono::TimeDelta) -> Self {
-        duration(
-            i128::from(v.num_seconds()) * 1_000_000_000 + i128::from(v.subsec_nanos()),
-        )
+        duration(i128::from(v.num_seconds()) * 1_000_000_000 + i128::from(v.subsec_nanos()))
     }
 }
 
@@ -477,7 +478,9 @@ fn render(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Literal::Double(d) => write!(f, "{d:?}"),
                 Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
                 Literal::Bytes(b) => write!(f, "{b:?}"),
-                Literal::Timestamp { seconds, nanos } => write!(f, "TIMESTAMP({seconds}.{nanos:09})"),
+                Literal::Timestamp { seconds, nanos } => {
+                    write!(f, "TIMESTAMP({seconds}.{nanos:09})")
+                }
                 Literal::Duration { seconds, nanos } => write!(f, "DURATION({seconds}s {nanos}ns)"),
                 Literal::EnumName(n) => f.write_str(n),
                 Literal::Invalid(reason) => write!(f, "<invalid: {reason}>"),
@@ -655,17 +658,92 @@ mod tests {
     fn comparisons_encode_every_literal_kind() {
         let at = chrono::DateTime::parse_from_rfc3339("2020-06-01T12:00:00.5+02:00").expect("time");
         let cases: Vec<(Filter, pb::FieldQueryValue)> = vec![
-            (field("b").eq(true), pb::FieldQueryValue { bool_value: Some(true), ..Default::default() }),
-            (field("i").lt(-3i32), pb::FieldQueryValue { int64_value: Some(-3), ..Default::default() }),
-            (field("u").ge(u64::MAX), pb::FieldQueryValue { uint64_value: Some(u64::MAX), ..Default::default() }),
-            (field("d").gt(0.0), pb::FieldQueryValue { double_value: Some(0.0), ..Default::default() }),
-            (field("s").ne(""), pb::FieldQueryValue { string_value: Some(String::new()), ..Default::default() }),
-            (field("y").le(b"\x00\x01"), pb::FieldQueryValue { bytes_value: Some(Bytes::from_static(b"\x00\x01")), ..Default::default() }),
-            (field("t").ge(at), pb::FieldQueryValue { timestamp_value: Some(prost_types::Timestamp { seconds: 1_591_005_600, nanos: 500_000_000 }), ..Default::default() }),
-            (field("w").lt(Duration::from_millis(1500)), pb::FieldQueryValue { duration_value: Some(prost_types::Duration { seconds: 1, nanos: 500_000_000 }), ..Default::default() }),
-            (field("w").gt(chrono::TimeDelta::milliseconds(-1500)), pb::FieldQueryValue { duration_value: Some(prost_types::Duration { seconds: -1, nanos: -500_000_000 }), ..Default::default() }),
-            (field("e").eq(enum_name("FLIGHT_DIRECTION_ASCENDING")), pb::FieldQueryValue { enum_name: Some("FLIGHT_DIRECTION_ASCENDING".into()), ..Default::default() }),
-            (field("i").eq(i128::from(u64::MAX)), pb::FieldQueryValue { uint64_value: Some(u64::MAX), ..Default::default() }),
+            (
+                field("b").eq(true),
+                pb::FieldQueryValue {
+                    bool_value: Some(true),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("i").lt(-3i32),
+                pb::FieldQueryValue {
+                    int64_value: Some(-3),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("u").ge(u64::MAX),
+                pb::FieldQueryValue {
+                    uint64_value: Some(u64::MAX),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("d").gt(0.0),
+                pb::FieldQueryValue {
+                    double_value: Some(0.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("s").ne(""),
+                pb::FieldQueryValue {
+                    string_value: Some(String::new()),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("y").le(b"\x00\x01"),
+                pb::FieldQueryValue {
+                    bytes_value: Some(Bytes::from_static(b"\x00\x01")),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("t").ge(at),
+                pb::FieldQueryValue {
+                    timestamp_value: Some(prost_types::Timestamp {
+                        seconds: 1_591_005_600,
+                        nanos: 500_000_000,
+                    }),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("w").lt(Duration::from_millis(1500)),
+                pb::FieldQueryValue {
+                    duration_value: Some(prost_types::Duration {
+                        seconds: 1,
+                        nanos: 500_000_000,
+                    }),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("w").gt(chrono::TimeDelta::milliseconds(-1500)),
+                pb::FieldQueryValue {
+                    duration_value: Some(prost_types::Duration {
+                        seconds: -1,
+                        nanos: -500_000_000,
+                    }),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("e").eq(enum_name("FLIGHT_DIRECTION_ASCENDING")),
+                pb::FieldQueryValue {
+                    enum_name: Some("FLIGHT_DIRECTION_ASCENDING".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                field("i").eq(i128::from(u64::MAX)),
+                pb::FieldQueryValue {
+                    uint64_value: Some(u64::MAX),
+                    ..Default::default()
+                },
+            ),
         ];
         for (filter, value) in cases {
             let wire = filter.to_wire().expect("valid");
@@ -675,7 +753,10 @@ mod tests {
         let wire = field("t").lt(before_epoch).to_wire().expect("valid");
         assert_eq!(
             cmp(&wire).value.as_ref().and_then(|v| v.timestamp_value),
-            Some(prost_types::Timestamp { seconds: -1, nanos: 999_000_000 })
+            Some(prost_types::Timestamp {
+                seconds: -1,
+                nanos: 999_000_000
+            })
         );
     }
 
@@ -685,9 +766,15 @@ mod tests {
             (field("x").eq(1), pb::FieldComparisonOperator::Equal),
             (field("x").ne(1), pb::FieldComparisonOperator::NotEqual),
             (field("x").lt(1), pb::FieldComparisonOperator::LessThan),
-            (field("x").le(1), pb::FieldComparisonOperator::LessThanOrEqual),
+            (
+                field("x").le(1),
+                pb::FieldComparisonOperator::LessThanOrEqual,
+            ),
             (field("x").gt(1), pb::FieldComparisonOperator::GreaterThan),
-            (field("x").ge(1), pb::FieldComparisonOperator::GreaterThanOrEqual),
+            (
+                field("x").ge(1),
+                pb::FieldComparisonOperator::GreaterThanOrEqual,
+            ),
         ];
         for (filter, op) in ops {
             let wire = filter.to_wire().expect("valid");
@@ -715,7 +802,10 @@ mod tests {
         let not = and.operands[1].logical.as_ref().expect("not");
         assert_eq!(not.operator, pb::LogicalOperator::Not as i32);
         assert_eq!(
-            not.operands[0].is_null.as_ref().map(|n| n.field_name.as_str()),
+            not.operands[0]
+                .is_null
+                .as_ref()
+                .map(|n| n.field_name.as_str()),
             Some("c")
         );
         assert_eq!(
@@ -732,7 +822,10 @@ mod tests {
             (field("x").gt(true), "booleans"),
             (field("x").eq(i128::MIN), "does not fit"),
             (field("x").eq(u128::MAX), "does not fit"),
-            (field("x").eq(Duration::from_secs(DURATION_MAX_SECONDS as u64 + 1)), "duration"),
+            (
+                field("x").eq(Duration::from_secs(DURATION_MAX_SECONDS as u64 + 1)),
+                "duration",
+            ),
             (field("Bad").eq(1), "field name"),
             (field("").is_null(), "field name"),
             (field("x").eq(enum_name("")), "enum"),
@@ -760,20 +853,26 @@ mod tests {
         assert!(wider.validate().is_err());
 
         // 5 ORs of 60 comparisons under one AND: 1 + 5 + 300 nodes.
-        let many = Filter::all(
-            (0..5).map(|_| Filter::any((0..60).map(|i| field("x").eq(i)))),
-        );
+        let many = Filter::all((0..5).map(|_| Filter::any((0..60).map(|i| field("x").eq(i)))));
         let err = many.validate().expect_err("too many nodes");
         assert!(err.to_string().contains("256"), "{err}");
 
-        let top: Vec<Filter> = (0..=MAX_OPERANDS as i64).map(|i| field("x").eq(i)).collect();
+        let top: Vec<Filter> = (0..=MAX_OPERANDS as i64)
+            .map(|i| field("x").eq(i))
+            .collect();
         assert!(encode_all(&top).is_err());
-        assert_eq!(encode_all(&top[..MAX_OPERANDS]).expect("ok").len(), MAX_OPERANDS);
+        assert_eq!(
+            encode_all(&top[..MAX_OPERANDS]).expect("ok").len(),
+            MAX_OPERANDS
+        );
     }
 
     #[test]
     fn display_reads_like_cql2() {
         let f = field("cloud_cover").lt(10) & !field("platform").eq("L'8");
-        assert_eq!(f.to_string(), "(cloud_cover < 10 AND NOT platform = 'L''8')");
+        assert_eq!(
+            f.to_string(),
+            "(cloud_cover < 10 AND NOT platform = 'L''8')"
+        );
     }
 }

@@ -1000,9 +1000,7 @@ fn query_one_collection_single_page() {
 /// typed model (not only through the wire messages).
 #[test]
 fn typed_accessors_reach_every_recorded_field() {
-    use tilebox_core::{
-        CollectionInfo, Dataset, DatasetPermission, DatasetTree, Visibility,
-    };
+    use tilebox_core::{CollectionInfo, Dataset, DatasetPermission, DatasetTree, Visibility};
     let Some(dir) = recordings() else { return };
     let (client, _) = replay(&dir, "datasets.rpcs.bin");
 

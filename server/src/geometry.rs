@@ -525,7 +525,8 @@ impl Gnomonic {
         let projected = match g {
             Geometry::Point(p) => {
                 let u = unit(p.0);
-                self.inside(u).then(|| Geometry::Point(Point(self.project(u))))?
+                self.inside(u)
+                    .then(|| Geometry::Point(Point(self.project(u))))?
             }
             Geometry::MultiPoint(m) => Geometry::MultiPoint(MultiPoint::new(
                 m.0.iter()
@@ -594,9 +595,9 @@ impl SpatialPredicate {
         }
         use geo::CoordsIter;
         let units: Vec<Vec3> = query.coords_iter().map(unit).collect();
-        let sum = units.iter().fold([0.0; 3], |s, u| {
-            [s[0] + u[0], s[1] + u[1], s[2] + u[2]]
-        });
+        let sum = units
+            .iter()
+            .fold([0.0; 3], |s, u| [s[0] + u[0], s[1] + u[1], s[2] + u[2]]);
         let Some(c) = normalise(sum) else {
             return Ok(planar);
         };
@@ -748,11 +749,19 @@ mod tests {
         // the straight lon/lat edge does not.
         let north = ewkb_polygon(&[(0.0, 60.0), (60.0, 60.0), (60.0, 50.0), (0.0, 50.0)]);
         let probe = square(29.0, 61.5, 31.0, 62.0);
-        assert!(predicate(&north, SpatialMode::Intersects, CoordinateSystem::Spherical).matches(&probe));
-        assert!(!predicate(&north, SpatialMode::Intersects, CoordinateSystem::Cartesian).matches(&probe));
+        assert!(
+            predicate(&north, SpatialMode::Intersects, CoordinateSystem::Spherical).matches(&probe)
+        );
+        assert!(
+            !predicate(&north, SpatialMode::Intersects, CoordinateSystem::Cartesian)
+                .matches(&probe)
+        );
         // Datapoints on the far side of the globe are clipped away, not mirrored.
         let antipode = square(-150.0, -55.0, -140.0, -50.0);
-        assert!(!predicate(&north, SpatialMode::Intersects, CoordinateSystem::Spherical).matches(&antipode));
+        assert!(
+            !predicate(&north, SpatialMode::Intersects, CoordinateSystem::Spherical)
+                .matches(&antipode)
+        );
     }
 
     #[test]

@@ -69,15 +69,18 @@ async fn filtered_paging_matches_client_side_evaluation() {
 
     let (all, _) = query_all(
         url,
-        query_req(&d, vec![l1gt.clone()], time_filters(window.0, window.1), 10_000),
+        query_req(
+            &d,
+            vec![l1gt.clone()],
+            time_filters(window.0, window.1),
+            10_000,
+        ),
     )
     .await;
     let decoded: Vec<_> = all.iter().map(|v| schema.decode(v).unwrap()).collect();
     let num = |dp: &tilebox_core::DynamicDatapoint, name: &str| -> f64 {
         let v = dp.get(name).unwrap();
-        v.as_f64()
-            .or_else(|| v.as_i64().map(|i| i as f64))
-            .unwrap()
+        v.as_f64().or_else(|| v.as_i64().map(|i| i as f64)).unwrap()
     };
 
     let filter = (field("cloud_cover").lt(20) & field("row").ge(100i64))
@@ -132,12 +135,20 @@ async fn string_and_enum_filters_across_collections() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let day = (T2020 + 86_400 * 40, T2020 + 86_400 * 42);
-    let (all, _) = query_all(url, query_req(&d, vec![], time_filters(day.0, day.1), 10_000)).await;
+    let (all, _) = query_all(
+        url,
+        query_req(&d, vec![], time_filters(day.0, day.1), 10_000),
+    )
+    .await;
     let schema = Schema::from_annotated_type(d.r#type.as_ref().unwrap()).unwrap();
     let l2: Vec<Vec<u8>> = all
         .iter()
         .filter(|v| {
-            schema.decode(v).unwrap().get_enum_name("processing_level").as_deref()
+            schema
+                .decode(v)
+                .unwrap()
+                .get_enum_name("processing_level")
+                .as_deref()
                 == Some("PROCESSING_LEVEL_L2")
         })
         .map(|v| meta(v).id.unwrap().uuid.to_vec())
@@ -169,13 +180,22 @@ async fn invalid_filters_are_invalid_argument_naming_the_field() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let cases: Vec<(ds::FilterExpression, &str)> = vec![
-        (field("no_such_field").eq(1).to_wire().unwrap(), "no_such_field"),
+        (
+            field("no_such_field").eq(1).to_wire().unwrap(),
+            "no_such_field",
+        ),
         (field("geometry").is_null().to_wire().unwrap(), "geometry"),
-        (field("cloud_cover").eq("ten").to_wire().unwrap(), "cloud_cover"),
+        (
+            field("cloud_cover").eq("ten").to_wire().unwrap(),
+            "cloud_cover",
+        ),
         (field("platform").lt(3).to_wire().unwrap(), "platform"),
         (field("path").eq(true).to_wire().unwrap(), "path"),
         (
-            field("processing_level").eq(enum_name("NOPE")).to_wire().unwrap(),
+            field("processing_level")
+                .eq(enum_name("NOPE"))
+                .to_wire()
+                .unwrap(),
             "processing_level",
         ),
         (
@@ -193,7 +213,9 @@ async fn invalid_filters_are_invalid_argument_naming_the_field() {
     for (expression, needle) in cases {
         let mut filters = time_filters(T2020, T2020 + 86_400);
         filters.expressions = vec![expression];
-        let e = query(url, &query_req(&d, vec![], filters, 10)).await.unwrap_err();
+        let e = query(url, &query_req(&d, vec![], filters, 10))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "invalid_argument", "{needle}");
         assert!(e.message.contains(needle), "{} lacks {needle}", e.message);
     }
@@ -211,14 +233,18 @@ async fn invalid_filters_are_invalid_argument_naming_the_field() {
     let wide = ds::FilterExpression {
         logical: Some(ds::LogicalExpression {
             operator: ds::LogicalOperator::Or as i32,
-            operands: (0..60).map(|i| field("path").eq(i).to_wire().unwrap()).collect(),
+            operands: (0..60)
+                .map(|i| field("path").eq(i).to_wire().unwrap())
+                .collect(),
         }),
         ..Default::default()
     };
     for expressions in [vec![deep], vec![wide; 5]] {
         let mut filters = time_filters(T2020, T2020 + 86_400);
         filters.expressions = expressions;
-        let e = query(url, &query_req(&d, vec![], filters, 10)).await.unwrap_err();
+        let e = query(url, &query_req(&d, vec![], filters, 10))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "invalid_argument");
     }
 }
@@ -235,15 +261,16 @@ async fn empty_and_inverted_intervals_select_nothing() {
     .await;
     let first = id(&meta(&any[0]).id.unwrap().uuid);
     let last = id(&meta(any.last().unwrap()).id.unwrap().uuid);
-    let id_interval = |start: &tb::Id, end: &tb::Id, start_exclusive, end_inclusive| ds::QueryFilters {
-        datapoint_interval: Some(tb::IdInterval {
-            start_id: Some(start.clone()),
-            end_id: Some(end.clone()),
-            start_exclusive,
-            end_inclusive,
-        }),
-        ..Default::default()
-    };
+    let id_interval =
+        |start: &tb::Id, end: &tb::Id, start_exclusive, end_inclusive| ds::QueryFilters {
+            datapoint_interval: Some(tb::IdInterval {
+                start_id: Some(start.clone()),
+                end_id: Some(end.clone()),
+                start_exclusive,
+                end_inclusive,
+            }),
+            ..Default::default()
+        };
     let t = T2020 + 86_400 * 100;
     let cases = [
         time_filters(t, t),
@@ -290,12 +317,19 @@ async fn cartesian_spatial_filters_are_exact() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let window = (T2020, T2020 + 86_400 * 60);
-    let (all, _) = query_all(url, query_req(&d, vec![], time_filters(window.0, window.1), 10_000)).await;
+    let (all, _) = query_all(
+        url,
+        query_req(&d, vec![], time_filters(window.0, window.1), 10_000),
+    )
+    .await;
     let area = [(0.0, 40.0), (20.0, 44.0), (16.0, 58.0), (-2.0, 52.0)];
     let query_wkb = ewkb_polygon(&area);
     let query_shape = read_wkb(&query_wkb).unwrap();
     for (mode, holds) in [
-        (1, &(|q: &geo::Geometry, g: &geo::Geometry| q.intersects(g)) as &dyn Fn(&_, &_) -> bool),
+        (
+            1,
+            &(|q: &geo::Geometry, g: &geo::Geometry| q.intersects(g)) as &dyn Fn(&_, &_) -> bool,
+        ),
         (2, &|q: &geo::Geometry, g: &geo::Geometry| q.contains(g)),
     ] {
         let expected: Vec<Vec<u8>> = all
@@ -320,7 +354,9 @@ async fn cartesian_spatial_filters_are_exact() {
     ] {
         let mut filters = time_filters(window.0, window.1);
         filters.spatial_extent = Some(sf);
-        let e = query(url, &query_req(&d, vec![], filters, 10)).await.unwrap_err();
+        let e = query(url, &query_req(&d, vec![], filters, 10))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "invalid_argument");
     }
 }
@@ -332,9 +368,18 @@ async fn spherical_query_across_the_antimeridian() {
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let window = (T2020, T2020 + 86_400 * 120);
-    let (all, _) = query_all(url, query_req(&d, vec![], time_filters(window.0, window.1), 10_000)).await;
+    let (all, _) = query_all(
+        url,
+        query_req(&d, vec![], time_filters(window.0, window.1), 10_000),
+    )
+    .await;
     // A band 4° wide around the antimeridian between 30°S and 30°N, as an uncut ring.
-    let ring = [(178.0, -30.0), (-178.0, -30.0), (-178.0, 30.0), (178.0, 30.0)];
+    let ring = [
+        (178.0, -30.0),
+        (-178.0, -30.0),
+        (-178.0, 30.0),
+        (178.0, 30.0),
+    ];
     let mut filters = time_filters(window.0, window.1);
     filters.spatial_extent = Some(spatial(ewkb_polygon(&ring), 1, 2));
     let (hits, _) = query_all(url, query_req(&d, vec![], filters, 10_000)).await;
@@ -354,13 +399,18 @@ async fn spherical_query_across_the_antimeridian() {
     for v in &all {
         let pts = lons(v);
         let lat_ok = pts.iter().all(|(_, y)| y.abs() < 28.0);
-        let centre = pts.iter().map(|p| p.0.to_radians().sin()).sum::<f64>().atan2(
-            pts.iter().map(|p| p.0.to_radians().cos()).sum::<f64>(),
-        );
+        let centre = pts
+            .iter()
+            .map(|p| p.0.to_radians().sin())
+            .sum::<f64>()
+            .atan2(pts.iter().map(|p| p.0.to_radians().cos()).sum::<f64>());
         let id = meta(v).id.unwrap().uuid.to_vec();
         if lat_ok && dist(centre.to_degrees()) < 1.0 {
             near += 1;
-            assert!(hit_ids.contains(&id), "footprint at the antimeridian missed");
+            assert!(
+                hit_ids.contains(&id),
+                "footprint at the antimeridian missed"
+            );
         }
         if pts.iter().all(|(x, _)| dist(*x) > 3.0) {
             assert!(!hit_ids.contains(&id), "far footprint matched");

@@ -342,37 +342,37 @@ def test_spherical_query_across_the_antimeridian(client):
     got = set(ids_of(dataset.query(
         temporal_extent=extent, spatial_extent={"geometry": ring, "coordinate_system": "spherical"},
     )))
-    # Compare with shapely in a frame shifted to 0..360° longitude, where the band is an ordinary box;
+    # Compare with shapely in a frame shifted to 0..360° longitude, where the band is the box 178..182°;
     # footprints near its edges (where great-circle and straight edges differ) are not judged.
-    shifted = box(178, -30, 182, 30)
     inner, outer = box(178.05, -29.9, 181.95, 29.9), box(177.95, -30.1, 182.05, 30.1)
     judged = 0
     for i, s in zip(ids_of(everything), _shapes(everything)):
         coords = [((x + 360) % 360, y) for x, y in s.exterior.coords]
+        if max(x for x, _ in coords) - min(x for x, _ in coords) > 90:
+            continue  # a footprint across 0° longitude, torn apart by the shift (far from the band anyway)
         moved = Polygon(coords)
         if moved.intersects(inner):
             assert i in got
             judged += 1
         elif not moved.intersects(outer):
             assert i not in got
-        assert shifted is not None
     assert judged > 0
 
 
 def test_invalid_spatial_geometry_raises_argument_error(client):
-    from tilebox.datasets.datasets.v1 import well_known_types_pb2 as wkt
+    from tilebox.datasets.data.data_access import QueryFilters
     from tilebox.datasets.query.time_interval import TimeInterval
 
+    # shapely cannot build an invalid geometry, so the request is sent through the client's raw stub.
     dataset = client.dataset(LANDSAT)
-    request = data_access_pb2.QueryRequest(
-        dataset_id=dataset._dataset.id.to_message() if hasattr(dataset._dataset.id, "to_message") else None,
-        filters=data_access_pb2.QueryFilters(
-            time_interval=TimeInterval.parse(("2020-01-01", "2020-01-02")).to_message(),
-            spatial_extent=data_access_pb2.SpatialFilter(geometry=wkt.Geometry(wkb=b"not wkb")),
-        ),
-    )
-    with pytest.raises(ArgumentError):
-        dataset._service._data_access_service.Query(request)
+    filters = QueryFilters(temporal_extent=TimeInterval.parse(("2020-01-01", "2020-01-02")))
+    request = filters.to_message()
+    request.spatial_extent.CopyFrom(data_access_pb2.SpatialFilter(
+        geometry=well_known_types_pb2.Geometry(wkb=b"not wkb"),
+    ))
+    message = data_access_pb2.QueryRequest(dataset_id={"uuid": dataset._dataset.id.bytes}, filters=request)
+    with pytest.raises(ArgumentError, match="spatial_extent"):
+        dataset._service._data_access_service.Query(message)
 
 
 # --- empty intervals --------------------------------------------------------------------------------------

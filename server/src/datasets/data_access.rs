@@ -8,9 +8,9 @@ use tilebox_core::wire::datasets::v1::{
 };
 use tilebox_core::wire::tilebox::v1::{Id, Pagination};
 
+use super::filter::{RowFilter, RowPredicate};
 use super::{internal, load_dataset, parse_id, parse_raw_id, wire_id};
 use crate::datapoint::{ms_prefix, skip_data_encoding, timestamp_ns};
-use super::filter::{RowFilter, RowPredicate};
 use crate::geometry::{CoordinateSystem, SpatialMode, SpatialPredicate};
 use crate::registry::{RpcContext, ServiceRegistry};
 use crate::schema::DatasetSchema;

@@ -66,8 +66,13 @@ impl Truth {
 enum FieldKind {
     Bool,
     /// int32/int64/sint*/sfixed*: a signed integer (`zigzag` for sint).
-    Signed { zigzag: bool, width32: bool },
-    Unsigned { width32: bool },
+    Signed {
+        zigzag: bool,
+        width32: bool,
+    },
+    Unsigned {
+        width32: bool,
+    },
     Double,
     Float,
     String,
@@ -163,8 +168,14 @@ enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Compare { slot: usize, op: Op, literal: Literal },
-    IsNull { slot: usize },
+    Compare {
+        slot: usize,
+        op: Op,
+        literal: Literal,
+    },
+    IsNull {
+        slot: usize,
+    },
 }
 
 /// A field the filter reads: its number and kind.
@@ -296,9 +307,9 @@ impl Compiler<'_> {
                 operands.push(self.node(o, depth + 1)?);
             }
             return match operator {
-                LogicalOperator::Not if n == 1 => {
-                    Ok(Node::Not(Box::new(operands.pop().unwrap_or(Node::And(Vec::new())))))
-                }
+                LogicalOperator::Not if n == 1 => Ok(Node::Not(Box::new(
+                    operands.pop().unwrap_or(Node::And(Vec::new())),
+                ))),
                 LogicalOperator::Not => Err(Status::invalid_argument(format!(
                     "NOT takes exactly one operand, got {n}"
                 ))),
@@ -536,9 +547,7 @@ fn literal(
                 // `PROCESSING_LEVEL_L1`), as the official clients display enum values.
                 Kind::Enum(ed) => ed
                     .get_value_by_name(e)
-                    .or_else(|| {
-                        ed.get_value_by_name(&format!("{}_{e}", upper_snake(ed.name())))
-                    })
+                    .or_else(|| ed.get_value_by_name(&format!("{}_{e}", upper_snake(ed.name()))))
                     .map(|v| v.number()),
                 _ => None,
             })
@@ -609,7 +618,8 @@ fn decode_value(kind: FieldKind, raw: Raw<'_>) -> Option<Value<'_>> {
         (FieldKind::Unsigned { width32: true }, Raw::Varint(v)) => {
             Value::Number(Number::Int(i128::from(v as u32)))
         }
-        (FieldKind::Unsigned { .. }, Raw::Varint(v)) | (FieldKind::Unsigned { .. }, Raw::Fixed64(v)) => {
+        (FieldKind::Unsigned { .. }, Raw::Varint(v))
+        | (FieldKind::Unsigned { .. }, Raw::Fixed64(v)) => {
             Value::Number(Number::Int(i128::from(v)))
         }
         (FieldKind::Unsigned { .. }, Raw::Fixed32(v)) => Value::Number(Number::Int(i128::from(v))),
@@ -982,12 +992,9 @@ mod tests {
         assert_eq!(truth(&s, field("u64").is_not_null(), &data), F);
         assert_eq!(truth(&s, field("u64").ne(5), &data), U);
         // Top-level expressions are ANDed.
-        let both = RowFilter::compile(
-            &[of(T).to_wire().unwrap(), of(U).to_wire().unwrap()],
-            &s,
-        )
-        .unwrap()
-        .unwrap();
+        let both = RowFilter::compile(&[of(T).to_wire().unwrap(), of(U).to_wire().unwrap()], &s)
+            .unwrap()
+            .unwrap();
         assert_eq!(both.evaluate(&data), U);
         assert!(!both.matches(&data));
     }
@@ -1038,7 +1045,9 @@ mod tests {
             field("level").gt(enum_name("PROCESSING_LEVEL_L2")),
             field("at").eq(chrono::DateTime::from_timestamp(100, 5).unwrap()),
             field("at").gt(chrono::DateTime::from_timestamp(100, 4).unwrap()),
-            field("span").eq(std::time::Duration::from_millis(1500)).not_check(),
+            field("span")
+                .eq(std::time::Duration::from_millis(1500))
+                .not_check(),
             field("span").eq(chrono::TimeDelta::milliseconds(-1500)),
             field("span").lt(chrono::TimeDelta::milliseconds(-1499)),
         ];
@@ -1092,10 +1101,23 @@ mod tests {
         lt_bool.comparison.as_mut().unwrap().operator = FieldComparisonOperator::LessThan as i32;
         assert!(raw(lt_bool).message.contains("flag"));
         let mut nan = field("f64").eq(1.0).to_wire().unwrap();
-        nan.comparison.as_mut().unwrap().value.as_mut().unwrap().double_value = Some(f64::NAN);
+        nan.comparison
+            .as_mut()
+            .unwrap()
+            .value
+            .as_mut()
+            .unwrap()
+            .double_value = Some(f64::NAN);
         assert!(raw(nan).message.contains("finite"));
         let mut two_values = field("i64").eq(1).to_wire().unwrap();
-        two_values.comparison.as_mut().unwrap().value.as_mut().unwrap().uint64_value = Some(1);
+        two_values
+            .comparison
+            .as_mut()
+            .unwrap()
+            .value
+            .as_mut()
+            .unwrap()
+            .uint64_value = Some(1);
         assert!(raw(two_values).message.contains("exactly one"));
         let not_two = FilterExpression {
             logical: Some(tilebox_core::wire::datasets::v1::LogicalExpression {
@@ -1105,7 +1127,9 @@ mod tests {
             ..Default::default()
         };
         assert!(raw(not_two).message.contains("NOT"));
-        let many: Vec<FilterExpression> = (0..65).map(|i| field("i64").eq(i).to_wire().unwrap()).collect();
+        let many: Vec<FilterExpression> = (0..65)
+            .map(|i| field("i64").eq(i).to_wire().unwrap())
+            .collect();
         assert!(RowFilter::compile(&many, &s).is_err());
     }
 
@@ -1120,8 +1144,14 @@ mod tests {
 
     #[test]
     fn int_float_comparison_is_exact() {
-        assert_eq!(int_float_cmp(1 << 53, 9_007_199_254_740_992.0), Some(Ordering::Equal));
-        assert_eq!(int_float_cmp((1 << 53) + 1, 9_007_199_254_740_992.0), Some(Ordering::Greater));
+        assert_eq!(
+            int_float_cmp(1 << 53, 9_007_199_254_740_992.0),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            int_float_cmp((1 << 53) + 1, 9_007_199_254_740_992.0),
+            Some(Ordering::Greater)
+        );
         assert_eq!(int_float_cmp(-1, -0.5), Some(Ordering::Less));
         assert_eq!(int_float_cmp(0, f64::NAN), None);
         assert_eq!(int_float_cmp(i128::MAX, 1e300), Some(Ordering::Less));

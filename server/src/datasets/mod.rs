@@ -3,8 +3,8 @@
 
 mod collections;
 mod data_access;
-pub mod filter;
 mod dataset_service;
+pub mod filter;
 mod ingestion;
 pub mod wire;
 
