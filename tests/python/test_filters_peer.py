@@ -305,14 +305,19 @@ def _shapes(data):
     return [from_wkb(g) if isinstance(g, bytes) else g for g in data.geometry.values]
 
 
-@pytest.mark.parametrize("mode", ["intersects", "contains"])
+@pytest.mark.parametrize("mode", ["intersects", "filter_contains_geometry", "geometry_contains_filter"])
 def test_spatial_modes_match_shapely(client, mode):
     dataset = client.dataset(LANDSAT)
     extent = ("2020-02-01", "2020-03-01")
-    area = Polygon([(0, 40), (20, 44), (16, 58), (-2, 52)])
     everything = dataset.query(temporal_extent=extent)
     shapes = _shapes(everything)
-    check = area.intersects if mode == "intersects" else area.contains
+    if mode == "geometry_contains_filter":
+        c = shapes[len(shapes) // 2].centroid  # a small box inside some footprint
+        area = box(c.x - 0.05, c.y - 0.05, c.x + 0.05, c.y + 0.05)
+        check = lambda s: s.contains(area)  # noqa: E731
+    else:
+        area = Polygon([(0, 40), (20, 44), (16, 58), (-2, 52)])
+        check = area.intersects if mode == "intersects" else area.contains
     expected = [i for i, s in zip(ids_of(everything), shapes) if check(s)]
     assert 0 < len(expected) < len(shapes)
     got = dataset.query(
