@@ -114,7 +114,7 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// The retry policy for `unavailable` and connection failures (default: 5 attempts, 20 ms x3, 5 s cap).
+    /// The retry policy for `unavailable` and connection failures (default: a 30 s budget, 20 ms x3, 2 s cap).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.config = self.config.retry(retry);
         self

@@ -46,7 +46,7 @@ pub use query::{
     Datapoint, Datapoints, Extent, IngestOptions, IngestSummary, IntoExtent, Page, QueryOptions,
     SpatialExtent,
 };
-pub use retry::{Idempotency, RetryPolicy, RetryPolicyBuilder};
+pub use retry::{Idempotency, RetryHook, RetryPolicy, RetryPolicyBuilder, RetryWait};
 pub use rpc::RpcClient;
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
 pub use transport::{AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};

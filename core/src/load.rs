@@ -27,6 +27,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::paging::QueryPlan;
 use crate::progress::{ProgressListener, ProgressTracker};
+use crate::retry::RetryHook;
 use crate::rpc::RpcClient;
 use crate::time::{TimeInterval, timestamp_to_datetime};
 use crate::transport::BoxFuture;
@@ -36,11 +37,30 @@ use crate::wire::datasets::v1::{QueryRequest, QueryResultPage, TemporalDatapoint
 pub trait PageFetcher: Send + Sync {
     /// Sends one `Query` request.
     fn fetch(&self, request: QueryRequest) -> BoxFuture<'static, Result<QueryResultPage>>;
+
+    /// Sends one `Query` request, reporting waits between retries to `on_retry` (by default, not at all).
+    fn fetch_reporting_retries(
+        &self,
+        request: QueryRequest,
+        on_retry: RetryHook,
+    ) -> BoxFuture<'static, Result<QueryResultPage>> {
+        let _ = on_retry;
+        self.fetch(request)
+    }
 }
 
 impl PageFetcher for RpcClient {
     fn fetch(&self, request: QueryRequest) -> BoxFuture<'static, Result<QueryResultPage>> {
         let rpc = self.clone();
+        Box::pin(async move { rpc.query(request).await })
+    }
+
+    fn fetch_reporting_retries(
+        &self,
+        request: QueryRequest,
+        on_retry: RetryHook,
+    ) -> BoxFuture<'static, Result<QueryResultPage>> {
+        let rpc = self.with_retry_hook(on_retry);
         Box::pin(async move { rpc.query(request).await })
     }
 }
@@ -296,7 +316,24 @@ async fn run_segment(
         let Some(request) = plan.next_request() else {
             break Ok(());
         };
-        match fetcher.fetch(request).await {
+        let fetched = match &shared.listener {
+            Some(_) => {
+                let reporter = Arc::clone(&shared);
+                let on_retry: RetryHook = Arc::new(move |wait| {
+                    let event = reporter.with_job(job, |s| {
+                        let mut event = s.tracker.event();
+                        event.retrying = Some(wait.clone());
+                        event
+                    });
+                    if let Some(event) = event {
+                        reporter.report(event);
+                    }
+                });
+                fetcher.fetch_reporting_retries(request, on_retry).await
+            }
+            None => fetcher.fetch(request).await,
+        };
+        match fetched {
             Ok(page) => {
                 plan.advance(&page);
                 let (type_url, values) = match page.data {

@@ -26,6 +26,9 @@ pub struct ProgressEvent {
     pub bytes: u64,
     /// Whether the operation finished (successfully or not); the final event has `fraction == 1.0` on success.
     pub done: bool,
+    /// Set while a request of this operation waits to be retried (the server is unavailable or restarting);
+    /// the other fields then repeat the last state.
+    pub retrying: Option<crate::retry::RetryWait>,
 }
 
 /// Receives progress events. Called from whatever task drives the operation, possibly concurrently for
@@ -236,6 +239,7 @@ impl ProgressTracker {
             datapoints: self.datapoints,
             bytes: self.bytes,
             done: self.done,
+            retrying: None,
         }
     }
 }

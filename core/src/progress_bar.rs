@@ -84,6 +84,14 @@ impl ProgressListener for ProgressBars {
             bar.set_prefix(event.label.clone());
             (bar, Instant::now())
         });
+        if let Some(retry) = &event.retrying {
+            bar.set_message(format!(
+                "waiting for the server: attempt {} failed, retrying in {:.1} s",
+                retry.attempt,
+                retry.wait.as_secs_f64()
+            ));
+            return;
+        }
         let position = (event.fraction.clamp(0.0, 1.0) * LENGTH as f64).round() as u64;
         bar.set_position(position);
         bar.set_message(message(event, *started));

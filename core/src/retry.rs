@@ -1,10 +1,15 @@
 //! The retry policy: which failures are retried, how often, and how long to wait in between.
 //!
-//! Defaults follow the official clients' gRPC service config: 5 attempts in total, exponential back-off
-//! starting at 20 ms, multiplied by 3 per retry and capped at 5 s, with *full jitter* (each wait is drawn
-//! uniformly from `[0, cap]`). The waiting itself goes through the adapter's [`AsyncSleep`](crate::AsyncSleep),
-//! so the policy is testable with a fake clock.
+//! Retries are bounded by a **time budget** rather than a small attempt count, so a load outlasts a server
+//! restart of several seconds: by default a failing call is retried for up to 30 s (the budget counts the
+//! back-off waits, or the wall time since the first attempt when that is larger), with exponential back-off
+//! starting at 20 ms, multiplied by 3 per retry and capped at 2 s, with *full jitter* (each wait is drawn
+//! uniformly from `[0, cap]`). The last wait is shortened to end exactly at the budget, then one final attempt
+//! is made and its error returned. An attempt limit can be set as well (either limit ends the retries). The
+//! waiting goes through the adapter's [`AsyncSleep`](crate::AsyncSleep), so the policy is testable with a fake
+//! clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -13,19 +18,24 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     max_attempts: u32,
+    max_elapsed: Option<Duration>,
     initial_backoff: Duration,
     multiplier: f64,
     max_backoff: Duration,
     jitter: bool,
 }
 
+/// The default time budget of retries: long enough to carry a load through a server restart.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 5,
+            max_attempts: u32::MAX,
+            max_elapsed: Some(DEFAULT_RETRY_BUDGET),
             initial_backoff: Duration::from_millis(20),
             multiplier: 3.0,
-            max_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
             jitter: true,
         }
     }
@@ -43,13 +53,35 @@ impl RetryPolicy {
     pub fn none() -> Self {
         RetryPolicy {
             max_attempts: 1,
+            max_elapsed: None,
             ..RetryPolicy::default()
         }
     }
 
-    /// The total number of attempts, including the first (at least 1).
+    /// The total number of attempts, including the first (at least 1; `u32::MAX`, the default, means the
+    /// time budget alone decides).
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// The time budget of retries: no wait extends past it (`None`: only the attempt limit applies).
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
+    /// The wait before retry number `retry` after `elapsed` time spent on the call so far, or `None` when a
+    /// limit is reached and the call should fail now. The wait is `backoff(retry, unit)`, shortened so that
+    /// it ends at the time budget.
+    pub fn next_wait(&self, retry: u32, elapsed: Duration, unit: f64) -> Option<Duration> {
+        if retry >= self.max_attempts {
+            return None;
+        }
+        let wait = self.backoff(retry, unit);
+        match self.max_elapsed {
+            None => Some(wait),
+            Some(budget) if elapsed >= budget => None,
+            Some(budget) => Some(wait.min(budget - elapsed)),
+        }
     }
 
     /// The back-off cap before the first retry.
@@ -138,7 +170,8 @@ pub struct RetryPolicyBuilder {
 }
 
 impl RetryPolicyBuilder {
-    /// Total attempts including the first; values below 1 are treated as 1.
+    /// Total attempts including the first; values below 1 are treated as 1 (default: unlimited, the time
+    /// budget decides).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.policy.max_attempts = attempts.max(1);
         self
@@ -172,11 +205,33 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// The time budget of retries (default 30 s); `None` leaves only the attempt limit.
+    pub fn max_elapsed(mut self, budget: Option<Duration>) -> Self {
+        self.policy.max_elapsed = budget;
+        self
+    }
+
     /// The policy.
     pub fn build(self) -> RetryPolicy {
         self.policy
     }
 }
+
+/// One wait between attempts, as reported to progress listeners while a call is being retried.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RetryWait {
+    /// The attempt that just failed (1 = the first).
+    pub attempt: u32,
+    /// How long the client waits before the next attempt.
+    pub wait: Duration,
+    /// Why the attempt failed.
+    pub reason: String,
+}
+
+/// Receives every [`RetryWait`] of the calls it is attached to (see
+/// [`RpcClient::with_retry_hook`](crate::RpcClient::with_retry_hook)).
+pub type RetryHook = Arc<dyn Fn(&RetryWait) + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
@@ -186,9 +241,29 @@ mod tests {
     fn caps_grow_and_saturate() {
         let p = RetryPolicy::default();
         let caps: Vec<u128> = (1..=7).map(|r| p.backoff_cap(r).as_millis()).collect();
-        assert_eq!(caps, vec![20, 60, 180, 540, 1620, 4860, 5000]);
-        assert_eq!(p.backoff_cap(1000), Duration::from_secs(5));
+        assert_eq!(caps, vec![20, 60, 180, 540, 1620, 2000, 2000]);
+        assert_eq!(p.backoff_cap(1000), Duration::from_secs(2));
         assert_eq!(p.backoff(2, 0.5), Duration::from_millis(30));
         assert_eq!(p.backoff(2, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn waits_end_at_the_budget() {
+        let p = RetryPolicy::builder()
+            .jitter(false)
+            .max_elapsed(Some(Duration::from_secs(1)))
+            .build();
+        assert_eq!(
+            p.next_wait(1, Duration::ZERO, 0.5),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            p.next_wait(5, Duration::from_millis(900), 0.5),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(p.next_wait(5, Duration::from_secs(1), 0.5), None);
+        let limited = RetryPolicy::builder().max_attempts(3).build();
+        assert!(limited.next_wait(2, Duration::ZERO, 0.5).is_some());
+        assert_eq!(limited.next_wait(3, Duration::ZERO, 0.5), None);
     }
 }

@@ -12,7 +12,7 @@ use prost::Message;
 use crate::config::ClientConfig;
 use crate::connect;
 use crate::error::{Error, Result};
-use crate::retry::{Idempotency, RetryPolicy};
+use crate::retry::{Idempotency, RetryHook, RetryPolicy, RetryWait};
 use crate::transport::{AsyncSleep, Transport};
 use crate::wire::datasets::v1 as pb;
 
@@ -34,6 +34,7 @@ pub struct RpcClient {
     transport: Arc<dyn Transport>,
     sleep: Arc<dyn AsyncSleep>,
     config: Arc<ClientConfig>,
+    on_retry: Option<RetryHook>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -67,6 +68,16 @@ impl RpcClient {
             transport,
             sleep,
             config: Arc::new(config),
+            on_retry: None,
+        }
+    }
+
+    /// A clone of this client that reports every wait between retries to `hook` (progress bars use it to
+    /// show that a load is waiting for the server).
+    pub fn with_retry_hook(&self, hook: RetryHook) -> RpcClient {
+        RpcClient {
+            on_retry: Some(hook),
+            ..self.clone()
         }
     }
 
@@ -130,7 +141,10 @@ impl RpcClient {
         Resp: Message + Default,
     {
         let policy: &RetryPolicy = self.config.retry();
-        let max_attempts = policy.max_attempts().max(1);
+        let started = std::time::Instant::now();
+        // Time spent waiting so far; the budget uses the larger of this and the wall time since the start,
+        // so a fake clock (tests) and slow attempts (real life) are both accounted for.
+        let mut waited = std::time::Duration::ZERO;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -154,15 +168,34 @@ impl RpcClient {
                 Idempotency::Idempotent => RetryPolicy::is_retryable(&error),
                 Idempotency::NotIdempotent => RetryPolicy::is_retryable_unprocessed(&error),
             };
-            if attempt >= max_attempts || !retryable {
+            if !retryable {
                 return Err(with_attempts(error, attempt));
             }
-            // A server-requested delay (Retry-After, in seconds) is honoured up to the policy's cap.
-            let wait = policy
-                .backoff(attempt, rand::random::<f64>())
-                .max(retry_after.unwrap_or_default().min(policy.max_backoff()));
+            let elapsed = waited.max(started.elapsed());
+            let Some(wait) = policy.next_wait(attempt, elapsed, rand::random::<f64>()) else {
+                return Err(with_attempts(error, attempt));
+            };
+            // A server-requested delay (Retry-After, in seconds) is honoured up to the policy's cap and the
+            // remaining budget.
+            let remaining = policy
+                .max_elapsed()
+                .map_or(policy.max_backoff(), |b| b.saturating_sub(elapsed));
+            let wait = wait.max(
+                retry_after
+                    .unwrap_or_default()
+                    .min(policy.max_backoff())
+                    .min(remaining),
+            );
             tracing::debug!(%service_method, attempt, ?wait, %error, "retrying");
+            if let Some(hook) = &self.on_retry {
+                hook(&RetryWait {
+                    attempt,
+                    wait,
+                    reason: error.to_string(),
+                });
+            }
             self.sleep.sleep(wait).await;
+            waited += wait;
         }
     }
 

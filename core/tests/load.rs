@@ -258,3 +258,30 @@ fn runs_on_other_threads_and_executors() {
         SIZES.to_vec()
     );
 }
+
+/// While a page waits to be retried, the job's progress listener gets an event saying so (progress bars show
+/// the wait); the load then completes with the full result.
+#[test]
+fn retry_waits_are_reported_as_progress() {
+    let fake = Fake::new(&SIZES, 100);
+    fake.fail_queries.store(2, Ordering::SeqCst);
+    let recorder = Arc::new(Recorder::default());
+    let settings = LoadSettings::new(1).progress(Some(recorder.clone()));
+    let result = block_on(load_jobs(
+        fetcher(&fake),
+        vec![job(&fake, 1, &year(), 1)],
+        settings,
+    ));
+    assert_eq!(
+        result[0].as_ref().unwrap().values,
+        fake.expected(&["C1"], &year())
+    );
+    let events = recorder.0.lock().unwrap();
+    let waits: Vec<u32> = events
+        .iter()
+        .filter_map(|e| e.retrying.as_ref().map(|r| r.attempt))
+        .collect();
+    assert_eq!(waits, vec![1, 2]);
+    assert!(events.iter().all(|e| e.label == "C1"));
+    assert!(events.last().unwrap().done && events.last().unwrap().retrying.is_none());
+}

@@ -110,8 +110,9 @@ fn ok_dataset() -> Answer {
         .unwrap())
 }
 
+/// The default back-off without jitter, limited to 5 attempts (the attempt-count rules below).
 fn no_jitter() -> RetryPolicy {
-    RetryPolicy::builder().jitter(false).build()
+    RetryPolicy::builder().jitter(false).max_attempts(5).build()
 }
 
 fn run(
@@ -253,7 +254,7 @@ fn backoff_is_capped() {
     let policy = RetryPolicy::builder().max_attempts(9).jitter(false).build();
     let (_, calls, slept) = run(policy, vec![connect_error(Code::Unavailable)]);
     assert_eq!(calls, 9);
-    assert_eq!(slept, ms(&[20, 60, 180, 540, 1620, 4860, 5000, 5000]));
+    assert_eq!(slept, ms(&[20, 60, 180, 540, 1620, 2000, 2000, 2000]));
 }
 
 #[test]
@@ -313,7 +314,7 @@ fn retry_after_is_honoured_up_to_the_cap() {
     );
     assert!(result.is_ok());
     assert_eq!(calls, 3);
-    assert_eq!(slept, ms(&[2000, 5000]));
+    assert_eq!(slept, ms(&[2000, 2000]));
 }
 
 /// Deleting is not idempotent: a lost answer (broken connection) must not be retried, since the first
@@ -377,4 +378,94 @@ fn ingest_retries_depend_on_allow_existing() {
     };
     assert_eq!(ingest(true), 5);
     assert_eq!(ingest(false), 1);
+}
+
+/// The default policy is a time budget: a server that stays down is retried for 30 s of back-off (the last
+/// wait shortened to end exactly at the budget), then the call fails with the typed error of its last attempt.
+#[test]
+fn default_policy_retries_for_thirty_seconds_then_fails_typed() {
+    let policy = RetryPolicy::builder().jitter(false).build();
+    assert_eq!(policy.max_elapsed(), Some(Duration::from_secs(30)));
+    let (result, calls, slept) = run(policy, vec![Err(TransportError::Connect("refused".into()))]);
+    let mut expected = ms(&[20, 60, 180, 540, 1620]);
+    expected.extend(std::iter::repeat_n(Duration::from_secs(2), 13));
+    expected.push(Duration::from_millis(1580));
+    assert_eq!(slept, expected);
+    assert_eq!(slept.iter().sum::<Duration>(), Duration::from_secs(30));
+    assert_eq!(calls, slept.len() + 1);
+    match result.unwrap_err() {
+        Error::Transport { attempts, source } => {
+            assert_eq!(attempts as usize, calls);
+            assert!(matches!(source, TransportError::Connect(_)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A server that comes back within the budget is reached: the call succeeds.
+#[test]
+fn a_restart_within_the_budget_is_carried_through() {
+    let mut script: Vec<Answer> = (0..12)
+        .map(|_| Err(TransportError::Connect("refused".into())))
+        .collect();
+    script.push(ok_dataset());
+    let (result, calls, slept) = run(RetryPolicy::default(), script);
+    assert_eq!(result.unwrap().name, "ok");
+    assert_eq!(calls, 13);
+    assert_eq!(slept.len(), 12);
+    assert!(slept.iter().sum::<Duration>() <= Duration::from_secs(30));
+}
+
+#[test]
+fn budget_and_attempt_limits_combine() {
+    let short = RetryPolicy::builder()
+        .jitter(false)
+        .initial_backoff(Duration::from_secs(1))
+        .multiplier(2.0)
+        .max_backoff(Duration::from_secs(60))
+        .max_elapsed(Some(Duration::from_secs(10)))
+        .build();
+    let (_, calls, slept) = run(short, vec![connect_error(Code::Unavailable)]);
+    assert_eq!(slept, ms(&[1000, 2000, 4000, 3000]));
+    assert_eq!(calls, 5);
+    let unbounded_time = RetryPolicy::builder()
+        .jitter(false)
+        .max_elapsed(None)
+        .max_attempts(3)
+        .build();
+    let (_, calls, _) = run(unbounded_time, vec![connect_error(Code::Unavailable)]);
+    assert_eq!(calls, 3);
+}
+
+/// Every wait is reported to the retry hook (progress bars show it).
+#[test]
+fn waits_are_reported_to_the_retry_hook() {
+    let transport = Scripted::new(vec![
+        Err(TransportError::Connect("refused".into())),
+        connect_error(Code::Unavailable),
+        ok_dataset(),
+    ]);
+    let config = ClientConfig::builder()
+        .url("http://127.0.0.1:1")
+        .anonymous()
+        .retry(no_jitter())
+        .build();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook_seen = Arc::clone(&seen);
+    let client = RpcClient::new(config, transport, Arc::new(RecordingSleep::default()))
+        .with_retry_hook(Arc::new(move |w: &tilebox_core::RetryWait| {
+            hook_seen.lock().unwrap().push((w.attempt, w.wait));
+        }));
+    let result = block_on(client.get_dataset(pb::GetDatasetRequest {
+        slug: "x".into(),
+        id: None,
+    }));
+    assert!(result.is_ok());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (1, Duration::from_millis(20)),
+            (2, Duration::from_millis(60))
+        ]
+    );
 }

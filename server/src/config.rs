@@ -12,6 +12,15 @@ pub const DEFAULT_MAX_PAGE_SIZE: u64 = 10_000;
 /// Default maximum request body size (after decompression), 64 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
+/// Default time an HTTP/1 request's headers may take to arrive.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a connection may sit idle (no request in progress, no bytes moving) before it is closed. It is
+/// longer than the client pools' keep-alive (ureq 15 s, the async-std adapter 60 s, reqwest 90 s), so clients
+/// close their idle connections first and never reuse one the server is just closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default maximum number of connections served at once; more wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 /// How the server runs. Build with [`ServerConfig::builder`].
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -23,6 +32,9 @@ pub struct ServerConfig {
     pub(crate) default_page_size: u64,
     pub(crate) max_page_size: u64,
     pub(crate) body_limit: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
     pub(crate) workflows: crate::workflows::WorkflowsConfig,
 }
 
@@ -37,6 +49,9 @@ impl fmt::Debug for ServerConfig {
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
             .field("body_limit", &self.body_limit)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
             .field("workflows", &self.workflows)
             .finish()
     }
@@ -53,6 +68,9 @@ impl Default for ServerConfig {
             default_page_size: DEFAULT_PAGE_SIZE,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             body_limit: DEFAULT_BODY_LIMIT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             workflows: crate::workflows::WorkflowsConfig::default(),
         }
     }
@@ -139,6 +157,28 @@ impl ServerConfigBuilder {
     /// Largest accepted request body in bytes, also after decompression (default 64 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes.max(1);
+        self
+    }
+
+    /// Time an HTTP/1 request's headers may take to arrive before its connection is closed (default 10 s;
+    /// at least 1 ms).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Time a connection may stay idle — no request in progress and no bytes moving — before it is closed; a
+    /// request body that stops arriving for this long is answered with `deadline_exceeded` (default 120 s; at
+    /// least 1 ms).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Maximum number of connections served at once (default 256, at least 1). Further connections wait in
+    /// the listen backlog until one closes.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n.max(1);
         self
     }
 

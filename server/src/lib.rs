@@ -18,6 +18,7 @@
 //! [`RpcContext::state`] (`state.db` is the SQLite pool, `state.store` the datasets store).
 
 pub mod config;
+mod connections;
 pub mod datapoint;
 pub mod datasets;
 pub mod demo;

@@ -36,6 +36,15 @@ struct Args {
     /// Largest request body in bytes (also after decompression).
     #[arg(long, env = "TILEBOX_SERVER_BODY_LIMIT", default_value_t = tilebox_server::config::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// Time an HTTP/1 request's headers may take to arrive, in milliseconds.
+    #[arg(long, env = "TILEBOX_SERVER_HEADER_READ_TIMEOUT_MS", default_value_t = tilebox_server::config::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// Time an idle connection (no request in progress, no bytes moving) stays open, in milliseconds.
+    #[arg(long, env = "TILEBOX_SERVER_IDLE_TIMEOUT_MS", default_value_t = tilebox_server::config::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
+    idle_timeout_ms: u64,
+    /// Maximum number of connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "TILEBOX_SERVER_MAX_CONNECTIONS", default_value_t = tilebox_server::config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 async fn shutdown_signal() {
@@ -75,7 +84,10 @@ async fn main() -> ExitCode {
         .default_page_size(args.default_page_size)
         .max_page_size(args.max_page_size)
         .latency(Duration::from_millis(args.latency_ms))
-        .body_limit(args.body_limit);
+        .body_limit(args.body_limit)
+        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
+        .idle_timeout(Duration::from_millis(args.idle_timeout_ms))
+        .max_connections(args.max_connections);
     if let Some(db) = args.database {
         builder = builder.database(db);
     }

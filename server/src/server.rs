@@ -1,7 +1,6 @@
 //! Starting and stopping the server: [`serve`] on the caller's tokio runtime, [`spawn_background`] on a
 //! runtime of its own.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
+use crate::connections::Limits;
 use crate::protocol::{App, router};
 use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
@@ -113,10 +113,12 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .map_err(|s| ServerError::Descriptors(s.message))?
         .clone();
     let db = sqlite.pool().clone();
+    let writer = sqlite.writer().clone();
     let state = Arc::new(ServerState {
         config: config.clone(),
         store: Arc::new(sqlite) as Arc<dyn Store>,
         db: db.clone(),
+        writer,
         schemas: SchemaCache::default(),
     });
     let registry = build_registry(pool, &state);
@@ -125,30 +127,14 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let router = router(app);
+    let limits = Limits::from_config(&config);
     let task = tokio::spawn(async move {
-        let (grace_tx, grace_rx) = oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-            let _ = grace_tx.send(());
-        });
         // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
         // open (e.g. mid-body after an error answer) do not block shutdown forever.
-        tokio::select! {
-            result = server.into_future() => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "server stopped with an error");
-                }
-            }
-            _ = async {
-                if grace_rx.await.is_ok() {
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!("connections still open after the shutdown grace period; closing anyway");
-            }
-        }
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        crate::connections::serve(listener, router, limits, stop, SHUTDOWN_GRACE).await;
         db.close().await;
     });
     tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");

@@ -7,6 +7,7 @@ use sqlx::SqlitePool;
 use crate::config::ServerConfig;
 use crate::schema::SchemaCache;
 use crate::store::Store;
+use crate::store::tx::Writer;
 
 /// Everything a handler may need: configuration, the store, the raw database pool (for services that keep
 /// their own tables, e.g. workflows) and the dataset schema cache.
@@ -17,6 +18,8 @@ pub struct ServerState {
     pub store: Arc<dyn Store>,
     /// The SQLite pool behind `store`.
     pub db: SqlitePool,
+    /// The write queue of `db`: run write transactions through it (cancel-safe, one writer at a time).
+    pub writer: Writer,
     /// Built dataset schemas.
     pub schemas: SchemaCache,
 }

@@ -1,6 +1,11 @@
 //! RPC outcome codes and the error status every handler returns.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// The longest message sent to a client, in bytes (before any percent-encoding). Messages that quote input
+/// (a 100,000-character slug, say) are cut here, so an error never becomes an oversized header or body.
+pub const MAX_MESSAGE_BYTES: usize = 256;
 
 /// The Connect / gRPC status codes: the core's table (code strings, numbers, HTTP statuses) serves both the
 /// client and the server.
@@ -58,6 +63,12 @@ impl Status {
     pub fn resource_exhausted(message: impl Into<String>) -> Self {
         Self::new(Code::ResourceExhausted, message)
     }
+
+    /// The message as sent on the wire: at most [`MAX_MESSAGE_BYTES`] bytes, cut on a UTF-8 character boundary
+    /// and marked with `…` when it was longer.
+    pub fn wire_message(&self) -> Cow<'_, str> {
+        truncate_message(&self.message, MAX_MESSAGE_BYTES)
+    }
 }
 
 impl fmt::Display for Status {
@@ -67,3 +78,38 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
+
+/// `message` cut to at most `max` bytes on a character boundary, with `…` (3 bytes, counted) when cut.
+fn truncate_message(message: &str, max: usize) -> Cow<'_, str> {
+    if message.len() <= max {
+        return Cow::Borrowed(message);
+    }
+    const ELLIPSIS: &str = "…";
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{ELLIPSIS}", &message[..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_message;
+
+    #[test]
+    fn short_messages_are_untouched() {
+        assert_eq!(truncate_message("no such dataset", 256), "no such dataset");
+        let exact = "x".repeat(256);
+        assert_eq!(truncate_message(&exact, 256), exact.as_str());
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let long = format!("invalid slug {:?}", "ü".repeat(50_000));
+        let cut = truncate_message(&long, 256);
+        assert!(cut.len() <= 256, "{}", cut.len());
+        assert!(cut.len() >= 250);
+        assert!(cut.starts_with("invalid slug \"ü"));
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod restart;
 pub mod servers;
 pub mod tests;
 pub mod wrappers;

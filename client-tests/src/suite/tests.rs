@@ -609,6 +609,11 @@ macro_rules! client_suite {
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
             retries_then_success, filter_expressions);
+
+        #[test]
+        fn restart_mid_load() {
+            $crate::suite::restart::restart_mid_load::<$api>();
+        }
     };
     (@tests $api:ty; $($name:ident),*) => {
         $(

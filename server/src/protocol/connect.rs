@@ -35,7 +35,7 @@ pub fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byt
 
 /// The Connect JSON error body.
 pub fn error_body(status: &Status) -> Vec<u8> {
-    serde_json::json!({ "code": status.code.as_str(), "message": status.message })
+    serde_json::json!({ "code": status.code.as_str(), "message": status.wire_message() })
         .to_string()
         .into_bytes()
 }

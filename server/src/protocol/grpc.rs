@@ -120,7 +120,7 @@ pub fn respond(headers: &HeaderMap, result: Result<Bytes, Status>) -> Response {
             let mut r = base_response(Body::empty());
             let code = HeaderValue::from(status.code.number());
             r.headers_mut().insert("grpc-status", code);
-            if let Ok(v) = HeaderValue::from_str(&percent_encode(&status.message)) {
+            if let Ok(v) = HeaderValue::from_str(&percent_encode(&status.wire_message())) {
                 r.headers_mut().insert("grpc-message", v);
             }
             r

@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
+use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use subtle::ConstantTimeEq;
@@ -123,8 +124,12 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = path.trim_start_matches('/').to_owned();
     let headers = parts.headers;
     let config = &app.state.config;
+    // The deadline covers the whole call (body, emulated latency, dispatch). When it fires, the call's future
+    // is dropped; writes stay consistent because the store runs every write transaction to its end in a task
+    // of its own (`store::tx`).
+    let deadline = deadline(&headers, protocol);
 
-    let result = async {
+    let call = async {
         if let Some(key) = &config.api_key
             && !authorized(&headers, key)
         {
@@ -137,25 +142,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             return Err(Status::unimplemented(format!("unknown RPC /{path}")));
         }
         let limit = config.body_limit;
-        // Allow framing/compression overhead on the wire; the decoded size is checked again below.
-        let wire = Limited::new(body, limit.saturating_add(5))
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    Status::resource_exhausted(format!(
-                        "request body exceeds the limit of {limit} bytes"
-                    ))
-                } else {
-                    Status::new(
-                        Code::Canceled,
-                        format!("reading the request body failed: {e}"),
-                    )
-                }
-            })?;
-        let wire = wire.to_bytes();
+        let wire = read_body(body, limit, config.idle_timeout).await?;
         let message = match protocol {
             Protocol::Grpc => grpc::unframe(&headers, wire, limit)?,
             _ => connect::decode_body(&headers, wire, limit)?,
@@ -175,13 +162,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             state: Arc::clone(&app.state),
             headers: headers.clone(),
         };
-        let dispatch = app.registry.dispatch(&path, ctx, message);
-        let response = match deadline(&headers, protocol) {
-            Some(d) => tokio::time::timeout(d, dispatch)
-                .await
-                .map_err(|_| Status::new(Code::DeadlineExceeded, "deadline exceeded"))??,
-            None => dispatch.await?,
-        };
+        let response = app.registry.dispatch(&path, ctx, message).await?;
         if protocol == Protocol::ConnectJson {
             let (_, output) = app.registry.message_types(&path).ok_or_else(|| {
                 Status::unimplemented(format!("JSON is not available for /{path}"))
@@ -190,18 +171,23 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         } else {
             Ok(response)
         }
-    }
-    .await;
+    };
+    let result = match deadline {
+        Some(d) => tokio::time::timeout(d, call)
+            .await
+            .unwrap_or_else(|_| Err(Status::new(Code::DeadlineExceeded, "deadline exceeded"))),
+        None => call.await,
+    };
 
     if let Err(status) = &result {
         if matches!(status.code, Code::Internal | Code::Unknown | Code::DataLoss) {
-            tracing::error!(rpc = %path, code = %status.code, message = %status.message, "rpc failed");
+            tracing::error!(rpc = %path, code = %status.code, message = %status.wire_message(), "rpc failed");
         } else {
-            tracing::debug!(rpc = %path, code = %status.code, message = %status.message, "rpc error");
+            tracing::debug!(rpc = %path, code = %status.code, message = %status.wire_message(), "rpc error");
         }
     }
-    let body_rejected =
-        matches!(&result, Err(s) if s.code == Code::ResourceExhausted || s.code == Code::Canceled);
+    // (A deadline may also fire before the body was read.)
+    let body_rejected = matches!(&result, Err(s) if matches!(s.code, Code::ResourceExhausted | Code::Canceled | Code::DeadlineExceeded));
     let mut response = match protocol {
         Protocol::Grpc => grpc::respond(&headers, result),
         Protocol::ConnectProto => connect::respond(&headers, result, "application/proto"),
@@ -214,6 +200,52 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Reads the whole request body: at most `limit` bytes plus framing overhead (the decoded size is checked
+/// again later), failing when no data arrives for `stall`.
+async fn read_body(body: Body, limit: usize, stall: Duration) -> Result<Bytes, Status> {
+    let mut body = Limited::new(body, limit.saturating_add(5));
+    let mut chunks: Vec<Bytes> = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(stall, body.frame())
+            .await
+            .map_err(|_| {
+                Status::new(
+                    Code::DeadlineExceeded,
+                    format!("the request body stalled for {} ms", stall.as_millis()),
+                )
+            })?;
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    chunks.push(data);
+                }
+            }
+            Some(Err(e)) => {
+                return Err(
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        Status::resource_exhausted(format!(
+                            "request body exceeds the limit of {limit} bytes"
+                        ))
+                    } else {
+                        Status::new(
+                            Code::Canceled,
+                            format!("reading the request body failed: {e}"),
+                        )
+                    },
+                );
+            }
+        }
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 /// Whether an `Accept-Encoding`-style header lists gzip.

@@ -5,6 +5,7 @@
 //! PostgreSQL backend can implement the same trait later.
 
 mod sqlite;
+pub mod tx;
 
 use std::ops::Bound;
 

@@ -20,8 +20,9 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
+use super::tx::{Writer, rollback_on_release};
 use super::{
     CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
     RangeQuery, RawId, Store, StoreError,
@@ -76,6 +77,8 @@ const INSERT_CHUNK: usize = 400;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Runs every write transaction cancel-safely, one at a time.
+    writer: Writer,
     /// The directory of an ephemeral database, removed when the last clone of the store is dropped.
     _ephemeral: Option<Arc<tempfile::TempDir>>,
 }
@@ -94,7 +97,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let pool = rollback_on_release(SqlitePoolOptions::new())
             .max_connections(FILE_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
@@ -117,7 +120,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Off)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let pool = rollback_on_release(SqlitePoolOptions::new())
             .max_connections(FILE_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
@@ -128,7 +131,7 @@ impl SqliteStore {
     /// in-memory SQLite database lives exactly as long as its connection).
     pub async fn open_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let pool = rollback_on_release(SqlitePoolOptions::new())
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -146,15 +149,28 @@ impl SqliteStore {
             sqlx::query(statement).execute(&pool).await?;
         }
         Ok(SqliteStore {
+            writer: Writer::new(pool.clone()),
             pool,
             _ephemeral: ephemeral,
         })
     }
 
-    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so concurrent writers wait (busy
-    /// timeout) instead of failing when a deferred transaction cannot be upgraded to a writer.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Runs `unit` as one write transaction (`BEGIN IMMEDIATE`) through the [`Writer`]: queued behind other
+    /// writers, then run to commit (`Ok`) or rollback (`Err`) in a task of its own, so a dropped request can
+    /// neither leave a transaction open nor half-write.
+    async fn write<T, F>(&self, unit: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        self.writer.run(unit).await
+    }
+
+    /// The write queue of this database, for services that keep their own tables in it.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// The connection pool, for services that keep their own tables in the same database.
@@ -363,25 +379,25 @@ impl Store for SqliteStore {
     }
 
     fn delete_dataset(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.begin_write().await?;
-            sqlx::query(
-                "DELETE FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)",
-            )
-            .bind(&id[..])
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM collections WHERE dataset_id = ?")
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "DELETE FROM datapoints WHERE collection_id IN (SELECT id FROM collections WHERE dataset_id = ?)",
+                )
                 .bind(&id[..])
                 .execute(&mut *tx)
                 .await?;
-            let r = sqlx::query("DELETE FROM datasets WHERE id = ?")
-                .bind(&id[..])
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(r.rows_affected() > 0)
-        })
+                sqlx::query("DELETE FROM collections WHERE dataset_id = ?")
+                    .bind(&id[..])
+                    .execute(&mut *tx)
+                    .await?;
+                let r = sqlx::query("DELETE FROM datasets WHERE id = ?")
+                    .bind(&id[..])
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            })
+        }))
     }
 
     fn dataset_has_data(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
@@ -463,19 +479,19 @@ impl Store for SqliteStore {
     }
 
     fn delete_collection(&self, id: RawId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.begin_write().await?;
-            sqlx::query("DELETE FROM datapoints WHERE collection_id = ?")
-                .bind(&id[..])
-                .execute(&mut *tx)
-                .await?;
-            let r = sqlx::query("DELETE FROM collections WHERE id = ?")
-                .bind(&id[..])
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(r.rows_affected() > 0)
-        })
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM datapoints WHERE collection_id = ?")
+                    .bind(&id[..])
+                    .execute(&mut *tx)
+                    .await?;
+                let r = sqlx::query("DELETE FROM collections WHERE id = ?")
+                    .bind(&id[..])
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            })
+        }))
     }
 
     fn collection_stats(&self, id: RawId) -> BoxFuture<'_, Result<CollectionStats, StoreError>> {
@@ -534,62 +550,65 @@ impl Store for SqliteStore {
         allow_existing: bool,
     ) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            let mut tx = self.begin_write().await?;
-            // Which ids exist already (in the table, or earlier in this same request)?
-            let mut existing_ids: HashSet<RawId> = HashSet::new();
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut q =
-                    QueryBuilder::<Sqlite>::new("SELECT id FROM datapoints WHERE collection_id = ");
-                q.push_bind(&collection_id[..]).push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for row in chunk {
-                    sep.push_bind(&row.id[..]);
-                }
-                q.push(")");
-                for found in q.build().fetch_all(&mut *tx).await? {
-                    existing_ids.insert(raw_id(&found.try_get::<Vec<u8>, _>("id")?)?);
-                }
-            }
-            let mut seen: HashSet<RawId> = HashSet::new();
-            let mut new_rows = Vec::with_capacity(rows.len());
-            let mut existing = 0u64;
-            for row in rows {
-                if existing_ids.contains(&row.id) || !seen.insert(row.id) {
-                    existing += 1;
-                } else {
-                    new_rows.push(row);
-                }
-            }
-            if existing > 0 && !allow_existing {
-                return Err(StoreError::Conflict(
-                    "found existing datapoints with same id, refusing to ingest with \"allow_existing=false\"".into(),
-                ));
-            }
-            for chunk in new_rows.chunks(INSERT_CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO datapoints (collection_id, id, time_ms, time_ns, ingestion_time_ns, \
-                     min_x, min_y, max_x, max_y, data) ",
-                );
-                q.push_values(chunk, |mut b, row| {
-                    let bbox = row.bbox;
-                    b.push_bind(&collection_id[..])
-                        .push_bind(&row.id[..])
-                        .push_bind(row.time_ns.div_euclid(1_000_000))
-                        .push_bind(row.time_ns)
-                        .push_bind(row.ingestion_time_ns)
-                        .push_bind(bbox.map(|b| b[0]))
-                        .push_bind(bbox.map(|b| b[1]))
-                        .push_bind(bbox.map(|b| b[2]))
-                        .push_bind(bbox.map(|b| b[3]))
-                        .push_bind(&row.data[..]);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(InsertOutcome {
-                created: new_rows.len() as u64,
-                existing,
-            })
+            let outcome = self.write(move |tx| {
+                Box::pin(async move {
+                    // Which ids exist already (in the table, or earlier in this same request)?
+                    let mut existing_ids: HashSet<RawId> = HashSet::new();
+                    for chunk in rows.chunks(INSERT_CHUNK) {
+                        let mut q =
+                            QueryBuilder::<Sqlite>::new("SELECT id FROM datapoints WHERE collection_id = ");
+                        q.push_bind(&collection_id[..]).push(" AND id IN (");
+                        let mut sep = q.separated(", ");
+                        for row in chunk {
+                            sep.push_bind(&row.id[..]);
+                        }
+                        q.push(")");
+                        for found in q.build().fetch_all(&mut *tx).await? {
+                            existing_ids.insert(raw_id(&found.try_get::<Vec<u8>, _>("id")?)?);
+                        }
+                    }
+                    let mut seen: HashSet<RawId> = HashSet::new();
+                    let mut new_rows = Vec::with_capacity(rows.len());
+                    let mut existing = 0u64;
+                    for row in rows {
+                        if existing_ids.contains(&row.id) || !seen.insert(row.id) {
+                            existing += 1;
+                        } else {
+                            new_rows.push(row);
+                        }
+                    }
+                    if existing > 0 && !allow_existing {
+                        return Err(StoreError::Conflict(
+                            "found existing datapoints with same id, refusing to ingest with \"allow_existing=false\"".into(),
+                        ));
+                    }
+                    for chunk in new_rows.chunks(INSERT_CHUNK) {
+                        let mut q = QueryBuilder::<Sqlite>::new(
+                            "INSERT INTO datapoints (collection_id, id, time_ms, time_ns, ingestion_time_ns, \
+                             min_x, min_y, max_x, max_y, data) ",
+                        );
+                        q.push_values(chunk, |mut b, row| {
+                            let bbox = row.bbox;
+                            b.push_bind(&collection_id[..])
+                                .push_bind(&row.id[..])
+                                .push_bind(row.time_ns.div_euclid(1_000_000))
+                                .push_bind(row.time_ns)
+                                .push_bind(row.ingestion_time_ns)
+                                .push_bind(bbox.map(|b| b[0]))
+                                .push_bind(bbox.map(|b| b[1]))
+                                .push_bind(bbox.map(|b| b[2]))
+                                .push_bind(bbox.map(|b| b[3]))
+                                .push_bind(&row.data[..]);
+                        });
+                        q.build().execute(&mut *tx).await?;
+                    }
+                    Ok(InsertOutcome {
+                        created: new_rows.len() as u64,
+                        existing,
+                    })
+                })
+            });
+            outcome.await
         })
     }
 
@@ -603,29 +622,33 @@ impl Store for SqliteStore {
                 let mut seen = HashSet::new();
                 ids.into_iter().filter(|id| seen.insert(*id)).collect()
             };
-            let mut tx = self.begin_write().await?;
-            let mut deleted = 0u64;
-            for chunk in unique.chunks(INSERT_CHUNK) {
-                let mut q =
-                    QueryBuilder::<Sqlite>::new("DELETE FROM datapoints WHERE collection_id = ");
-                q.push_bind(&collection_id[..]).push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(&id[..]);
-                }
-                q.push(")");
-                deleted += q.build().execute(&mut *tx).await?.rows_affected();
-            }
-            if deleted != unique.len() as u64 {
-                // Dropping the transaction rolls it back: nothing is deleted.
-                return Err(StoreError::NotFound(format!(
-                    "{} of {} datapoints not found in the collection, nothing deleted",
-                    unique.len() as u64 - deleted,
-                    unique.len()
-                )));
-            }
-            tx.commit().await?;
-            Ok(deleted)
+            let outcome = self.write(move |tx| {
+                Box::pin(async move {
+                    let mut deleted = 0u64;
+                    for chunk in unique.chunks(INSERT_CHUNK) {
+                        let mut q = QueryBuilder::<Sqlite>::new(
+                            "DELETE FROM datapoints WHERE collection_id = ",
+                        );
+                        q.push_bind(&collection_id[..]).push(" AND id IN (");
+                        let mut sep = q.separated(", ");
+                        for id in chunk {
+                            sep.push_bind(&id[..]);
+                        }
+                        q.push(")");
+                        deleted += q.build().execute(&mut *tx).await?.rows_affected();
+                    }
+                    if deleted != unique.len() as u64 {
+                        // Dropping the transaction rolls it back: nothing is deleted.
+                        return Err(StoreError::NotFound(format!(
+                            "{} of {} datapoints not found in the collection, nothing deleted",
+                            unique.len() as u64 - deleted,
+                            unique.len()
+                        )));
+                    }
+                    Ok(deleted)
+                })
+            });
+            outcome.await
         })
     }
 

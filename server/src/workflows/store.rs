@@ -164,7 +164,7 @@ impl Store {
         WfError,
     > {
         let guard = self.writer.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = crate::store::tx::begin_immediate(&self.pool).await?;
         Ok((guard, tx))
     }
 

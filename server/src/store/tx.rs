@@ -1,0 +1,288 @@
+//! Cancel-safe write transactions on the SQLite pool.
+//!
+//! A request future can be dropped at any await point: its deadline runs out, the client resets the HTTP/2
+//! stream, the connection closes. A write transaction must then still either commit or roll back, and its
+//! pooled connection must never go back to the pool inside an open transaction (that would hold SQLite's write
+//! lock forever and wedge every later writer). Three layers make sure of it:
+//!
+//! * [`Writer::run`] runs a whole write unit (`BEGIN IMMEDIATE` → statements → `COMMIT`/`ROLLBACK`) in a tokio
+//!   task of its own that the request only awaits. Writers queue on an async mutex first, so a request that
+//!   goes away while queued cancels its unit cleanly (nothing written, no connection held); once the unit has
+//!   started it runs to its end whatever happens to the request.
+//! * [`begin_immediate`] starts a transaction for code that keeps its work inline (the workflows store): the
+//!   `BEGIN IMMEDIATE` itself runs in a task, so dropping the caller while it waits for the write lock cannot
+//!   leave a begun-but-unowned transaction behind (the gap sqlx leaves between its `BEGIN` and the
+//!   `Transaction` value). Once returned, dropping the `Transaction` queues its rollback as usual.
+//! * [`rollback_on_release`] is the pool's last line: a connection returned to the pool while sqlx still counts
+//!   an open transaction on it is rolled back before anyone else can acquire it.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::sqlite::{SqlitePoolOptions, SqliteTransactionManager};
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction, TransactionManager};
+use tokio::sync::{Mutex, oneshot};
+
+/// The statement that opens every write transaction: it takes SQLite's write lock up front, so concurrent
+/// writers wait (busy timeout) instead of failing when a deferred transaction cannot be upgraded.
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
+/// Adds the release guard to pool options: a connection that comes back to the pool with a transaction still
+/// open (as counted by sqlx) is rolled back first; if that fails the connection is closed, which makes SQLite
+/// roll back.
+pub fn rollback_on_release(options: SqlitePoolOptions) -> SqlitePoolOptions {
+    options.after_release(release_guard)
+}
+
+fn release_guard(
+    conn: &mut SqliteConnection,
+    _meta: PoolConnectionMetadata,
+) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        while conn.is_in_transaction() {
+            tracing::warn!("connection returned to the pool inside a transaction; rolling back");
+            SqliteTransactionManager::rollback(conn).await?;
+        }
+        Ok(true)
+    })
+}
+
+/// Begins a `BEGIN IMMEDIATE` transaction on a pooled connection, cancel-safely: the begin runs in a task of its
+/// own, and if the caller has gone away by the time it completes the transaction is rolled back at once.
+pub async fn begin_immediate(
+    pool: &SqlitePool,
+) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    let pool = pool.clone();
+    let (result_tx, result_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let begun = pool.begin_with(BEGIN_IMMEDIATE).await;
+        if let Err(Ok(unclaimed)) = result_tx.send(begun) {
+            let _ = unclaimed.rollback().await;
+        }
+    });
+    result_rx.await.map_err(|_| task_lost())?
+}
+
+fn task_lost() -> sqlx::Error {
+    sqlx::Error::Protocol("the database task ended without an answer".into())
+}
+
+/// One writer at a time per database, each write unit run to its end in a task of its own.
+///
+/// Cloning shares the queue. Give every store that writes the same database the same `Writer`, so writers
+/// queue here (cheaply, cancellable) rather than inside SQLite's busy wait holding a pooled connection.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    pool: SqlitePool,
+    queue: Arc<Mutex<()>>,
+}
+
+impl Writer {
+    /// A writer over `pool`.
+    pub fn new(pool: SqlitePool) -> Self {
+        Writer {
+            pool,
+            queue: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Runs `unit` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled back when it
+    /// returns `Err` (or panics).
+    ///
+    /// Cancel safety: if the returned future is dropped while the unit is still queued behind other writers,
+    /// the unit never starts. Once it has started it runs to commit or rollback in its own task, whatever
+    /// happens to the caller, so a dropped request can neither leave a transaction open nor half-write.
+    pub async fn run<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        let turn = Arc::clone(&self.queue).lock_owned().await;
+        let pool = self.pool.clone();
+        let (result_tx, result_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let _turn = turn;
+            if result_tx.is_closed() {
+                return;
+            }
+            let mut tx = match pool.begin_with(BEGIN_IMMEDIATE).await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = result_tx.send(Err(E::from(e)));
+                    return;
+                }
+            };
+            if result_tx.is_closed() {
+                // The caller left while we waited for the lock: nothing was written.
+                let _ = tx.rollback().await;
+                return;
+            }
+            let outcome = match unit(&mut tx).await {
+                Ok(value) => tx.commit().await.map(|()| value).map_err(E::from),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
+            let _ = result_tx.send(outcome);
+        });
+        result_rx.await.map_err(|_| E::from(task_lost()))?
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures::task::{ArcWake, noop_waker_ref};
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sqlx::{Connection, Executor};
+
+    use super::*;
+
+    fn options(path: &Path) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+    }
+
+    async fn guarded_pool(path: &Path) -> SqlitePool {
+        let pool = rollback_on_release(SqlitePoolOptions::new())
+            .max_connections(1)
+            .connect_with(options(path))
+            .await
+            .unwrap();
+        pool.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+            .await
+            .unwrap();
+        pool
+    }
+
+    /// A waker that records that it was woken.
+    struct Woken(AtomicBool);
+
+    impl ArcWake for Woken {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `future` `polls` times, each time after it asked to be woken, then drops it: a cancellation at
+    /// exactly its `polls`-th await point. Returns whether it finished first.
+    async fn drop_at_await_point<F: Future>(future: F, polls: usize) -> bool {
+        let woken = Arc::new(Woken(AtomicBool::new(false)));
+        let waker = futures::task::waker(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        for _ in 0..polls {
+            woken.0.store(false, Ordering::SeqCst);
+            if future.as_mut().poll(&mut cx).is_ready() {
+                return true;
+            }
+            while !woken.0.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+        }
+        false
+    }
+
+    /// Cancels `begin` at each of its await points in turn — including just after sqlx acknowledged the
+    /// `BEGIN` but before it built its `Transaction` — and checks after each that the pool's connection is
+    /// not left inside a transaction and that the next write transaction begins and commits.
+    async fn cancel_begin_at_every_await_point<F, Fut>(pool: &SqlitePool, begin: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future,
+    {
+        for polls in 1..=8 {
+            let finished = drop_at_await_point(begin(), polls).await;
+            let mut tx = begin_immediate(pool)
+                .await
+                .unwrap_or_else(|e| panic!("cancelled after {polls} polls: next begin fails: {e}"));
+            assert!(tx.is_in_transaction());
+            sqlx::query("INSERT INTO t VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let conn = pool.acquire().await.unwrap();
+            assert!(!conn.is_in_transaction(), "after {polls} polls");
+            if finished {
+                break;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn begins_cancelled_at_any_point_leave_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let pool = guarded_pool(&path).await;
+        cancel_begin_at_every_await_point(&pool, || begin_immediate(&pool)).await;
+        // sqlx's own begin can leave its connection inside a transaction when cancelled right after the
+        // `BEGIN`; the release guard rolls it back before the connection is reused.
+        cancel_begin_at_every_await_point(&pool, || pool.begin_with(BEGIN_IMMEDIATE)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn write_units_complete_or_never_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let pool = guarded_pool(&path).await;
+        let writer = Writer::new(pool.clone());
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut started = 0;
+        for i in 0..50u64 {
+            let mut unit = Box::pin(writer.run(move |conn| {
+                Box::pin(async move {
+                    for _ in 0..3 {
+                        sqlx::query("INSERT INTO t VALUES (?)")
+                            .bind(i as i64)
+                            .execute(&mut *conn)
+                            .await?;
+                        tokio::task::yield_now().await;
+                    }
+                    Ok::<_, sqlx::Error>(())
+                })
+            }));
+            // Drop the caller after a varying number of polls.
+            for _ in 0..(i % 7) {
+                if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
+                    r.unwrap();
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(unit);
+            // A later unit always runs (the queue and the write lock are free again) …
+            writer
+                .run(|conn| {
+                    Box::pin(async move {
+                        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                })
+                .await
+                .unwrap();
+            started += 1;
+        }
+        assert_eq!(started, 50);
+        // … and every unit wrote all of its rows or none.
+        let counts: Vec<i64> = sqlx::query_scalar("SELECT COUNT(*) FROM t GROUP BY v")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
+    }
+}
