@@ -260,9 +260,12 @@ pub fn filter_expressions<A: Api>() {
     let expected: Vec<uuid::Uuid> = records
         .iter()
         .filter(|r| {
-            let cloud = r.get("cloud_cover").and_then(|v| v.as_f64()).expect("cloud");
+            let cloud = r
+                .get("cloud_cover")
+                .and_then(|v| v.as_f64())
+                .expect("cloud");
             let path = r.get("path").and_then(|v| v.as_i64()).expect("path");
-            cloud < 25.0 && !(path > 100)
+            cloud < 25.0 && path <= 100
         })
         .map(|r| r.id().expect("id"))
         .collect();
@@ -276,7 +279,9 @@ pub fn filter_expressions<A: Api>() {
         .filter(field("processing_level").eq(enum_name("PROCESSING_LEVEL_L1")))
         .skip_data(true);
     assert_eq!(
-        ids(&api.dataset_query(&landsat, &at_dataset).expect("dataset filtered")),
+        ids(&api
+            .dataset_query(&landsat, &at_dataset)
+            .expect("dataset filtered")),
         expected
     );
     let err = api
