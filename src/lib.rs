@@ -14,3 +14,8 @@ pub use tilebox_async_std as async_std;
 
 #[cfg(feature = "blocking")]
 pub use tilebox_blocking as blocking;
+
+/// Fetching the STAC assets of datapoints (feature `assets`); the asset model itself is
+/// [`core::assets`].
+#[cfg(feature = "assets")]
+pub use tilebox_assets as assets;

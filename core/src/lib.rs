@@ -6,12 +6,14 @@
 //! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
+pub mod assets;
 pub mod builder;
 pub mod client;
 pub mod config;
 pub mod connect;
 pub mod datapoint;
 pub mod error;
+pub mod executor;
 pub mod filter;
 pub mod load;
 pub mod model;
@@ -35,6 +37,7 @@ pub use datapoint::{
     DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
 };
 pub use error::{Code, Error, Result};
+pub use executor::block_on;
 pub use filter::{Filter, field};
 pub use model::{
     Collection, CollectionInfo, CollectionQuota, Dataset, DatasetGroup, DatasetKind,

@@ -1,4 +1,5 @@
-//! Typed calls of the datasets RPCs, written once over [`Transport`] with the retry policy applied.
+//! Typed calls of the datasets and workflows RPCs, written once over [`Transport`] with the retry policy
+//! applied.
 //!
 //! [`RpcClient`] knows nothing about runtimes: the adapter hands it a transport and a sleep. Each method
 //! encodes the request with the Connect codec, sends it, decodes the response, and retries retryable failures
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::retry::{Idempotency, RetryHook, RetryPolicy, RetryWait};
 use crate::transport::{AsyncSleep, Transport};
 use crate::wire::datasets::v1 as pb;
+use crate::wire::workflows::v1 as wf;
 
 /// Service names of the datasets API.
 pub mod services {
@@ -26,9 +28,15 @@ pub mod services {
     pub const DATA_ACCESS: &str = "datasets.v1.DataAccessService";
     /// `datasets.v1.DataIngestionService`.
     pub const DATA_INGESTION: &str = "datasets.v1.DataIngestionService";
+    /// `workflows.v1.JobService`.
+    pub const JOB: &str = "workflows.v1.JobService";
+    /// `workflows.v1.TaskService`.
+    pub const TASK: &str = "workflows.v1.TaskService";
+    /// `workflows.v1.WorkflowsService` (clusters).
+    pub const WORKFLOWS: &str = "workflows.v1.WorkflowsService";
 }
 
-/// The low-level client: one typed async method per datasets RPC. Cheap to clone.
+/// The low-level client: one typed async method per datasets and workflows RPC. Cheap to clone.
 #[derive(Clone)]
 pub struct RpcClient {
     transport: Arc<dyn Transport>,
@@ -322,6 +330,121 @@ impl RpcClient {
     }
 }
 
+/// Typed calls of the workflows services. Reads, cancels, cluster updates and the runner's reports (keyed
+/// by task, so the server treats a repeat as a no-op) retry every retryable failure; submissions, creations,
+/// deletions and job retries only failures where the request was surely not carried out.
+impl RpcClient {
+    /// `JobService/SubmitJob`.
+    pub async fn submit_job(&self, req: wf::SubmitJobRequest) -> Result<wf::Job> {
+        self.call_with(
+            "workflows.v1.JobService/SubmitJob",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `JobService/GetJob`: a job with its task summaries.
+    pub async fn get_job(&self, req: wf::GetJobRequest) -> Result<wf::Job> {
+        self.call("workflows.v1.JobService/GetJob", &req).await
+    }
+
+    /// `JobService/GetJobProgress`: a job's state and progress.
+    pub async fn get_job_progress(&self, req: wf::GetJobProgressRequest) -> Result<wf::Job> {
+        self.call("workflows.v1.JobService/GetJobProgress", &req)
+            .await
+    }
+
+    /// `JobService/RetryJob`.
+    pub async fn retry_job(&self, req: wf::RetryJobRequest) -> Result<wf::RetryJobResponse> {
+        self.call_with(
+            "workflows.v1.JobService/RetryJob",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `JobService/CancelJob` (cancelling twice is cancelling once).
+    pub async fn cancel_job(&self, req: wf::CancelJobRequest) -> Result<wf::CancelJobResponse> {
+        self.call("workflows.v1.JobService/CancelJob", &req).await
+    }
+
+    /// `JobService/QueryJobs`: one page.
+    pub async fn query_jobs(&self, req: wf::QueryJobsRequest) -> Result<wf::QueryJobsResponse> {
+        self.call("workflows.v1.JobService/QueryJobs", &req).await
+    }
+
+    /// `JobService/VisualizeJob`: a job's task graph rendered as a diagram.
+    pub async fn visualize_job(&self, req: wf::VisualizeJobRequest) -> Result<wf::Diagram> {
+        self.call("workflows.v1.JobService/VisualizeJob", &req)
+            .await
+    }
+
+    /// `TaskService/NextTask`: report a computed task and/or claim the next one.
+    ///
+    /// Retried like a read: a repeated report of the same task is a no-op on the server, and a claim whose
+    /// answer was lost comes back to the queue when its lease expires.
+    pub async fn next_task(&self, req: wf::NextTaskRequest) -> Result<wf::NextTaskResponse> {
+        self.call("workflows.v1.TaskService/NextTask", &req).await
+    }
+
+    /// `TaskService/TaskFailed` (a repeated report of the same task is a no-op on the server).
+    pub async fn task_failed(&self, req: wf::TaskFailedRequest) -> Result<wf::TaskStateResponse> {
+        self.call("workflows.v1.TaskService/TaskFailed", &req).await
+    }
+
+    /// `TaskService/ExtendTaskLease`.
+    pub async fn extend_task_lease(&self, req: wf::TaskLeaseRequest) -> Result<wf::TaskLease> {
+        self.call("workflows.v1.TaskService/ExtendTaskLease", &req)
+            .await
+    }
+
+    /// `WorkflowsService/CreateCluster`.
+    pub async fn create_cluster(&self, req: wf::CreateClusterRequest) -> Result<wf::Cluster> {
+        self.call_with(
+            "workflows.v1.WorkflowsService/CreateCluster",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `WorkflowsService/GetCluster` (an empty slug names the default cluster).
+    pub async fn get_cluster(&self, req: wf::GetClusterRequest) -> Result<wf::Cluster> {
+        self.call("workflows.v1.WorkflowsService/GetCluster", &req)
+            .await
+    }
+
+    /// `WorkflowsService/UpdateCluster` (setting the same values twice is setting them once).
+    pub async fn update_cluster(&self, req: wf::UpdateClusterRequest) -> Result<wf::Cluster> {
+        self.call("workflows.v1.WorkflowsService/UpdateCluster", &req)
+            .await
+    }
+
+    /// `WorkflowsService/DeleteCluster`.
+    pub async fn delete_cluster(
+        &self,
+        req: wf::DeleteClusterRequest,
+    ) -> Result<wf::DeleteClusterResponse> {
+        self.call_with(
+            "workflows.v1.WorkflowsService/DeleteCluster",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `WorkflowsService/ListClusters`.
+    pub async fn list_clusters(
+        &self,
+        req: wf::ListClustersRequest,
+    ) -> Result<wf::ListClustersResponse> {
+        self.call("workflows.v1.WorkflowsService/ListClusters", &req)
+            .await
+    }
+}
+
 /// Sets the attempt count on errors that carry one.
 fn with_attempts(error: Error, attempts: u32) -> Error {
     match error {
@@ -363,6 +486,7 @@ mod tests {
         );
         assert_send(&client.list_datasets(pb::ListDatasetsRequest::default()));
         assert_send(&client.query(pb::QueryRequest::default()));
+        assert_send(&client.next_task(wf::NextTaskRequest::default()));
         assert_send(&client.call::<_, pb::Any>("a.B/C", &pb::Any::default()));
     }
 }

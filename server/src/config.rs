@@ -1,4 +1,4 @@
-//! Server configuration and its builder.
+//! Server configuration and its builder, with the timings of the workflows services.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -35,7 +35,9 @@ pub struct ServerConfig {
     pub(crate) header_read_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
-    pub(crate) workflows: crate::workflows::WorkflowsConfig,
+    pub(crate) workflows: WorkflowsConfig,
+    pub(crate) assets_dir: Option<PathBuf>,
+    pub(crate) asset_demo: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -53,6 +55,8 @@ impl fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
             .field("workflows", &self.workflows)
+            .field("assets_dir", &self.assets_dir)
+            .field("asset_demo", &self.asset_demo)
             .finish()
     }
 }
@@ -71,7 +75,9 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            workflows: crate::workflows::WorkflowsConfig::default(),
+            workflows: WorkflowsConfig::default(),
+            assets_dir: None,
+            asset_demo: false,
         }
     }
 }
@@ -183,8 +189,22 @@ impl ServerConfigBuilder {
     }
 
     /// Timings of the workflows services (lease length, idling, lease reaper).
-    pub fn workflows(mut self, workflows: crate::workflows::WorkflowsConfig) -> Self {
+    pub fn workflows(mut self, workflows: WorkflowsConfig) -> Self {
         self.config.workflows = workflows;
+        self
+    }
+
+    /// Serve the files of this directory at `/assets/` (the asset demo writes its files here too). With
+    /// demo data and no directory set, `<database>.assets/` or a throw-away directory is used.
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.assets_dir = Some(dir.into());
+        self
+    }
+
+    /// Seed only the asset demo dataset (`open_data.demo.scene_assets`), not the large demo datasets;
+    /// `demo(true)` seeds it too.
+    pub fn asset_demo(mut self, seed: bool) -> Self {
+        self.config.asset_demo = seed;
         self
     }
 
@@ -192,6 +212,83 @@ impl ServerConfigBuilder {
     pub fn build(mut self) -> ServerConfig {
         self.config.default_page_size =
             self.config.default_page_size.min(self.config.max_page_size);
+        self.config
+    }
+}
+
+/// Timings of the workflows services. Production hands out 15 s leases; tests use short ones.
+///
+/// Leases should stay whole seconds of at least 2 s when Python runners take part (the Python SDK
+/// truncates lease durations to seconds); Rust runners handle any length.
+#[derive(Debug, Clone)]
+pub struct WorkflowsConfig {
+    pub(crate) lease: Duration,
+    pub(crate) max_lease: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) reaper_interval: Duration,
+    pub(crate) max_lease_expiries: i64,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(15),
+            max_lease: Duration::from_secs(300),
+            idle: Duration::from_secs(1),
+            reaper_interval: Duration::from_millis(500),
+            max_lease_expiries: 10,
+        }
+    }
+}
+
+impl WorkflowsConfig {
+    /// A builder starting from the defaults (15 s lease, 5 min max lease, 1 s idle, 500 ms reaper, 10 expiries).
+    pub fn builder() -> WorkflowsConfigBuilder {
+        WorkflowsConfigBuilder {
+            config: Self::default(),
+        }
+    }
+}
+
+/// Builder of [`WorkflowsConfig`].
+#[derive(Debug, Clone)]
+pub struct WorkflowsConfigBuilder {
+    config: WorkflowsConfig,
+}
+
+impl WorkflowsConfigBuilder {
+    /// The lease handed out with every claimed task.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// The longest lease an extension can grant.
+    pub fn max_lease(mut self, max_lease: Duration) -> Self {
+        self.config.max_lease = max_lease;
+        self
+    }
+
+    /// The idling duration suggested to runners when no task is eligible (a little jitter is added).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.config.idle = idle;
+        self
+    }
+
+    /// How often expired leases are requeued in the background (they are also requeued on every task call).
+    pub fn reaper_interval(mut self, interval: Duration) -> Self {
+        self.config.reaper_interval = interval;
+        self
+    }
+
+    /// How many lease expiries a task survives before it fails for good (default 10).
+    pub fn max_lease_expiries(mut self, n: u32) -> Self {
+        self.config.max_lease_expiries = i64::from(n);
+        self
+    }
+
+    /// The finished configuration.
+    pub fn build(self) -> WorkflowsConfig {
         self.config
     }
 }

@@ -57,6 +57,9 @@ pub enum DemoError {
     /// A demo schema was rejected (a bug).
     #[error("demo schema: {0}")]
     Schema(Status),
+    /// Writing or describing the demo asset files failed.
+    #[error("demo assets: {0}")]
+    Assets(String),
 }
 
 /// Small deterministic PRNG (SplitMix64).
@@ -83,7 +86,13 @@ impl Rng {
 
 /// A demo field; every demo field is queryable (as the hosted datasets annotate scalar metadata), which
 /// keeps within the limit of two queryable string fields per dataset.
-fn field(name: &str, ty: Type, type_name: Option<&str>, description: &str, example: &str) -> Field {
+pub(crate) fn field(
+    name: &str,
+    ty: Type,
+    type_name: Option<&str>,
+    description: &str,
+    example: &str,
+) -> Field {
     Field {
         descriptor: Some(FieldDescriptorProto {
             name: Some(name.to_owned()),
@@ -470,7 +479,7 @@ pub struct DemoStats {
     pub elapsed: std::time::Duration,
 }
 
-async fn add_dataset(
+pub(crate) async fn add_dataset(
     store: &dyn Store,
     group: &GroupRecord,
     code_name: &str,
@@ -501,7 +510,7 @@ async fn add_dataset(
     Ok(id)
 }
 
-async fn add_collection(
+pub(crate) async fn add_collection(
     store: &dyn Store,
     dataset_id: RawId,
     dataset: &str,

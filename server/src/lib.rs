@@ -1,7 +1,7 @@
 //! `tilebox-server`: a local, Tilebox-compatible server for offline use, CI and examples.
 //!
 //! One port speaks Connect unary (HTTP/1.1 and h2c, `application/proto` and `application/json`, gzip) and
-//! gRPC (h2c), for the datasets services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file),
+//! gRPC (h2c), for the datasets and workflows services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file),
 //! behind the [`Store`] trait; deterministic demo data can be seeded on first start.
 //!
 //! ```no_run
@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Adding services: implement handlers as `async fn(RpcContext, Req) -> Result<Resp, Status>` and register
-//! them in [`server::build_registry`] with [`ServiceRegistry::unary`]; handlers reach the database through
-//! [`RpcContext::state`] (`state.db` is the SQLite pool, `state.store` the datasets store).
+//! them in [`server::build_registry`] with [`ServiceRegistry::unary`]; handlers reach storage through
+//! [`RpcContext::state`] (`state.store` is the datasets store, `state.workflows` the workflows store).
 
+pub mod assets;
 pub mod config;
 mod connections;
 pub mod datapoint;
@@ -32,10 +33,9 @@ pub mod status;
 pub mod store;
 pub mod workflows;
 
-pub use config::{ServerConfig, ServerConfigBuilder};
+pub use config::{ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder};
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
 pub use status::{Code, Status};
 pub use store::{SqliteStore, Store, StoreError};
-pub use workflows::{WorkflowsConfig, WorkflowsConfigBuilder};

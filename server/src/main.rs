@@ -36,6 +36,10 @@ struct Args {
     /// Largest request body in bytes (also after decompression).
     #[arg(long, env = "TILEBOX_SERVER_BODY_LIMIT", default_value_t = tilebox_server::config::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// Directory whose files are served at `/assets/` (default with --demo: next to the database, or a
+    /// throw-away directory).
+    #[arg(long, env = "TILEBOX_SERVER_ASSETS_DIR")]
+    assets_dir: Option<PathBuf>,
     /// Time an HTTP/1 request's headers may take to arrive, in milliseconds.
     #[arg(long, env = "TILEBOX_SERVER_HEADER_READ_TIMEOUT_MS", default_value_t = tilebox_server::config::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
     header_read_timeout_ms: u64,
@@ -90,6 +94,9 @@ async fn main() -> ExitCode {
         .max_connections(args.max_connections);
     if let Some(db) = args.database {
         builder = builder.database(db);
+    }
+    if let Some(dir) = args.assets_dir {
+        builder = builder.assets_dir(dir);
     }
     if let Some(key) = args.api_key.filter(|k| !k.is_empty()) {
         builder = builder.api_key(key);

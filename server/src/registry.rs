@@ -26,7 +26,7 @@ pub struct RpcContext {
 }
 
 /// A type-erased handler: binary request message in, binary response message out.
-pub type RawHandler =
+type RawHandler =
     Arc<dyn Fn(RpcContext, Bytes) -> BoxFuture<'static, Result<Bytes, Status>> + Send + Sync>;
 
 struct Method {
@@ -57,7 +57,9 @@ impl ServiceRegistry {
 
     /// Registers a unary RPC at `path` (`"<package>.<Service>/<Method>"`) with a typed handler.
     ///
-    /// Malformed request bytes are answered with `invalid_argument` before the handler runs.
+    /// Malformed request bytes are answered with `invalid_argument` before the handler runs. The request
+    /// and response types for JSON are looked up in the descriptor pool by the service and method name of
+    /// `path`; a path the pool does not describe is a programming error (debug builds panic).
     pub fn unary<Req, Resp, F, Fut>(&mut self, path: &str, handler: F)
     where
         Req: prost::Message + Default + 'static,
@@ -76,17 +78,12 @@ impl ServiceRegistry {
                 Ok(Bytes::from(response.encode_to_vec()))
             })
         });
-        self.raw(path, raw);
-    }
-
-    /// Registers a handler working on raw message bytes. Request/response types for JSON are looked up in
-    /// the descriptor pool by the service and method name of `path`.
-    pub fn raw(&mut self, path: &str, handler: RawHandler) {
         let (input, output) = self.lookup_types(path).unzip();
+        debug_assert!(input.is_some(), "no descriptor for RPC {path}");
         self.methods.insert(
             path.to_owned(),
             Method {
-                handler,
+                handler: raw,
                 input,
                 output,
             },

@@ -26,6 +26,9 @@ const WELL_KNOWN_FILES: &[&str] = &[
     "datasets/v1/well_known_types.proto",
 ];
 
+/// The STAC field types (`datasets.stac.v1.Assets`, `Storage`, ...) datasets may also use.
+const STAC_FILES_PREFIX: &str = "datasets/stac/v1/";
+
 /// `FileDescriptorProto.edition` (field 14) = `EDITION_2023` (1000), which prost-types does not model.
 const EDITION_2023_FIELD: [u8; 3] = [0x70, 0xE8, 0x07];
 
@@ -253,7 +256,12 @@ fn validate_field(d: &FieldDescriptorProto, name: &str) -> Result<FieldDescripto
                     .map(|e| e.parent_file().name().to_owned())
             };
             match file {
-                Some(f) if WELL_KNOWN_FILES.contains(&f.as_str()) => Some(tn),
+                Some(f)
+                    if WELL_KNOWN_FILES.contains(&f.as_str())
+                        || f.starts_with(STAC_FILES_PREFIX) =>
+                {
+                    Some(tn)
+                }
                 _ => {
                     return Err(Status::invalid_argument(format!(
                         "field {name}: unsupported type {tn}"

@@ -14,6 +14,7 @@ use crate::protocol::{App, router};
 use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
 use crate::state::ServerState;
+use crate::store::workflows::{SqliteWorkflowsStore, WorkflowsStore};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// How long open connections may take to finish after shutdown was requested.
@@ -42,11 +43,11 @@ pub enum ServerError {
 
 /// Builds the registry with every service this server offers.
 ///
-/// To add services (e.g. workflows), register them here: `crate::workflows::register(&mut registry, &state)`.
-pub fn build_registry(pool: DescriptorPool, state: &Arc<ServerState>) -> ServiceRegistry {
+/// To add services, register them here, e.g. `crate::datasets::register(&mut registry)`.
+pub fn build_registry(pool: DescriptorPool) -> ServiceRegistry {
     let mut registry = ServiceRegistry::new(pool);
     crate::datasets::register(&mut registry);
-    crate::workflows::register(&mut registry, state);
+    crate::workflows::register(&mut registry);
     registry
 }
 
@@ -114,19 +115,36 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .clone();
     let db = sqlite.pool().clone();
     let writer = sqlite.writer().clone();
+    let workflows =
+        SqliteWorkflowsStore::open(db.clone(), writer, config.workflows.clone()).await?;
     let state = Arc::new(ServerState {
         config: config.clone(),
         store: Arc::new(sqlite) as Arc<dyn Store>,
-        db: db.clone(),
-        writer,
+        workflows: Arc::new(workflows) as Arc<dyn WorkflowsStore>,
         schemas: SchemaCache::default(),
     });
-    let registry = build_registry(pool, &state);
+    let reaper = crate::workflows::spawn_lease_reaper(
+        Arc::clone(&state.workflows),
+        config.workflows.reaper_interval,
+    );
+    let registry = build_registry(pool);
     let app = Arc::new(App { registry, state });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let asset_files = crate::assets::AssetFiles::open(&config)?.map(Arc::new);
+    if let Some(files) = &asset_files
+        && (config.demo || config.asset_demo)
+        && let Some(n) =
+            crate::assets::seed_demo(app.state.store.as_ref(), files, &format!("http://{addr}"))
+                .await?
+    {
+        tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let router = router(app);
+    let router = match asset_files {
+        Some(files) => router(app).merge(files.router()),
+        None => router(app),
+    };
     let limits = Limits::from_config(&config);
     let task = tokio::spawn(async move {
         // Connections get SHUTDOWN_GRACE to finish after the stop signal; clients that keep a connection
@@ -135,6 +153,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             let _ = stop_rx.await;
         };
         crate::connections::serve(listener, router, limits, stop, SHUTDOWN_GRACE).await;
+        reaper.abort();
         db.close().await;
     });
     tracing::info!(url = %format!("http://{addr}"), "tilebox-server listening");

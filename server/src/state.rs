@@ -2,24 +2,20 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
-
 use crate::config::ServerConfig;
 use crate::schema::SchemaCache;
 use crate::store::Store;
-use crate::store::tx::Writer;
+use crate::store::workflows::WorkflowsStore;
 
-/// Everything a handler may need: configuration, the store, the raw database pool (for services that keep
-/// their own tables, e.g. workflows) and the dataset schema cache.
+/// Everything a handler may need: configuration, the datasets and workflows stores and the dataset schema
+/// cache.
 pub struct ServerState {
     /// The configuration the server runs with.
     pub config: ServerConfig,
     /// Datasets storage.
     pub store: Arc<dyn Store>,
-    /// The SQLite pool behind `store`.
-    pub db: SqlitePool,
-    /// The write queue of `db`: run write transactions through it (cancel-safe, one writer at a time).
-    pub writer: Writer,
+    /// Workflows storage (clusters, jobs, tasks).
+    pub workflows: Arc<dyn WorkflowsStore>,
     /// Built dataset schemas.
     pub schemas: SchemaCache,
 }

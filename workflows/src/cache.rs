@@ -21,7 +21,7 @@ pub trait JobCache: Send + Sync + 'static {
     }
 }
 
-fn check_key(key: &str) -> Result<()> {
+pub(crate) fn check_key(key: &str) -> Result<()> {
     if key.is_empty()
         || key
             .split('/')

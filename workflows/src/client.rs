@@ -2,56 +2,62 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tilebox_core::config::ClientConfig;
 use tilebox_core::rpc::RpcClient;
 use tilebox_core::wire::tilebox::v1 as tb;
 use tilebox_core::wire::workflows::v1 as wf;
 use uuid::Uuid;
 
-use crate::error::{Result, WorkflowsError};
+use crate::error::Result;
 use crate::submission::{PendingTask, build_submissions};
 use crate::task::{TaskSpec, encode_checked};
 
-/// Entry point of the workflows API: cheap to clone, `Send + Sync`.
+/// Entry point of the workflows API: jobs, clusters and runners. Cheap to clone, `Send + Sync`.
 ///
-/// Clones share one connection pool, and a pooled connection is served by a task on the runtime that opened
-/// it. Share a client between runtimes only if each of them keeps running (a multi-thread runtime, or a
-/// thread that stays inside `block_on`): a connection opened inside a current-thread runtime's `block_on`
-/// stalls once that call returns, and whichever runtime reuses it next waits for an answer that never comes.
-/// [`BlockingClient`](crate::BlockingClient) and the runners keep to this.
+/// It sends through the RPC client of whichever adapter's datasets client it was made from, so it runs on
+/// that adapter's runtime (tokio, async-std/smol, or none for the blocking adapter) and shares its
+/// configuration (URL, API key, retries, timeouts) and connection pool:
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tilebox_workflows::WorkflowsExt;
+/// let datasets = tilebox_tokio::Client::new()?; // or tilebox_async_std::Client::new()?
+/// let workflows = datasets.workflows();
+/// let clusters = workflows.clusters().list().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Client {
     rpc: RpcClient,
 }
 
+/// The workflows API of a datasets client of any adapter (`tilebox_tokio::Client` and
+/// `tilebox_async_std::Client` reach it through `Deref`; a `tilebox_blocking::Client` through `as_async()`,
+/// or use [`BlockingClient`](crate::BlockingClient)).
+pub trait WorkflowsExt {
+    /// A workflows client sharing this client's configuration, transport and runtime.
+    fn workflows(&self) -> Client;
+}
+
+impl WorkflowsExt for tilebox_core::Client {
+    fn workflows(&self) -> Client {
+        Client::from_rpc(self.rpc().clone())
+    }
+}
+
+impl From<tilebox_core::Client> for Client {
+    fn from(client: tilebox_core::Client) -> Self {
+        Self::from_rpc(client.rpc().clone())
+    }
+}
+
+impl From<&tilebox_core::Client> for Client {
+    fn from(client: &tilebox_core::Client) -> Self {
+        Self::from_rpc(client.rpc().clone())
+    }
+}
+
 impl Client {
-    /// A client for `url` (e.g. `http://127.0.0.1:PORT`); the API key comes from `TILEBOX_API_KEY` if set.
-    pub fn new(url: impl Into<String>) -> Result<Self> {
-        Self::with_config(ClientConfig::builder().url(url).build())
-    }
-
-    /// A client configured from the environment (`TILEBOX_API_URL`, `TILEBOX_API_KEY`).
-    pub fn from_env() -> Result<Self> {
-        Self::with_config(ClientConfig::builder().build())
-    }
-
-    /// A client with a full core configuration, sending through the tokio adapter's transport (configured
-    /// from `config` like every datasets client).
-    pub fn with_config(config: ClientConfig) -> Result<Self> {
-        use tilebox_core::{Runtime, TransportSettings};
-        let settings = TransportSettings::from_config(&config, None);
-        let transport = tilebox_tokio::Tokio::transport(&settings).map_err(|e| {
-            WorkflowsError::Rpc(tilebox_core::Error::Transport {
-                source: e,
-                attempts: 0,
-            })
-        })?;
-        Ok(Self {
-            rpc: RpcClient::new(config, transport, tilebox_tokio::Tokio::sleep()),
-        })
-    }
-
-    /// A client over an existing RPC client (any transport, e.g. a replay transport in tests).
+    /// A client over an RPC client (any adapter's transport, or a replay transport in tests).
     pub fn from_rpc(rpc: RpcClient) -> Self {
         Self { rpc }
     }
@@ -61,14 +67,14 @@ impl Client {
         &self.rpc
     }
 
-    /// Jobs: submit, get, progress, query, cancel, retry.
+    /// Jobs: submit, get, progress, query, cancel, retry, visualize.
     pub fn jobs(&self) -> JobClient {
         JobClient {
             rpc: self.rpc.clone(),
         }
     }
 
-    /// Clusters: get, list, create, delete.
+    /// Clusters: get, list, create, update, delete.
     pub fn clusters(&self) -> ClusterClient {
         ClusterClient {
             rpc: self.rpc.clone(),
@@ -178,6 +184,18 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    fn to_wire(self) -> i32 {
+        (match self {
+            Self::Unspecified => wf::TaskState::Unspecified,
+            Self::Queued => wf::TaskState::Queued,
+            Self::Running => wf::TaskState::Running,
+            Self::Computed => wf::TaskState::Computed,
+            Self::Failed => wf::TaskState::Failed,
+            Self::Skipped => wf::TaskState::Skipped,
+            Self::FailedOptional => wf::TaskState::FailedOptional,
+        }) as i32
+    }
+
     pub(crate) fn from_wire(v: i32) -> Self {
         match wf::TaskState::try_from(v) {
             Ok(wf::TaskState::Queued) => Self::Queued,
@@ -219,38 +237,130 @@ pub struct TaskSummary {
     pub stopped_at: Option<SystemTime>,
 }
 
-/// A job.
+/// The older, coarser state of a job the API still sends (deprecated upstream in favour of [`JobState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LegacyJobState {
+    /// Not set.
+    Unspecified,
+    /// Nothing has run yet.
+    Queued,
+    /// Some task started.
+    Started,
+    /// Finished.
+    Completed,
+}
+
+impl LegacyJobState {
+    fn from_wire(v: i32) -> Self {
+        match wf::LegacyJobState::try_from(v) {
+            Ok(wf::LegacyJobState::Queued) => Self::Queued,
+            Ok(wf::LegacyJobState::Started) => Self::Started,
+            Ok(wf::LegacyJobState::Completed) => Self::Completed,
+            _ => Self::Unspecified,
+        }
+    }
+}
+
+/// Timing and count figures of a job, derived by the server from its tasks.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ExecutionStats {
+    /// When the first task started.
+    pub first_task_started_at: Option<SystemTime>,
+    /// When the last task stopped.
+    pub last_task_stopped_at: Option<SystemTime>,
+    /// Sum of the compute time of every task.
+    pub compute_time: Duration,
+    /// Wall time between the first start and the last stop.
+    pub elapsed_time: Duration,
+    /// `compute_time / elapsed_time`.
+    pub parallelism: f64,
+    /// Number of tasks.
+    pub total_tasks: u64,
+    /// Number of tasks per state (states without tasks may be left out).
+    pub tasks_by_state: Vec<(TaskState, u64)>,
+}
+
+impl ExecutionStats {
+    fn from_wire(s: &wf::ExecutionStats) -> Self {
+        Self {
+            first_task_started_at: time_of(s.first_task_started_at.as_ref()),
+            last_task_stopped_at: time_of(s.last_task_stopped_at.as_ref()),
+            compute_time: duration_of(s.compute_time.as_ref()),
+            elapsed_time: duration_of(s.elapsed_time.as_ref()),
+            parallelism: s.parallelism,
+            total_tasks: s.total_tasks,
+            tasks_by_state: s
+                .tasks_by_state
+                .iter()
+                .map(|c| (TaskState::from_wire(c.state), c.count))
+                .collect(),
+        }
+    }
+
+    /// Number of tasks in `state` according to the server's counts.
+    pub fn tasks_in(&self, state: TaskState) -> u64 {
+        self.tasks_by_state
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// A job: everything the API sends about it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Job {
     /// Job id.
     pub id: Uuid,
     /// Name.
     pub name: String,
-    /// W3C trace parent.
+    /// W3C trace parent: the trace context every task of the job runs in.
     pub trace_parent: String,
     /// State.
     pub state: JobState,
+    /// The older, coarser state (deprecated upstream).
+    pub legacy_state: LegacyJobState,
+    /// Canceled or failed (deprecated upstream; see [`Job::state`]).
+    pub canceled: bool,
     /// Submission time.
     pub submitted_at: Option<SystemTime>,
+    /// When the first task started (deprecated upstream; see [`ExecutionStats::first_task_started_at`]).
+    pub started_at: Option<SystemTime>,
+    /// The automation that submitted the job, if any.
+    pub automation_id: Option<Uuid>,
     /// Progress indicators.
     pub progress: Vec<Progress>,
     /// Tasks (filled by [`JobClient::get`] only).
     pub tasks: Vec<TaskSummary>,
-    /// Total compute time over all tasks.
+    /// Execution statistics, when the server sent them.
+    pub execution_stats: Option<ExecutionStats>,
+    /// Total compute time over all tasks (zero without execution statistics).
     pub compute_time: Duration,
-    /// Number of tasks.
+    /// Number of tasks (zero without execution statistics).
     pub total_tasks: u64,
 }
 
 impl Job {
+    #[allow(deprecated)]
     pub(crate) fn from_wire(j: &wf::Job) -> Self {
-        let stats = j.execution_stats.as_ref();
+        let stats = j.execution_stats.as_ref().map(ExecutionStats::from_wire);
         Self {
             id: uuid_of(j.id.as_ref()),
             name: j.name.clone(),
             trace_parent: j.trace_parent.clone(),
             state: JobState::from_wire(j.state),
+            legacy_state: LegacyJobState::from_wire(j.legacy_state),
+            canceled: j.canceled,
             submitted_at: time_of(j.submitted_at.as_ref()),
+            started_at: time_of(j.started_at.as_ref()),
+            automation_id: j
+                .automation_id
+                .as_ref()
+                .map(|a| uuid_of(Some(a)))
+                .filter(|a| !a.is_nil()),
             progress: j
                 .progress
                 .iter()
@@ -272,12 +382,13 @@ impl Job {
                     stopped_at: time_of(t.stopped_at.as_ref()),
                 })
                 .collect(),
-            compute_time: duration_of(stats.and_then(|s| s.compute_time.as_ref())),
-            total_tasks: stats.map(|s| s.total_tasks).unwrap_or(0),
+            compute_time: stats.as_ref().map(|s| s.compute_time).unwrap_or_default(),
+            total_tasks: stats.as_ref().map(|s| s.total_tasks).unwrap_or(0),
+            execution_stats: stats,
         }
     }
 
-    /// Number of tasks in `state`.
+    /// Number of listed tasks in `state` (tasks are listed by [`JobClient::get`]).
     pub fn count(&self, state: TaskState) -> usize {
         self.tasks.iter().filter(|t| t.state == state).count()
     }
@@ -294,10 +405,12 @@ pub struct SubmitOptions {
     cluster: String,
     max_retries: i64,
     trace_parent: Option<String>,
+    automation: Option<Uuid>,
 }
 
 impl SubmitOptions {
-    /// Defaults: default cluster, no retries, a random trace parent.
+    /// Defaults: default cluster, no retries, the trace parent of the current OpenTelemetry span (feature
+    /// `otel`) or a new random trace.
     pub fn new() -> Self {
         Self::default()
     }
@@ -314,17 +427,17 @@ impl SubmitOptions {
         self
     }
 
+    /// The automation the job belongs to (what automations set; [`JobQuery::automations`] filters by it).
+    pub fn automation(mut self, id: Uuid) -> Self {
+        self.automation = Some(id);
+        self
+    }
+
     /// A W3C trace parent (`00-<32 hex>-<16 hex>-01`) to link the job to a trace.
     pub fn trace_parent(mut self, tp: impl Into<String>) -> Self {
         self.trace_parent = Some(tp.into());
         self
     }
-}
-
-fn random_trace_parent() -> String {
-    let trace = Uuid::new_v4().simple().to_string();
-    let span = &Uuid::new_v4().simple().to_string()[..16];
-    format!("00-{trace}-{span}-01")
 }
 
 /// Filters of [`JobClient::query`].
@@ -368,6 +481,18 @@ impl JobQuery {
     /// Jobs whose name contains `name` (case-insensitive).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.filters.name = name.into();
+        self
+    }
+
+    /// Jobs submitted by one of these automations.
+    pub fn automations(mut self, ids: &[Uuid]) -> Self {
+        self.filters.automation_ids = ids.iter().map(|id| id_msg(*id)).collect();
+        self
+    }
+
+    /// Jobs with at least one task in one of these states.
+    pub fn task_states(mut self, states: &[TaskState]) -> Self {
+        self.filters.task_states = states.iter().map(|s| s.to_wire()).collect();
         self
     }
 
@@ -423,13 +548,13 @@ impl JobClient {
         let req = wf::SubmitJobRequest {
             tasks: Some(tasks),
             job_name: name.to_owned(),
-            trace_parent: options.trace_parent.unwrap_or_else(random_trace_parent),
+            trace_parent: options
+                .trace_parent
+                .unwrap_or_else(crate::trace::new_job_trace_parent),
+            automation_id: options.automation.map(id_msg),
             ..Default::default()
         };
-        let job: wf::Job = self
-            .rpc
-            .call("workflows.v1.JobService/SubmitJob", &req)
-            .await?;
+        let job = self.rpc.submit_job(req).await?;
         Ok(Job::from_wire(&job))
     }
 
@@ -438,10 +563,7 @@ impl JobClient {
         let req = wf::GetJobRequest {
             job_id: Some(id_msg(id)),
         };
-        let job: wf::Job = self
-            .rpc
-            .call("workflows.v1.JobService/GetJob", &req)
-            .await?;
+        let job = self.rpc.get_job(req).await?;
         Ok(Job::from_wire(&job))
     }
 
@@ -450,10 +572,7 @@ impl JobClient {
         let req = wf::GetJobProgressRequest {
             job_id: Some(id_msg(id)),
         };
-        let job: wf::Job = self
-            .rpc
-            .call("workflows.v1.JobService/GetJobProgress", &req)
-            .await?;
+        let job = self.rpc.get_job_progress(req).await?;
         Ok(Job::from_wire(&job))
     }
 
@@ -462,10 +581,7 @@ impl JobClient {
         let req = wf::CancelJobRequest {
             job_id: Some(id_msg(id)),
         };
-        let _: wf::CancelJobResponse = self
-            .rpc
-            .call("workflows.v1.JobService/CancelJob", &req)
-            .await?;
+        self.rpc.cancel_job(req).await?;
         Ok(())
     }
 
@@ -474,45 +590,148 @@ impl JobClient {
         let req = wf::RetryJobRequest {
             job_id: Some(id_msg(id)),
         };
-        let resp: wf::RetryJobResponse = self
-            .rpc
-            .call("workflows.v1.JobService/RetryJob", &req)
-            .await?;
+        let resp = self.rpc.retry_job(req).await?;
         Ok(resp.num_tasks_rescheduled)
     }
 
     /// All jobs matching `query` (every page).
     pub async fn query(&self, query: &JobQuery) -> Result<Vec<Job>> {
         let mut out = Vec::new();
-        let mut page = query.page_size.map(|limit| tb::Pagination {
-            limit: Some(limit),
-            starting_after: None,
-        });
+        let mut cursor = None;
         loop {
-            let req = wf::QueryJobsRequest {
-                filters: Some(query.filters.clone()),
-                page: page.clone(),
-                sort_direction: if query.ascending {
-                    tb::SortDirection::Ascending as i32
-                } else {
-                    tb::SortDirection::Unspecified as i32
-                },
-            };
-            let resp: wf::QueryJobsResponse = self
-                .rpc
-                .call("workflows.v1.JobService/QueryJobs", &req)
-                .await?;
-            out.extend(resp.jobs.iter().map(Job::from_wire));
-            match resp.next_page {
-                Some(next) if next.starting_after.is_some() => page = Some(next),
-                _ => return Ok(out),
+            let page = self.query_page(query, cursor.as_ref()).await?;
+            out.extend(page.jobs);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
             }
+        }
+    }
+
+    /// One page of the jobs matching `query`: the first page for `cursor = None`, then the page after
+    /// [`JobPage::next`] until that is `None`.
+    pub async fn query_page(
+        &self,
+        query: &JobQuery,
+        cursor: Option<&JobCursor>,
+    ) -> Result<JobPage> {
+        let page = match cursor {
+            Some(c) => Some(c.0.clone()),
+            None => query.page_size.map(|limit| tb::Pagination {
+                limit: Some(limit),
+                starting_after: None,
+            }),
+        };
+        let req = wf::QueryJobsRequest {
+            filters: Some(query.filters.clone()),
+            page,
+            sort_direction: if query.ascending {
+                tb::SortDirection::Ascending as i32
+            } else {
+                tb::SortDirection::Unspecified as i32
+            },
+        };
+        let resp = self.rpc.query_jobs(req).await?;
+        Ok(JobPage {
+            jobs: resp.jobs.iter().map(Job::from_wire).collect(),
+            next: resp
+                .next_page
+                .filter(|n| n.starting_after.is_some())
+                .map(JobCursor),
+        })
+    }
+
+    /// The job's task graph rendered by the server (an SVG document), as the official client's
+    /// `visualize` does.
+    pub async fn visualize(&self, id: Uuid, options: &DiagramOptions) -> Result<String> {
+        let req = wf::VisualizeJobRequest {
+            job_id: Some(id_msg(id)),
+            render_options: Some(wf::RenderOptions {
+                layout: options.layout.clone(),
+                theme_id: None,
+                sketchy: options.sketchy,
+                padding: options.padding,
+                direction: options.direction.clone(),
+            }),
+            theme: wf::WorkflowDiagramTheme::Unspecified as i32,
+            include_job_name: options.include_job_name,
+        };
+        let diagram = self.rpc.visualize_job(req).await?;
+        Ok(String::from_utf8_lossy(&diagram.svg).into_owned())
+    }
+}
+
+/// Where the next page of a job query starts (opaque; from [`JobPage::next`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCursor(tb::Pagination);
+
+/// One page of a job query.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobPage {
+    /// The jobs of this page.
+    pub jobs: Vec<Job>,
+    /// The cursor of the next page; `None` on the last page.
+    pub next: Option<JobCursor>,
+}
+
+/// How [`JobClient::visualize`] renders a job (defaults as in the official client: top-down "dagre"
+/// layout, sketchy, 5 px padding).
+#[derive(Debug, Clone)]
+pub struct DiagramOptions {
+    direction: String,
+    layout: String,
+    sketchy: bool,
+    padding: i64,
+    include_job_name: bool,
+}
+
+impl Default for DiagramOptions {
+    fn default() -> Self {
+        Self {
+            direction: "down".to_owned(),
+            layout: "dagre".to_owned(),
+            sketchy: true,
+            padding: 5,
+            include_job_name: false,
         }
     }
 }
 
-/// A cluster.
+impl DiagramOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Direction of the graph: `"down"`, `"up"`, `"left"` or `"right"`.
+    pub fn direction(mut self, direction: impl Into<String>) -> Self {
+        self.direction = direction.into();
+        self
+    }
+
+    /// Layout engine, e.g. `"dagre"` or `"elk"`.
+    pub fn layout(mut self, layout: impl Into<String>) -> Self {
+        self.layout = layout.into();
+        self
+    }
+
+    /// Hand-drawn look.
+    pub fn sketchy(mut self, sketchy: bool) -> Self {
+        self.sketchy = sketchy;
+        self
+    }
+
+    /// Put the job's name above the graph.
+    pub fn include_job_name(mut self, include: bool) -> Self {
+        self.include_job_name = include;
+        self
+    }
+}
+
+/// A cluster: a routing namespace that runners poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cluster {
     /// Slug (what runners poll and submissions name).
     pub slug: String,
@@ -522,6 +741,8 @@ pub struct Cluster {
     pub description: String,
     /// False for the default cluster.
     pub deletable: bool,
+    /// Workflows released to this cluster (their names), as the hosted API lists them.
+    pub deployed_workflows: Vec<String>,
 }
 
 impl Cluster {
@@ -531,6 +752,7 @@ impl Cluster {
             display_name: c.display_name,
             description: c.description,
             deletable: c.deletable,
+            deployed_workflows: c.deployed_releases.into_iter().map(|w| w.name).collect(),
         }
     }
 }
@@ -547,10 +769,7 @@ impl ClusterClient {
         let req = wf::GetClusterRequest {
             cluster_slug: slug.to_owned(),
         };
-        let c: wf::Cluster = self
-            .rpc
-            .call("workflows.v1.WorkflowsService/GetCluster", &req)
-            .await?;
+        let c = self.rpc.get_cluster(req).await?;
         Ok(Cluster::from_wire(c))
     }
 
@@ -561,13 +780,7 @@ impl ClusterClient {
 
     /// Every cluster (the default one first).
     pub async fn list(&self) -> Result<Vec<Cluster>> {
-        let resp: wf::ListClustersResponse = self
-            .rpc
-            .call(
-                "workflows.v1.WorkflowsService/ListClusters",
-                &wf::ListClustersRequest {},
-            )
-            .await?;
+        let resp = self.rpc.list_clusters(wf::ListClustersRequest {}).await?;
         Ok(resp.clusters.into_iter().map(Cluster::from_wire).collect())
     }
 
@@ -583,11 +796,33 @@ impl ClusterClient {
             description: String::new(),
             slug: slug.to_owned(),
         };
-        let c: wf::Cluster = self
-            .rpc
-            .call("workflows.v1.WorkflowsService/CreateCluster", &req)
-            .await?;
+        let c = self.rpc.create_cluster(req).await?;
         Ok(Cluster::from_wire(c))
+    }
+
+    /// Create a cluster with a description; an empty slug lets the server derive one from the name.
+    pub async fn create_with(&self, name: &str, slug: &str, description: &str) -> Result<Cluster> {
+        let req = wf::CreateClusterRequest {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            slug: slug.to_owned(),
+        };
+        Ok(Cluster::from_wire(self.rpc.create_cluster(req).await?))
+    }
+
+    /// Change a cluster's display name and/or description (`None` keeps the current value).
+    pub async fn update(
+        &self,
+        slug: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Cluster> {
+        let req = wf::UpdateClusterRequest {
+            cluster_slug: slug.to_owned(),
+            name: name.map(str::to_owned),
+            description: description.map(str::to_owned),
+        };
+        Ok(Cluster::from_wire(self.rpc.update_cluster(req).await?))
     }
 
     /// Delete a cluster (the default cluster cannot be deleted).
@@ -595,10 +830,7 @@ impl ClusterClient {
         let req = wf::DeleteClusterRequest {
             cluster_slug: slug.to_owned(),
         };
-        let _: wf::DeleteClusterResponse = self
-            .rpc
-            .call("workflows.v1.WorkflowsService/DeleteCluster", &req)
-            .await?;
+        self.rpc.delete_cluster(req).await?;
         Ok(())
     }
 }

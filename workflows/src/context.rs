@@ -11,12 +11,12 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::cache::{CacheGroup, JobCache};
 use crate::error::{Result, WorkflowsError};
+use crate::runtime::{TaskRuntime, blocking_would_stall};
 use crate::submission::{FutureTask, PendingTask, SubtaskOptions};
 use crate::task::{TaskIdentifier, TaskSpec, encode_checked};
 
@@ -61,8 +61,9 @@ struct Inner {
     identifier: TaskIdentifier,
     retry_count: i64,
     owner: u64,
+    trace_parent: String,
     shared: Arc<RunnerShared>,
-    handle: Handle,
+    runtime: TaskRuntime,
     cancel: CancellationToken,
     state: Mutex<State>,
 }
@@ -98,8 +99,9 @@ impl ExecutionContext {
         job_name: String,
         identifier: TaskIdentifier,
         retry_count: i64,
+        trace_parent: String,
         shared: Arc<RunnerShared>,
-        handle: Handle,
+        runtime: TaskRuntime,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -110,8 +112,9 @@ impl ExecutionContext {
                 identifier,
                 retry_count,
                 owner: OWNER.fetch_add(1, Ordering::Relaxed),
+                trace_parent,
                 shared,
-                handle,
+                runtime,
                 cancel,
                 state: Mutex::new(State::default()),
             }),
@@ -248,9 +251,20 @@ impl ExecutionContext {
         self.inner.cancel.clone()
     }
 
-    /// The runner's tokio runtime.
-    pub fn runtime(&self) -> Handle {
-        self.inner.handle.clone()
+    /// The W3C trace parent of the task's job: the trace every task of the job belongs to.
+    pub fn trace_parent(&self) -> &str {
+        &self.inner.trace_parent
+    }
+
+    /// The tokio runtime the runner runs its tasks in (feature `tokio`; `None` when the runner was started
+    /// outside tokio by an async entry point).
+    #[cfg(feature = "tokio")]
+    pub fn tokio_handle(&self) -> Option<tokio::runtime::Handle> {
+        self.inner.runtime.handle().cloned()
+    }
+
+    pub(crate) fn task_runtime(&self) -> &TaskRuntime {
+        &self.inner.runtime
     }
 }
 
@@ -296,36 +310,24 @@ impl TaskContext {
         Self { ctx }
     }
 
-    /// Run a future to completion and return its output: tokio-, async-std- or smol-based futures all work
-    /// (the runner's runtime drives tokio I/O and timers; the others bring their own reactors).
+    /// Run a future to completion and return its output, parking this thread meanwhile (the core's
+    /// [`block_on`](tilebox_core::block_on)). async-std- and smol-based futures always work (they bring their
+    /// own reactors); tokio-based ones with the `tokio` feature, where the runner's tokio runtime is entered
+    /// on its threads.
     ///
-    /// This never panics. Inside `execute` it runs on the runner's blocking pool, where blocking is legal.
-    /// From an async context of a multi-thread runtime (say, the context was moved into a spawned future) it
-    /// uses `block_in_place`, and so it does nested inside a multi-thread runtime's `block_on` on the same
-    /// thread. Where blocking is impossible (inside a *current-thread* runtime: one of its async tasks or its
-    /// `block_on`) it returns [`WorkflowsError::BlockOn`] without panicking; a panic of the future itself is
-    /// returned as [`WorkflowsError::BlockOn`] too.
+    /// This never panics: inside a *current-thread* tokio runtime (its `block_on` or one of its tasks),
+    /// where blocking would stall the runtime, it returns [`WorkflowsError::BlockOn`] up front; a panic of the
+    /// future (e.g. a tokio future polled without a tokio runtime) is returned as [`WorkflowsError::BlockOn`]
+    /// too.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
-        let handle = &self.ctx.inner.handle;
-        match Handle::try_current() {
-            // No runtime on this thread: a plain thread, blocking is fine.
-            Err(_) => guarded(|| handle.block_on(future)),
-            // Inside a current-thread runtime (its `block_on`, or one of its tasks) nothing may block: that
-            // runtime's tasks would stall, and tokio refuses to nest. Detected up front, without a panic.
-            Ok(current) if current.runtime_flavor() != RuntimeFlavor::MultiThread => {
-                Err(WorkflowsError::BlockOn(
-                    "called inside a current-thread tokio runtime, where nothing may block; await the future instead"
-                        .into(),
-                ))
-            }
-            // A multi-thread runtime. `block_in_place` covers each way to get here without panicking:
-            // - a sync task on the runner's blocking pool, where blocking is legal: it just runs the closure;
-            // - an async task on a worker (say, the context was moved into a spawned future): it hands the
-            //   worker's other tasks off to another thread first;
-            // - nested inside a multi-thread runtime's `block_on` on this thread (e.g. `block_on` within
-            //   `block_on`): it leaves that runtime for the duration, which tokio allows there.
-            Ok(_) => guarded(|| tokio::task::block_in_place(|| handle.block_on(future))),
+        if blocking_would_stall() {
+            return Err(WorkflowsError::BlockOn(
+                "called inside a current-thread tokio runtime, where nothing may block; await the future instead"
+                    .into(),
+            ));
         }
+        let _entered = self.ctx.inner.runtime.enter();
+        guarded(|| tilebox_core::block_on(future))
     }
 }
 

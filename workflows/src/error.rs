@@ -40,14 +40,7 @@ pub enum WorkflowsError {
     /// Encoding or decoding a task input failed.
     #[error("task input codec: {0}")]
     Codec(String),
-    /// A blocking entry point was called from inside an async runtime, where it would block a worker thread
-    /// (tokio would panic). Use the `*_async` variant and `.await` it instead.
-    #[error(
-        "{0} was called from inside an async runtime; call the `_async` variant and `.await` it instead \
-         (for example `runner.run_forever_async().await`)"
-    )]
-    InsideAsyncRuntime(&'static str),
-    /// `block_on` cannot run the future here (it was called from an async task of a current-thread runtime).
+    /// `block_on` cannot run the future here (inside a current-thread tokio runtime), or the future panicked.
     #[error("block_on cannot run here: {0}")]
     BlockOn(String),
     /// Two registered tasks have the same identifier.

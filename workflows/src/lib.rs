@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use serde::{Deserialize, Serialize};
-//! use tilebox_workflows::{Client, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec};
+//! use tilebox_workflows::{Task, TaskContext, TaskError, TaskIdentifier, TaskSpec, WorkflowsExt};
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Hello { name: String }
@@ -21,34 +21,59 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), tilebox_workflows::WorkflowsError> {
-//! let client = Client::new("http://127.0.0.1:8080")?;
-//! let runner = client.runner().register::<Hello>().build()?;
-//! runner.run_forever()
-//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Any adapter: here the blocking one, so no async runtime is involved at all.
+//! let datasets = tilebox_blocking::Client::builder().url("http://127.0.0.1:8080").build()?;
+//! let client = datasets.as_async().workflows();
+//! let runner = client.runner().register::<Hello>().max_concurrent_tasks(8).build()?;
+//! runner.run_forever()?;
+//! # Ok(()) }
 //! ```
 //!
-//! Async code inside a sync task goes through [`TaskContext::block_on`], which accepts tokio-, async-std- and
-//! smol-based futures and never panics because of where it runs. Blocking entry points called from inside an
-//! async runtime return [`WorkflowsError::InsideAsyncRuntime`] instead of panicking.
+//! ## Runtimes
+//!
+//! The job and cluster clients and the runner are written once over the core's RPC client, so they run on
+//! the runtime of whichever adapter's client they were made from: a `tilebox_tokio::Client` (tokio), a
+//! `tilebox_async_std::Client` (async-std or smol, no tokio runtime anywhere), or a
+//! `tilebox_blocking::Client` (no runtime). Blocking entry points ([`BlockingClient`], [`RunnerBuilder::build`],
+//! [`Runner::run_forever`], ...) follow the SDK's one rule: they park the calling thread with
+//! [`tilebox_core::block_on`] and work inside any runtime. Async code inside a sync task goes through
+//! [`TaskContext::block_on`], which accepts async-std- and smol-based futures, tokio-based ones with the
+//! `tokio` feature, and never panics.
+//!
+//! ## Features
+//!
+//! * `tokio`: tokio-based futures in tasks; the runner enters the caller's tokio runtime on its threads (or,
+//!   started by a blocking entry point outside any runtime, a multi-thread runtime of its own).
+//! * `otel`: export task spans to an OpenTelemetry collector over OTLP/HTTP (see [`otel`]).
 
 mod blocking;
 mod cache;
 mod client;
 mod context;
 mod error;
+#[cfg(feature = "object-store")]
+mod object_store_cache;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod runner;
+mod runtime;
+mod signals;
 mod submission;
 mod task;
+pub mod trace;
 
 pub use blocking::BlockingClient;
 pub use cache::{CacheGroup, InMemoryCache, JobCache, LocalFileSystemCache};
 pub use client::{
-    Client, Cluster, ClusterClient, Job, JobClient, JobQuery, JobState, Progress, SubmitOptions,
-    TaskState, TaskSummary,
+    Client, Cluster, ClusterClient, DiagramOptions, ExecutionStats, Job, JobClient, JobCursor,
+    JobPage, JobQuery, JobState, LegacyJobState, Progress, SubmitOptions, TaskState, TaskSummary,
+    WorkflowsExt,
 };
 pub use context::{AsyncTaskContext, ExecutionContext, ProgressIndicator, TaskContext};
 pub use error::{Result, TaskError, WorkflowsError};
+#[cfg(feature = "object-store")]
+pub use object_store_cache::ObjectStoreCache;
 pub use runner::{Runner, RunnerBuilder, RunnerStats, ShutdownHandle};
 pub use submission::{FutureTask, MAX_GROUPS, SubtaskOptions};
 pub use task::{

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tilebox_workflows::{JobQuery, JobState, WorkflowsError};
+use tilebox_workflows::{DiagramOptions, JobQuery, JobState, TaskState, WorkflowsError};
 
 #[tokio::test]
 async fn cluster_create_list_get_delete() {
@@ -125,4 +125,117 @@ async fn query_jobs_with_filters_and_paging() {
         "{err}"
     );
     server.shutdown().await;
+}
+
+/// The rest of the API, through the blocking adapter: cluster updates, job queries by automation and task
+/// state, manual cursor paging, the job diagram.
+#[test]
+fn update_cluster_automation_and_task_state_queries_cursor_paging_and_diagram() {
+    let server = tilebox_server::spawn_background(
+        tilebox_server::ServerConfig::builder()
+            .workflows(workflows_config(std::time::Duration::from_secs(2)))
+            .build(),
+    )
+    .unwrap();
+    let client = blocking_client(&server.url());
+
+    let created = client.create_cluster("Edge").unwrap();
+    let renamed = client
+        .update_cluster(&created.slug, Some("Edge nodes"), Some("at the edge"))
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.slug.as_str(),
+            renamed.display_name.as_str(),
+            renamed.description.as_str()
+        ),
+        (created.slug.as_str(), "Edge nodes", "at the edge")
+    );
+    let kept = client
+        .update_cluster(&created.slug, None, Some(""))
+        .unwrap();
+    assert_eq!(
+        (kept.display_name.as_str(), kept.description.as_str()),
+        ("Edge nodes", "")
+    );
+    assert_eq!(client.cluster(&created.slug).unwrap(), kept);
+    let err = client
+        .update_cluster("no-such-cluster", Some("x"), None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, WorkflowsError::Rpc(e) if e.is_not_found()),
+        "{err}"
+    );
+
+    let automation = tilebox_workflows::Uuid::new_v4();
+    let automated = client
+        .submit_with(
+            "automated",
+            &Node::leaf("a"),
+            tilebox_workflows::SubmitOptions::new().automation(automation),
+        )
+        .unwrap();
+    assert_eq!(automated.automation_id, Some(automation));
+    let failing = client
+        .submit("failing", &Node::leaf("f").failing())
+        .unwrap();
+    let mut ids = vec![automated.id, failing.id];
+    for i in 0..3 {
+        ids.push(
+            client
+                .submit(&format!("plain {i}"), &Node::leaf("p"))
+                .unwrap()
+                .id,
+        );
+    }
+    let by_automation = client
+        .query_jobs(&JobQuery::new().automations(&[automation]))
+        .unwrap();
+    assert_eq!(
+        by_automation.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![automated.id]
+    );
+    let runner = client
+        .runner()
+        .register::<Node>()
+        .max_concurrent_tasks(4)
+        .build()
+        .unwrap();
+    runner.run_all().unwrap();
+    let failed = client
+        .query_jobs(&JobQuery::new().task_states(&[TaskState::Failed]))
+        .unwrap();
+    assert_eq!(
+        failed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![failing.id]
+    );
+    let done = client.job(failing.id).unwrap();
+    assert_eq!(done.state, JobState::Failed);
+    let stats = done.execution_stats.as_ref().unwrap();
+    assert_eq!(stats.total_tasks, 1);
+    assert_eq!(stats.tasks_in(TaskState::Failed), 1);
+
+    // Manual paging with cursors: oldest first, two per page, the same jobs as the full query.
+    let query = JobQuery::new().page_size(2).ascending();
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    let mut cursor = None;
+    loop {
+        let page = client.query_jobs_page(&query, cursor.as_ref()).unwrap();
+        assert!(page.jobs.len() <= 2);
+        pages += 1;
+        paged.extend(page.jobs.iter().map(|j| j.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ids);
+    assert_eq!(pages, 3);
+
+    let svg = client
+        .visualize_job(automated.id, &DiagramOptions::new().include_job_name(true))
+        .unwrap();
+    assert!(svg.contains("<svg"), "{svg}");
+    assert!(svg.contains("automated"), "the job name is rendered: {svg}");
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    CacheGroup, Client, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext,
-    TaskError, TaskIdentifier, TaskSpec, Uuid,
+    CacheGroup, JobState, LocalFileSystemCache, SubtaskOptions, Task, TaskContext, TaskError,
+    TaskIdentifier, TaskSpec, Uuid,
 };
 
 const CHILD: &str = "TILEBOX_WF_CHILD";
@@ -136,8 +136,7 @@ fn child_runner() {
     };
     let url = std::env::var("TILEBOX_API_URL").unwrap();
     let dir = std::env::var("TILEBOX_WF_CACHE").unwrap();
-    let runner = Client::new(url)
-        .unwrap()
+    let runner = blocking_client(&url)
         .runner()
         .cache(LocalFileSystemCache::new(dir))
         .register::<MapRoot>()

@@ -13,7 +13,9 @@ use prost::Message;
 use tilebox_core::replay::ReplayTransport;
 use tilebox_core::wire::workflows::v1 as wf;
 use tilebox_core::{ClientConfig, RpcClient};
-use tilebox_workflows::{CacheGroup, Client, InMemoryCache, JobQuery, JobState};
+use tilebox_workflows::{
+    CacheGroup, Client, InMemoryCache, JobQuery, JobState, LegacyJobState, TaskState,
+};
 
 fn recording(name: &str) -> Option<PathBuf> {
     match std::env::var_os("TILEBOX_RECORDINGS") {
@@ -126,7 +128,29 @@ async fn job_cluster_and_query_recordings_decode() {
         job.tasks.iter().skip(1).all(|t| t.parent_id.is_some()),
         "subtasks carry parent ids"
     );
-    assert!(!job.trace_parent.is_empty());
+    assert_eq!(
+        job.trace_parent,
+        "00-6b5dd6328ae6f7dc35fc987eade2cb97-899fb70e0df2b53d-01"
+    );
+    assert_eq!(job.name, "progress-example");
+    assert_eq!(job.state, JobState::Completed);
+    assert_eq!(job.legacy_state, LegacyJobState::Completed);
+    assert!(!job.canceled);
+    assert_eq!(job.automation_id, None);
+    let at = |secs: u64, nanos: u32| Some(UNIX_EPOCH + Duration::new(secs, nanos));
+    assert_eq!(job.submitted_at, at(1_758_273_954, 50_000_000));
+    assert_eq!(job.started_at, at(1_758_273_954, 223_623_000));
+    assert_eq!(job.progress("").map(|p| (p.total, p.done)), Some((5, 5)));
+    let stats = job.execution_stats.as_ref().unwrap();
+    assert_eq!(stats.first_task_started_at, at(1_758_273_954, 223_623_000));
+    assert_eq!(stats.last_task_stopped_at, at(1_758_273_954, 815_481_000));
+    assert_eq!(stats.compute_time, Duration::from_nanos(470_236_000));
+    assert_eq!(stats.elapsed_time, Duration::from_nanos(591_858_000));
+    assert_eq!(stats.parallelism, 1.0);
+    assert_eq!(stats.total_tasks, 6);
+    assert_eq!(stats.tasks_by_state, vec![(TaskState::Computed, 6)]);
+    assert_eq!(stats.tasks_in(TaskState::Computed), 6);
+    assert_eq!(job.total_tasks, 6);
     assert_eq!(
         replay.request_paths(),
         vec!["/workflows.v1.JobService/GetJob"]
@@ -142,6 +166,30 @@ async fn job_cluster_and_query_recordings_decode() {
         .unwrap();
     assert_eq!(jobs.len(), 12);
     assert!(jobs.iter().any(|j| j.state == JobState::Failed));
+    // The deprecated fields as the hosted API still sends them: failed jobs are "canceled" and "started".
+    for j in &jobs {
+        assert!(j.started_at.is_some());
+        assert_eq!(j.automation_id, None);
+        match j.state {
+            JobState::Failed => {
+                assert!(j.canceled);
+                assert_eq!(j.legacy_state, LegacyJobState::Started);
+            }
+            JobState::Completed => {
+                assert!(!j.canceled);
+                assert_eq!(j.legacy_state, LegacyJobState::Completed);
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+        let stats = j.execution_stats.as_ref().unwrap();
+        assert_eq!(stats.first_task_started_at, j.started_at);
+    }
+    assert_eq!(jobs[0].name, "my-windows-job");
+    let first = jobs[0].execution_stats.as_ref().unwrap();
+    assert_eq!(first.compute_time, Duration::from_nanos(40_478_000));
+    assert_eq!(first.elapsed_time, Duration::from_nanos(40_478_000));
+    assert_eq!(first.parallelism, 1.0);
+    assert_eq!(first.total_tasks, 1);
     assert_eq!(
         replay.request_paths(),
         vec!["/workflows.v1.JobService/QueryJobs"]
@@ -155,11 +203,23 @@ async fn job_cluster_and_query_recordings_decode() {
         .await
         .unwrap();
     assert_eq!(cluster.slug, "dev-cluster-ESugE7S4cwADVK");
+    assert_eq!(cluster.display_name, "dev-cluster");
+    assert_eq!(cluster.description, "");
+    assert!(cluster.deployed_workflows.is_empty());
     assert!(cluster.deletable);
 
     let (client, _) = replay_client(&recording("clusters.rpcs.bin").unwrap());
     let clusters = client.clusters().list().await.unwrap();
-    assert!(!clusters.is_empty());
+    assert_eq!(
+        clusters
+            .iter()
+            .map(|c| (c.slug.as_str(), c.display_name.as_str(), c.deletable))
+            .collect::<Vec<_>>(),
+        vec![
+            ("default-56uboc82HDVNys", "Default", false),
+            ("dev-cluster-ESugE7S4cwADVK", "dev-cluster", true),
+        ]
+    );
     assert!(
         !clusters[0].deletable,
         "the default cluster comes first and is not deletable"

@@ -38,14 +38,14 @@ impl Task for MixedRuntimes {
         ctx.block_on(smol::net::TcpStream::connect(addr.clone()))??;
         ctx.block_on(smol::Timer::after(Duration::from_millis(5)))?;
         cache.put("smol", "ok")?;
-        // From a future spawned on the runner's multi-thread runtime: block_in_place, no panic.
+        // From a future spawned on the runner's multi-thread runtime: parks that worker, no panic.
         let inner = ctx.clone();
-        let spawned = ctx.block_on(
-            ctx.runtime()
-                .spawn(async move { inner.block_on(async { 7 }) }),
-        )?;
+        let handle = ctx
+            .tokio_handle()
+            .ok_or_else(|| TaskError::msg("no tokio runtime"))?;
+        let spawned = ctx.block_on(handle.spawn(async move { inner.block_on(async { 7 }) }))?;
         cache.put("spawned", spawned?.map_err(TaskError::from)?.to_string())?;
-        // Nested inside `block_on` on the same thread: block_in_place leaves the outer call, no panic.
+        // Nested inside `block_on` on the same thread: no panic.
         let nested = ctx.block_on(async { ctx.block_on(async { 3 }) })?;
         cache.put("nested", nested?.to_string())?;
         // From an async task of a current-thread runtime: an error, not a panic.
@@ -83,7 +83,7 @@ fn block_on_runs_any_future_with_the_blocking_runner() {
             .build(),
     )
     .unwrap();
-    let client = tilebox_workflows::BlockingClient::new(server.url()).unwrap();
+    let client = blocking_client(&server.url());
     let cache = InMemoryCache::new();
     let runner = client
         .runner()
@@ -138,43 +138,28 @@ async fn block_on_works_when_the_runner_runs_inside_a_runtime() {
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocking_entry_points_inside_a_runtime_return_the_documented_error() {
-    let server = server().await;
-    let client = client(&server.url());
-    let err = client
-        .runner()
-        .register::<MixedRuntimes>()
+/// One rule for blocking entry points: they work inside any runtime, even inside a current-thread one's
+/// `block_on` (the blocking adapter's transport does its I/O on threads of its own).
+#[test]
+fn blocking_entry_points_work_inside_a_current_thread_runtime() {
+    let server = tilebox_server::spawn_background(
+        tilebox_server::ServerConfig::builder()
+            .workflows(workflows_config(Duration::from_secs(2)))
+            .build(),
+    )
+    .unwrap();
+    let client = blocking_client(&server.url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            WorkflowsError::InsideAsyncRuntime("RunnerBuilder::build")
-        ),
-        "{err}"
-    );
-    let runner = client
-        .runner()
-        .register::<MixedRuntimes>()
-        .build_async()
-        .await
         .unwrap();
-    for err in [
-        runner.run_forever().unwrap_err(),
-        runner.run_all().unwrap_err(),
-        runner.run_until_jobs_finish(&[]).unwrap_err(),
-    ] {
-        assert!(
-            matches!(err, WorkflowsError::InsideAsyncRuntime(_)),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("_async"),
-            "the message points to the async variant: {err}"
-        );
-    }
-    server.shutdown().await;
+    let state = rt.block_on(async {
+        let runner = client.runner().register::<Node>().build().unwrap();
+        let job = client.submit("inside", &Node::leaf("a")).unwrap();
+        runner.run_all().unwrap();
+        client.job_progress(job.id).unwrap().state
+    });
+    assert_eq!(state, JobState::Completed);
 }
 
 /// The blocking client and a runner built from it share one connection pool. A connection the blocking
@@ -187,7 +172,7 @@ fn a_runner_reuses_connections_the_blocking_client_opened() {
             .build(),
     )
     .unwrap();
-    let client = tilebox_workflows::BlockingClient::new(server.url()).unwrap();
+    let client = blocking_client(&server.url());
     // Opens the pool's first connection from the blocking client.
     let job = client.submit("reuse", &Node::leaf("a")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -116,7 +116,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Clients used inside tasks are built once and handed to the runner as typed data.
     let datasets = tilebox::tokio::Client::builder().url(url.clone()).build()?;
-    let client = BlockingClient::new(url)?;
+    let client = BlockingClient::from(
+        tilebox::blocking::Client::builder()
+            .url(url)
+            .build()?
+            .as_async(),
+    );
     let runner = client
         .runner()
         .data(datasets)

@@ -86,7 +86,12 @@ impl Task for Sum {
 }
 
 fn run_runner(url: String, cache_dir: String, job: Uuid) -> Result<(), Box<dyn std::error::Error>> {
-    let client = BlockingClient::new(url)?;
+    let client = BlockingClient::from(
+        tilebox::blocking::Client::builder()
+            .url(url)
+            .build()?
+            .as_async(),
+    );
     let runner = client
         .runner()
         .cache(LocalFileSystemCache::new(cache_dir))
@@ -124,7 +129,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             url
         }
     };
-    let client = BlockingClient::new(url.clone())?;
+    let client = BlockingClient::from(
+        tilebox::blocking::Client::builder()
+            .url(url.clone())
+            .build()?
+            .as_async(),
+    );
     let cache_dir = std::env::temp_dir().join(format!("tilebox-mapreduce-{}", Uuid::new_v4()));
     let job = client.submit("map-reduce", &MapReduce { n })?;
     let start = std::time::Instant::now();

@@ -38,7 +38,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(c), Some(u)) => (c.as_str(), u.clone()),
         _ => return Err(usage.into()),
     };
-    let client = BlockingClient::new(url)?;
+    let client = BlockingClient::from(
+        tilebox::blocking::Client::builder()
+            .url(url)
+            .build()?
+            .as_async(),
+    );
     match cmd {
         "submit" => {
             let name = args.get(3).ok_or(usage)?.clone();

@@ -6,6 +6,7 @@
 
 mod sqlite;
 pub mod tx;
+pub mod workflows;
 
 use std::ops::Bound;
 

@@ -1,28 +1,56 @@
-//! Lease extension on a dedicated OS thread with its own current-thread runtime, so neither a CPU-bound sync
-//! task nor an async task that blocks every worker can stop the heartbeat.
+//! Lease extension for every task a runner holds, on one dedicated thread per run, so neither CPU-bound sync
+//! tasks nor async tasks that hog the runner's executor can stop the heartbeat.
+//!
+//! The thread parks on the core's `block_on` (with the runner's tokio runtime entered when there is one) and
+//! extends each lease when the server's recommended wait has passed. A lease is kept until the runner says
+//! its task was reported ([`Heartbeat::stop`]), so a report that waits out a server restart keeps its lease;
+//! extension failures that may pass (connection refused, `unavailable`) are retried until the lease runs
+//! out.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::future::{Either, select};
+use tilebox_core::RetryPolicy;
 use tilebox_core::rpc::RpcClient;
 use tilebox_core::wire::workflows::v1 as wf;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::Stats;
 use crate::client::id_msg;
+use crate::runtime::TaskRuntime;
 
-pub(crate) enum Beat {
-    /// A task was claimed with this lease and recommended wait.
+/// When a task's lease runs out, as far as the runner knows; shared by the heartbeat and the reporter.
+#[derive(Clone, Debug)]
+pub(crate) struct LeaseClock(Arc<Mutex<Instant>>);
+
+impl LeaseClock {
+    fn new(expires: Instant) -> Self {
+        Self(Arc::new(Mutex::new(expires)))
+    }
+
+    /// The instant the lease expires.
+    pub(crate) fn expires(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, expires: Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = expires;
+    }
+}
+
+enum Beat {
     Start {
         task: Uuid,
         lease: Duration,
         wait: Duration,
+        clock: LeaseClock,
     },
-    /// The task finished: stop extending.
-    Stop,
+    Stop(Uuid),
 }
 
 /// Handle of the heartbeat thread; dropping it ends the thread.
@@ -30,14 +58,7 @@ pub(crate) struct Heartbeat {
     tx: mpsc::UnboundedSender<Beat>,
 }
 
-fn prost_dur(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
-    }
-}
-
-fn std_dur(d: Option<&prost_types::Duration>) -> Duration {
+pub(crate) fn std_dur(d: Option<&prost_types::Duration>) -> Duration {
     d.and_then(|d| {
         Some(Duration::new(
             u64::try_from(d.seconds).ok()?,
@@ -47,79 +68,143 @@ fn std_dur(d: Option<&prost_types::Duration>) -> Duration {
     .unwrap_or_default()
 }
 
+fn prost_dur(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
 impl Heartbeat {
-    pub(crate) fn spawn(rpc: RpcClient, stats: Arc<Stats>) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+    pub(crate) fn spawn(
+        rpc: RpcClient,
+        stats: Arc<Stats>,
+        runtime: TaskRuntime,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::unbounded();
         std::thread::Builder::new()
             .name("tilebox-lease-heartbeat".into())
-            .spawn(move || runtime.block_on(run(rpc, stats, rx)))?;
+            .spawn(move || {
+                let _entered = runtime.enter();
+                tilebox_core::block_on(run(rpc, stats, rx));
+            })?;
         Ok(Self { tx })
     }
 
-    pub(crate) fn start(&self, task: Uuid, lease: Option<&wf::TaskLease>) {
+    /// Start extending `task`'s lease; returns the clock of its expiry.
+    pub(crate) fn start(&self, task: Uuid, lease: Option<&wf::TaskLease>) -> LeaseClock {
         let lease_d = std_dur(lease.and_then(|l| l.lease.as_ref()));
         let wait = std_dur(lease.and_then(|l| l.recommended_wait_until_next_extension.as_ref()));
-        if lease_d.is_zero() {
-            return;
+        let clock = LeaseClock::new(Instant::now() + lease_d);
+        if !lease_d.is_zero() {
+            let _ = self.tx.unbounded_send(Beat::Start {
+                task,
+                lease: lease_d,
+                wait,
+                clock: clock.clone(),
+            });
         }
-        let _ = self.tx.send(Beat::Start {
-            task,
-            lease: lease_d,
-            wait,
-        });
+        clock
     }
 
-    pub(crate) fn stop(&self) {
-        let _ = self.tx.send(Beat::Stop);
+    /// Stop extending `task`'s lease.
+    pub(crate) fn stop(&self, task: Uuid) {
+        let _ = self.tx.unbounded_send(Beat::Stop(task));
+    }
+}
+
+struct Held {
+    lease: Duration,
+    next: Instant,
+    clock: LeaseClock,
+}
+
+fn next_wait(lease: Duration, recommended: Duration) -> Duration {
+    if recommended.is_zero() {
+        lease / 2
+    } else {
+        recommended
     }
 }
 
 async fn run(rpc: RpcClient, stats: Arc<Stats>, mut rx: mpsc::UnboundedReceiver<Beat>) {
-    let mut current: Option<(Uuid, Duration, Instant)> = None;
+    let sleeper = Arc::clone(rpc.sleeper());
+    let mut held: HashMap<Uuid, Held> = HashMap::new();
     loop {
-        let deadline = current.map(|c| c.2);
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                None => return,
-                Some(Beat::Start { task, lease, wait }) => {
-                    let wait = if wait.is_zero() { lease / 2 } else { wait };
-                    current = Some((task, lease, Instant::now() + wait));
-                }
-                Some(Beat::Stop) => current = None,
-            },
-            () = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                let Some((task, lease, _)) = current else { continue };
-                let req = wf::TaskLeaseRequest { task_id: Some(id_msg(task)), requested_lease: Some(prost_dur(lease * 2)) };
-                let resp: Result<wf::TaskLease, _> = rpc.call("workflows.v1.TaskService/ExtendTaskLease", &req).await;
-                // A Stop may have arrived meanwhile; only keep extending the same task.
-                if current.map(|c| c.0) != Some(task) {
-                    continue;
-                }
-                match resp {
-                    Ok(l) if l.lease.is_some() && !std_dur(l.lease.as_ref()).is_zero() => {
-                        stats.extensions_granted.fetch_add(1, Ordering::Relaxed);
-                        let lease = std_dur(l.lease.as_ref());
-                        let mut wait = std_dur(l.recommended_wait_until_next_extension.as_ref());
-                        if wait.is_zero() {
-                            wait = lease / 2;
+        let timer = match held.values().map(|h| h.next).min() {
+            Some(next) => {
+                Either::Left(sleeper.sleep(next.saturating_duration_since(Instant::now())))
+            }
+            None => Either::Right(futures::future::pending::<()>()),
+        };
+        match select(rx.next(), timer).await {
+            Either::Left((None, _)) => return,
+            Either::Left((
+                Some(Beat::Start {
+                    task,
+                    lease,
+                    wait,
+                    clock,
+                }),
+                _,
+            )) => {
+                let next = Instant::now() + next_wait(lease, wait);
+                held.insert(task, Held { lease, next, clock });
+            }
+            Either::Left((Some(Beat::Stop(task)), _)) => {
+                held.remove(&task);
+            }
+            Either::Right(((), _)) => {
+                let now = Instant::now();
+                let due: Vec<(Uuid, Duration)> = held
+                    .iter()
+                    .filter(|(_, h)| h.next <= now)
+                    .map(|(id, h)| (*id, h.lease))
+                    .collect();
+                let results = futures::future::join_all(due.into_iter().map(|(task, lease)| {
+                    let rpc = rpc.clone();
+                    async move {
+                        let req = wf::TaskLeaseRequest {
+                            task_id: Some(id_msg(task)),
+                            requested_lease: Some(prost_dur(lease * 2)),
+                        };
+                        (task, rpc.extend_task_lease(req).await)
+                    }
+                }))
+                .await;
+                for (task, result) in results {
+                    // A Stop may have arrived meanwhile: then the entry is gone.
+                    let Some(h) = held.get_mut(&task) else {
+                        continue;
+                    };
+                    match result {
+                        Ok(l) if !std_dur(l.lease.as_ref()).is_zero() => {
+                            stats.extensions_granted.fetch_add(1, Ordering::Relaxed);
+                            let lease = std_dur(l.lease.as_ref());
+                            let wait = std_dur(l.recommended_wait_until_next_extension.as_ref());
+                            let now = Instant::now();
+                            h.clock.set(now + lease);
+                            h.lease = lease;
+                            h.next = now + next_wait(lease, wait);
                         }
-                        current = Some((task, lease, Instant::now() + wait));
-                    }
-                    Ok(_) => {
-                        tracing::debug!(%task, "lease extension not granted; stop extending");
-                        current = None;
-                    }
-                    Err(e) => {
-                        tracing::warn!(%task, error = %e, "lease extension failed; stop extending");
-                        current = None;
+                        Ok(_) => {
+                            tracing::debug!(%task, "lease extension not granted; stop extending");
+                            held.remove(&task);
+                        }
+                        Err(e) if RetryPolicy::is_retryable(&e) => {
+                            // The server may be restarting: try again while the lease lasts.
+                            let left = h.clock.expires().saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                tracing::warn!(%task, error = %e, "lease extension failed until the lease ran out");
+                                held.remove(&task);
+                            } else {
+                                h.next = Instant::now() + (left / 4).min(Duration::from_secs(1));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%task, error = %e, "lease extension failed; stop extending");
+                            held.remove(&task);
+                        }
                     }
                 }
             }

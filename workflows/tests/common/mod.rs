@@ -29,8 +29,33 @@ pub async fn server_with(config: WorkflowsConfig) -> ServerHandle {
         .expect("server starts")
 }
 
+/// A workflows client over the tokio adapter.
 pub fn client(url: &str) -> Client {
-    Client::new(url).expect("client")
+    use tilebox_workflows::WorkflowsExt;
+    tilebox_tokio::Client::builder()
+        .url(url)
+        .build()
+        .expect("client")
+        .workflows()
+}
+
+/// A blocking workflows client over the blocking adapter (no runtime).
+pub fn blocking_client(url: &str) -> tilebox_workflows::BlockingClient {
+    let datasets = tilebox_blocking::Client::builder()
+        .url(url)
+        .build()
+        .expect("client");
+    tilebox_workflows::BlockingClient::from(datasets.as_async())
+}
+
+/// A workflows client over the async-std/smol adapter (no tokio).
+pub fn async_std_client(url: &str) -> Client {
+    use tilebox_workflows::WorkflowsExt;
+    tilebox_async_std::Client::builder()
+        .url(url)
+        .build()
+        .expect("client")
+        .workflows()
 }
 
 /// Append `entry` to the `log` key of the job cache (one runner at a time).

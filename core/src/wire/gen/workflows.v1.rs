@@ -283,6 +283,24 @@ impl TaskState {
         }
     }
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RenderOptions {
+    #[prost(string, tag = "1")]
+    pub layout: ::prost::alloc::string::String,
+    #[prost(int64, optional, tag = "2")]
+    pub theme_id: ::core::option::Option<i64>,
+    #[prost(bool, tag = "3")]
+    pub sketchy: bool,
+    #[prost(int64, tag = "4")]
+    pub padding: i64,
+    #[prost(string, tag = "5")]
+    pub direction: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Diagram {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub svg: ::prost::bytes::Bytes,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SubmitJobRequest {
     #[deprecated]
@@ -324,6 +342,17 @@ pub struct CancelJobRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CancelJobResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct VisualizeJobRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub render_options: ::core::option::Option<RenderOptions>,
+    #[prost(enumeration = "WorkflowDiagramTheme", tag = "3")]
+    pub theme: i32,
+    #[prost(bool, tag = "4")]
+    pub include_job_name: bool,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct QueryFilters {
     #[prost(message, optional, tag = "1")]
@@ -377,6 +406,41 @@ pub struct CloneJobRequest {
     pub root_tasks_overrides: ::prost::alloc::vec::Vec<SingleTaskSubmission>,
     #[prost(string, tag = "3")]
     pub job_name: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum WorkflowDiagramTheme {
+    Unspecified = 0,
+    Light = 1,
+    Dark = 2,
+    ConsoleLight = 3,
+    ConsoleDark = 4,
+}
+impl WorkflowDiagramTheme {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "WORKFLOW_DIAGRAM_THEME_UNSPECIFIED",
+            Self::Light => "WORKFLOW_DIAGRAM_THEME_LIGHT",
+            Self::Dark => "WORKFLOW_DIAGRAM_THEME_DARK",
+            Self::ConsoleLight => "WORKFLOW_DIAGRAM_THEME_CONSOLE_LIGHT",
+            Self::ConsoleDark => "WORKFLOW_DIAGRAM_THEME_CONSOLE_DARK",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "WORKFLOW_DIAGRAM_THEME_UNSPECIFIED" => Some(Self::Unspecified),
+            "WORKFLOW_DIAGRAM_THEME_LIGHT" => Some(Self::Light),
+            "WORKFLOW_DIAGRAM_THEME_DARK" => Some(Self::Dark),
+            "WORKFLOW_DIAGRAM_THEME_CONSOLE_LIGHT" => Some(Self::ConsoleLight),
+            "WORKFLOW_DIAGRAM_THEME_CONSOLE_DARK" => Some(Self::ConsoleDark),
+            _ => None,
+        }
+    }
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct NextTaskRequest {

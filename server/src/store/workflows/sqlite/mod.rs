@@ -1,0 +1,244 @@
+//! SQLite backend of [`WorkflowsStore`] (sqlx), sharing the datasets store's database.
+//!
+//! Writes go through the database's shared [`Writer`]: queued behind the datasets writes and each other, then
+//! run as one `BEGIN IMMEDIATE` transaction on a task of their own (see [`SqliteWorkflowsStore::write`]), so
+//! a request that is cancelled while it waits for the lock or in the middle of a transaction never leaves a
+//! transaction open on a pooled connection nor half a change behind.
+
+mod clusters;
+mod jobs;
+mod schema;
+mod tasks;
+
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use sqlx::{SqliteConnection, SqlitePool};
+use tilebox_core::wire::workflows::v1::TaskState;
+
+use super::{
+    ClaimRequest, ClaimedTask, ClusterRecord, ComputedReport, FailureReport, JobPage, JobQuery,
+    JobRecord, Lease, NewJob, WfResult, WorkflowsStore, WorkflowsStoreError,
+};
+use crate::config::WorkflowsConfig;
+use crate::store::tx::Writer;
+use crate::store::{RawId, StoreError};
+
+/// The workflows store on SQLite. Cloning shares the pool and the writer lock.
+#[derive(Clone)]
+pub struct SqliteWorkflowsStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteWorkflowsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteWorkflowsStore")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a write transaction can reach.
+pub(super) struct Inner {
+    pool: SqlitePool,
+    writer: Writer,
+    pub(super) config: WorkflowsConfig,
+    last_id: StdMutex<u128>,
+}
+
+impl SqliteWorkflowsStore {
+    /// Opens the store on the pool of the datasets store, writing through the same `writer`: creates (or
+    /// upgrades) the tables and the default cluster.
+    pub async fn open(
+        pool: SqlitePool,
+        writer: Writer,
+        config: WorkflowsConfig,
+    ) -> Result<Self, StoreError> {
+        let store = SqliteWorkflowsStore {
+            inner: Arc::new(Inner {
+                pool,
+                writer,
+                config,
+                last_id: StdMutex::new(0),
+            }),
+        };
+        store.init().await.map_err(|e| match e {
+            WorkflowsStoreError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+        Ok(store)
+    }
+
+    async fn init(&self) -> WfResult<()> {
+        schema::create(&self.inner.pool).await?;
+        self.write(|_, conn| Box::pin(clusters::ensure_default(conn)))
+            .await
+    }
+
+    /// Runs `unit` as one write transaction through the [`Writer`]: committed when it returns `Ok`, rolled
+    /// back when it returns an error; once started it runs to its end whatever happens to the caller.
+    async fn write<T, F>(&self, unit: F) -> WfResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c Inner, &'c mut SqliteConnection) -> BoxFuture<'c, WfResult<T>>
+            + Send
+            + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .writer
+            .run(move |conn| Box::pin(async move { unit(&inner, conn).await }))
+            .await
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+}
+
+impl Inner {
+    /// A new UUIDv7, strictly greater than every id handed out before by this store.
+    fn new_id(&self) -> RawId {
+        let ms = (now_us() / 1000) as u128;
+        let rand = u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes());
+        // 48-bit ms | version 7 | 12 random bits | variant 10 | 62 random bits
+        let mut v = (ms & 0xFFFF_FFFF_FFFF) << 80;
+        v |= 0x7u128 << 76;
+        v |= (rand >> 64 & 0xFFF) << 64;
+        v |= 0b10u128 << 62;
+        v |= rand & 0x3FFF_FFFF_FFFF_FFFF;
+        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
+        if v <= *last {
+            v = *last + 1;
+        }
+        *last = v;
+        v.to_be_bytes()
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub(super) fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A duration in microseconds (saturating).
+pub(super) fn dur_us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// A 16-byte id from a BLOB column.
+pub(super) fn raw_id(v: &[u8]) -> WfResult<RawId> {
+    v.try_into().map_err(|_| {
+        WorkflowsStoreError::Store(StoreError::Corrupt(format!(
+            "stored id has {} bytes, expected 16",
+            v.len()
+        )))
+    })
+}
+
+/// A task state from an INTEGER column.
+pub(super) fn task_state(v: i64) -> WfResult<TaskState> {
+    i32::try_from(v)
+        .ok()
+        .and_then(|v| TaskState::try_from(v).ok())
+        .ok_or_else(|| {
+            WorkflowsStoreError::Store(StoreError::Corrupt(format!("unknown task state {v}")))
+        })
+}
+
+/// Formats an id for messages.
+pub(super) fn fmt_id(id: &RawId) -> String {
+    uuid::Uuid::from_bytes(*id).to_string()
+}
+
+impl WorkflowsStore for SqliteWorkflowsStore {
+    fn get_cluster(&self, slug: Option<String>) -> BoxFuture<'_, WfResult<Option<ClusterRecord>>> {
+        Box::pin(async move {
+            let mut conn = self.pool().acquire().await?;
+            clusters::get(&mut conn, slug.as_deref()).await
+        })
+    }
+
+    fn list_clusters(&self) -> BoxFuture<'_, WfResult<Vec<ClusterRecord>>> {
+        Box::pin(async move {
+            let mut conn = self.pool().acquire().await?;
+            clusters::list(&mut conn).await
+        })
+    }
+
+    fn create_cluster(&self, cluster: ClusterRecord) -> BoxFuture<'_, WfResult<ClusterRecord>> {
+        Box::pin(self.write(move |_, conn| Box::pin(clusters::create(conn, cluster))))
+    }
+
+    fn update_cluster(
+        &self,
+        slug: String,
+        display_name: Option<String>,
+        description: Option<String>,
+    ) -> BoxFuture<'_, WfResult<ClusterRecord>> {
+        Box::pin(self.write(move |_, conn| {
+            Box::pin(clusters::update(conn, slug, display_name, description))
+        }))
+    }
+
+    fn delete_cluster(&self, slug: String) -> BoxFuture<'_, WfResult<()>> {
+        Box::pin(self.write(move |_, conn| Box::pin(clusters::delete(conn, slug))))
+    }
+
+    fn submit_job(&self, job: NewJob) -> BoxFuture<'_, WfResult<JobRecord>> {
+        Box::pin(self.write(move |inner, conn| Box::pin(jobs::submit(inner, conn, job))))
+    }
+
+    fn get_job(&self, id: RawId, with_tasks: bool) -> BoxFuture<'_, WfResult<Option<JobRecord>>> {
+        Box::pin(async move {
+            let mut conn = self.pool().acquire().await?;
+            jobs::view(&mut conn, id, with_tasks).await
+        })
+    }
+
+    fn cancel_job(&self, id: RawId) -> BoxFuture<'_, WfResult<()>> {
+        Box::pin(self.write(move |_, conn| Box::pin(jobs::cancel(conn, id))))
+    }
+
+    fn retry_job(&self, id: RawId) -> BoxFuture<'_, WfResult<u64>> {
+        Box::pin(self.write(move |_, conn| Box::pin(jobs::retry(conn, id))))
+    }
+
+    fn query_jobs(&self, query: JobQuery) -> BoxFuture<'_, WfResult<JobPage>> {
+        Box::pin(async move {
+            let mut conn = self.pool().acquire().await?;
+            jobs::query(&mut conn, &query).await
+        })
+    }
+
+    fn next_task(
+        &self,
+        computed: Option<ComputedReport>,
+        claim: Option<ClaimRequest>,
+    ) -> BoxFuture<'_, WfResult<Option<ClaimedTask>>> {
+        Box::pin(
+            self.write(move |inner, conn| Box::pin(tasks::next_task(inner, conn, computed, claim))),
+        )
+    }
+
+    fn task_failed(&self, report: FailureReport) -> BoxFuture<'_, WfResult<TaskState>> {
+        Box::pin(self.write(move |inner, conn| Box::pin(tasks::failed(inner, conn, report))))
+    }
+
+    fn extend_lease(&self, id: RawId, requested_us: i64) -> BoxFuture<'_, WfResult<Option<Lease>>> {
+        Box::pin(
+            self.write(move |inner, conn| {
+                Box::pin(tasks::extend_lease(inner, conn, id, requested_us))
+            }),
+        )
+    }
+
+    fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {
+        Box::pin(self.write(|inner, conn| Box::pin(tasks::reap(inner, conn, now_us()))))
+    }
+}
