@@ -41,8 +41,9 @@ pub use transport::{UreqTransport, UreqTransportBuilder};
 
 pub use tilebox_core;
 pub use tilebox_core::{
-    AsyncSleep, ClientConfig, Code, CollectionInfo, Datapoint, DatapointInterval, DatapointMeta,
-    Datapoints, DatasetGroup, DatasetKind, DatasetSpec, DynamicDatapoint, Error, Extent, FieldSpec,
-    FieldType, IngestOptions, IngestSummary, Page, ProgressEvent, ProgressListener, QueryOptions,
-    Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport, TransportError,
+    AsyncSleep, ClientConfig, Code, CollectionInfo, CollectionQuota, Datapoint, DatapointInterval,
+    DatapointMeta, Datapoints, DatasetGroup, DatasetKind, DatasetPermission, DatasetSpec,
+    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, Filter, IngestOptions, IngestSummary,
+    Page, ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema,
+    SpatialExtent, TimeInterval, Transport, TransportError, Visibility, field,
 };

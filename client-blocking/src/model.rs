@@ -8,8 +8,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tilebox_core::{
-    CollectionInfo, Datapoint, Datapoints, DatasetGroup, DatasetKind, IngestOptions, IngestSummary,
-    IntoDatapointId, Page, QueryOptions, Result, Schema,
+    CollectionInfo, CollectionQuota, Datapoint, Datapoints, DatasetGroup, DatasetKind,
+    DatasetPermission, IngestOptions, IngestSummary, IntoDatapointId, Page, QueryOptions, Result,
+    Schema, Visibility,
 };
 use uuid::Uuid;
 
@@ -77,6 +78,16 @@ impl DatasetTree {
     pub fn server_message(&self) -> &str {
         self.inner.server_message()
     }
+
+    /// How many datasets the caller's organisation owns.
+    pub fn owned_datasets(&self) -> i64 {
+        self.inner.owned_datasets()
+    }
+
+    /// How many datasets the caller's organisation may own; `None` for no limit.
+    pub fn maximum_owned_datasets(&self) -> Option<i64> {
+        self.inner.maximum_owned_datasets()
+    }
 }
 
 /// A dataset, with blocking operations.
@@ -138,6 +149,31 @@ impl Dataset {
         self.inner.kind()
     }
 
+    /// The icon name (may be empty).
+    pub fn icon(&self) -> &str {
+        self.inner.icon()
+    }
+
+    /// The caller's permissions on the dataset.
+    pub fn permissions(&self) -> Vec<DatasetPermission> {
+        self.inner.permissions()
+    }
+
+    /// Whether the caller holds `permission` on the dataset.
+    pub fn has_permission(&self, permission: DatasetPermission) -> bool {
+        self.inner.has_permission(permission)
+    }
+
+    /// How the dataset is visible to the caller.
+    pub fn visibility(&self) -> Visibility {
+        self.inner.visibility()
+    }
+
+    /// Whether the dataset's schema may still be changed freely.
+    pub fn type_editable(&self) -> bool {
+        self.inner.type_editable()
+    }
+
     /// The type URL of its datapoints.
     pub fn type_url(&self) -> &str {
         self.inner.type_url()
@@ -154,6 +190,15 @@ impl Dataset {
             .into_iter()
             .map(Collection::from)
             .collect())
+    }
+
+    /// All collections and the caller's collection quota from the same listing.
+    pub fn collections_and_quota(&self) -> Result<(Vec<Collection>, CollectionQuota)> {
+        let (collections, quota) = block_on(self.inner.collections_and_quota())?;
+        Ok((
+            collections.into_iter().map(Collection::from).collect(),
+            quota,
+        ))
     }
 
     /// The collection `name` ([`tilebox_core::Error::NotFound`] if there is none).

@@ -34,9 +34,10 @@ pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
 
 pub use tilebox_core;
 pub use tilebox_core::{
-    AsyncSleep, ClientConfig, Code, Collection, CollectionInfo, Datapoint, DatapointInterval,
-    DatapointMeta, Datapoints, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
-    DynamicDatapoint, Error, Extent, FieldSpec, FieldType, IngestOptions, IngestSummary, Page,
-    ProgressEvent, ProgressListener, QueryOptions, Result, RetryPolicy, Schema, SpatialExtent,
-    TimeInterval, Transport, TransportError,
+    AsyncSleep, ClientConfig, Code, Collection, CollectionInfo, CollectionQuota, Datapoint,
+    DatapointInterval, DatapointMeta, Datapoints, Dataset, DatasetGroup, DatasetKind,
+    DatasetPermission, DatasetSpec, DatasetTree, DynamicDatapoint, Error, Extent, FieldSpec,
+    FieldType, Filter, IngestOptions, IngestSummary, Page, ProgressEvent, ProgressListener,
+    QueryOptions, Result, RetryPolicy, Schema, SpatialExtent, TimeInterval, Transport,
+    TransportError, Visibility, field,
 };

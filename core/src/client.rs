@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::load::{
     LoadJob, LoadSettings, PageFetcher, PageStream, RawDatapoints, load_jobs, page_time_span,
 };
-use crate::model::{Collection, CollectionInfo, Dataset, DatasetSpec, DatasetTree};
+use crate::model::{
+    Collection, CollectionInfo, CollectionQuota, Dataset, DatasetSpec, DatasetTree,
+};
 use crate::paging::QueryPlan;
 use crate::progress::{ProgressListener, ProgressTracker};
 use crate::query::{
@@ -327,6 +329,12 @@ impl Dataset {
 
     /// All collections, with availability and count.
     pub async fn collections(&self) -> Result<Vec<Collection>> {
+        Ok(self.collections_and_quota().await?.0)
+    }
+
+    /// All collections (with availability and count) and the caller's collection quota from the same
+    /// listing.
+    pub async fn collections_and_quota(&self) -> Result<(Vec<Collection>, CollectionQuota)> {
         let response = self
             .rpc()
             .list_collections(pb::ListCollectionsRequest {
@@ -335,7 +343,7 @@ impl Dataset {
                 with_count: true,
             })
             .await?;
-        response
+        let collections = response
             .data
             .iter()
             .map(|info| {
@@ -344,7 +352,14 @@ impl Dataset {
                     CollectionInfo::from_wire(info)?,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((
+            collections,
+            CollectionQuota {
+                owned: response.owned_collections,
+                maximum: response.maximum_owned_collections,
+            },
+        ))
     }
 
     /// The collection `name`, with availability and count ([`Error::NotFound`] if there is none).

@@ -16,6 +16,7 @@ pub mod connect;
 pub mod datapoint;
 pub mod error;
 pub mod executor;
+pub mod filter;
 pub mod load;
 pub mod model;
 pub mod paging;
@@ -39,9 +40,10 @@ pub use datapoint::{
 };
 pub use error::{Code, Error, Result};
 pub use executor::block_on;
+pub use filter::{Filter, field};
 pub use model::{
-    Collection, CollectionInfo, Dataset, DatasetGroup, DatasetKind, DatasetSpec, DatasetTree,
-    FieldSpec, FieldType,
+    Collection, CollectionInfo, CollectionQuota, Dataset, DatasetGroup, DatasetKind,
+    DatasetPermission, DatasetSpec, DatasetTree, FieldSpec, FieldType, Visibility,
 };
 pub use progress::{ProgressEvent, ProgressListener};
 pub use prost_reflect;

@@ -17,7 +17,7 @@ use crate::rpc::RpcClient;
 use crate::time::{TimeInterval, uuid_from_wire};
 use crate::wire::datasets::v1 as pb;
 
-pub use crate::wire::datasets::v1::DatasetKind;
+pub use crate::wire::datasets::v1::{DatasetKind, DatasetPermission, Visibility};
 
 /// A dataset: its metadata and schema. Cheap to clone; the operations are in [`crate::client`].
 #[derive(Clone)]
@@ -109,6 +109,49 @@ impl Dataset {
             .and_then(|id| uuid_from_wire(id).ok())
     }
 
+    /// The icon name shown for the dataset (may be empty).
+    pub fn icon(&self) -> &str {
+        &self.inner.wire.icon
+    }
+
+    /// The caller's permissions on the dataset, in the order sent (numbers this SDK does not know are
+    /// left out; [`Dataset::wire`] keeps them).
+    pub fn permissions(&self) -> Vec<DatasetPermission> {
+        self.inner
+            .wire
+            .permissions
+            .iter()
+            .filter_map(|p| DatasetPermission::try_from(*p).ok())
+            .collect()
+    }
+
+    /// Whether the caller holds `permission` on the dataset.
+    pub fn has_permission(&self, permission: DatasetPermission) -> bool {
+        self.inner.wire.permissions.contains(&(permission as i32))
+    }
+
+    /// How the dataset is visible to the caller (private, shared with them, public); `Unspecified` for
+    /// numbers this SDK does not know.
+    pub fn visibility(&self) -> Visibility {
+        Visibility::try_from(self.inner.wire.visibility).unwrap_or(Visibility::Unspecified)
+    }
+
+    /// Whether the dataset's schema may still be changed freely (true while it holds no data).
+    pub fn type_editable(&self) -> bool {
+        self.inner.wire.type_editable
+    }
+
+    /// The collections the server embedded in the dataset message (usually none; use
+    /// `Dataset::collections` to list them).
+    pub fn embedded_collections(&self) -> Result<Vec<CollectionInfo>> {
+        self.inner
+            .wire
+            .collections
+            .iter()
+            .map(CollectionInfo::from_wire)
+            .collect()
+    }
+
     /// The wire message as received.
     pub fn wire(&self) -> &pb::Dataset {
         &self.inner.wire
@@ -156,6 +199,7 @@ pub struct DatasetGroup {
     id: Option<Uuid>,
     code_name: String,
     name: String,
+    icon: String,
     groups: BTreeMap<String, DatasetGroup>,
     datasets: BTreeMap<String, Dataset>,
 }
@@ -174,6 +218,11 @@ impl DatasetGroup {
     /// The display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The icon name shown for the group (may be empty).
+    pub fn icon(&self) -> &str {
+        &self.icon
     }
 
     /// The direct sub-group `code_name`.
@@ -236,6 +285,8 @@ impl fmt::Debug for DatasetGroup {
 pub struct DatasetTree {
     root: DatasetGroup,
     server_message: String,
+    owned_datasets: i64,
+    maximum_owned_datasets: Option<i64>,
 }
 
 impl DatasetTree {
@@ -265,6 +316,7 @@ impl DatasetTree {
                         id: Some(id),
                         code_name: g.code_name.clone(),
                         name: g.name.clone(),
+                        icon: g.icon.clone(),
                         ..Default::default()
                     },
                 },
@@ -329,6 +381,8 @@ impl DatasetTree {
         Ok(DatasetTree {
             root,
             server_message: response.server_message,
+            owned_datasets: response.owned_datasets,
+            maximum_owned_datasets: response.maximum_owned_datasets,
         })
     }
 
@@ -383,6 +437,16 @@ impl DatasetTree {
     /// The server's message of the day (empty if none).
     pub fn server_message(&self) -> &str {
         &self.server_message
+    }
+
+    /// How many datasets the caller's organisation owns.
+    pub fn owned_datasets(&self) -> i64 {
+        self.owned_datasets
+    }
+
+    /// How many datasets the caller's organisation may own; `None` for no limit.
+    pub fn maximum_owned_datasets(&self) -> Option<i64> {
+        self.maximum_owned_datasets
     }
 }
 
@@ -442,6 +506,15 @@ impl fmt::Display for CollectionInfo {
         }
         Ok(())
     }
+}
+
+/// How many collections the caller's organisation owns and may own, as reported with a collection listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CollectionQuota {
+    /// Collections owned.
+    pub owned: i64,
+    /// Most collections that may be owned; `None` for no limit.
+    pub maximum: Option<i64>,
 }
 
 /// A collection of a dataset. Cheap to clone; the operations are in [`crate::client`].

@@ -1,7 +1,7 @@
 //! Query options and query results.
 //!
 //! [`QueryOptions`] describes a query: the temporal extent (or a datapoint-id range), an optional spatial
-//! filter, `skip_data`, progress reporting and how to load (page size, parallel paging, concurrency).
+//! filter, filter expressions over queryable fields ([`crate::filter`]), `skip_data`, progress reporting and how to load (page size, parallel paging, concurrency).
 //! [`Datapoints`] holds the result as serialized datapoints in query order and decodes them typed
 //! ([`Datapoints::decode_into`]) or dynamically ([`Datapoints::records`]).
 
@@ -15,6 +15,7 @@ use crate::datapoint::{
     DatapointMeta, DynamicDatapoint, Schema, decode_dynamic, decode_meta, decode_typed,
 };
 use crate::error::{Error, Result};
+use crate::filter::{Filter, encode_all};
 use crate::model::Dataset;
 use crate::progress::{ProgressEvent, ProgressListener};
 use crate::time::{DatapointInterval, IntoTimeInterval, TimeInterval};
@@ -65,6 +66,9 @@ impl IntoExtent for Extent {
     }
 }
 
+/// Wire number of `SPATIAL_FILTER_MODE_GEOMETRY_CONTAINS_FILTER` (newer than the bundled protos).
+const GEOMETRY_CONTAINS_FILTER: i32 = 3;
+
 /// How a spatial filter matches geometries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -74,8 +78,11 @@ pub enum SpatialMode {
     Unspecified,
     /// Datapoints whose geometry intersects the filter geometry.
     Intersects,
-    /// Datapoints whose geometry lies within the filter geometry.
+    /// Datapoints whose geometry lies within the filter geometry (the filter contains the geometry).
     Contains,
+    /// Datapoints whose geometry contains the filter geometry (wire value 3,
+    /// `SPATIAL_FILTER_MODE_GEOMETRY_CONTAINS_FILTER` of newer API versions).
+    GeometryContainsFilter,
 }
 
 /// The coordinate system a spatial filter is evaluated in.
@@ -143,10 +150,11 @@ impl SpatialExtent {
                 wkb: self.wkb.clone(),
             }),
             mode: match self.mode {
-                SpatialMode::Unspecified => pb::SpatialFilterMode::Unspecified,
-                SpatialMode::Intersects => pb::SpatialFilterMode::Intersects,
-                SpatialMode::Contains => pb::SpatialFilterMode::Contains,
-            } as i32,
+                SpatialMode::Unspecified => pb::SpatialFilterMode::Unspecified as i32,
+                SpatialMode::Intersects => pb::SpatialFilterMode::Intersects as i32,
+                SpatialMode::Contains => pb::SpatialFilterMode::Contains as i32,
+                SpatialMode::GeometryContainsFilter => GEOMETRY_CONTAINS_FILTER,
+            },
             coordinate_system: match self.coordinate_system {
                 CoordinateSystem::Unspecified => pb::SpatialCoordinateSystem::Unspecified,
                 CoordinateSystem::Cartesian => pb::SpatialCoordinateSystem::Cartesian,
@@ -167,7 +175,7 @@ pub const DEFAULT_PAGE_SIZE: u64 = 2000;
 pub struct QueryOptions {
     extent: std::result::Result<Extent, String>,
     spatial: Option<SpatialExtent>,
-    expressions: Vec<pb::FilterExpression>,
+    expressions: Vec<Filter>,
     skip_data: bool,
     show_progress: bool,
     progress: Option<Arc<dyn ProgressListener>>,
@@ -224,10 +232,17 @@ impl QueryOptions {
         self
     }
 
-    /// Adds a server-side filter expression (ANDed with the others).
-    pub fn filter(mut self, expression: pb::FilterExpression) -> Self {
-        self.expressions.push(expression);
+    /// Adds a server-side filter expression over queryable fields (ANDed with the others), built with
+    /// [`field`](crate::filter::field) or handed through as a wire `FilterExpression`. An invalid filter
+    /// fails the query with [`Error::InvalidInput`] before any request.
+    pub fn filter(mut self, filter: impl Into<Filter>) -> Self {
+        self.expressions.push(filter.into());
         self
+    }
+
+    /// The filter expressions added with [`QueryOptions::filter`].
+    pub fn filter_expressions(&self) -> &[Filter] {
+        &self.expressions
     }
 
     /// Only load `time`, `id` and `ingestion_time` of each datapoint.
@@ -327,7 +342,7 @@ impl QueryOptions {
     pub fn filters(&self) -> Result<pb::QueryFilters> {
         let mut filters = pb::QueryFilters {
             spatial_extent: self.spatial.as_ref().map(SpatialExtent::to_wire),
-            expressions: self.expressions.clone(),
+            expressions: encode_all(&self.expressions)?,
             ..Default::default()
         };
         match self.extent()? {

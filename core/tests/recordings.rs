@@ -1030,3 +1030,71 @@ fn query_one_collection_single_page() {
     assert_eq!(count_by(&full, "processing_level"), [("3".to_owned(), 437)]);
     check_full_and_slim(&full, &slim);
 }
+
+/// Every field the hosted API sends on datasets, groups and collection listings is reachable through the
+/// typed model (not only through the wire messages).
+#[test]
+fn typed_accessors_reach_every_recorded_field() {
+    use tilebox_core::{CollectionInfo, Dataset, DatasetPermission, DatasetTree, Visibility};
+    let Some(dir) = recordings() else { return };
+    let (client, _) = replay(&dir, "datasets.rpcs.bin");
+
+    // ListDatasets (2024): group icons, dataset icons, no permissions or visibility sent yet.
+    let list =
+        pb::ListDatasetsResponse::decode(bodies(&dir, "datasets.rpcs.bin")[0].clone()).unwrap();
+    let tree = DatasetTree::from_wire(&client, list.clone()).unwrap();
+    let open_data = tree.group("open_data").unwrap();
+    assert_eq!(open_data.icon(), "Globe");
+    assert_eq!(tree.group("open_data.copernicus").unwrap().icon(), "");
+    assert_eq!(tree.owned_datasets(), list.owned_datasets);
+    assert_eq!(tree.maximum_owned_datasets(), list.maximum_owned_datasets);
+    assert_eq!(tree.datasets().len(), 10);
+    for d in tree.datasets() {
+        assert_eq!(d.icon(), "Satellite");
+        assert!(d.permissions().is_empty());
+        assert_eq!(d.visibility(), Visibility::Unspecified);
+        assert!(!d.type_editable());
+        assert!(d.embedded_collections().unwrap().is_empty());
+    }
+
+    // GetDataset of a public open-data dataset (2026): read access only, public.
+    let s2 = pb::Dataset::decode(bodies(&dir, "datapoint_getinto.rpcs.bin")[0].clone()).unwrap();
+    let s2 = Dataset::from_wire(client.clone(), s2).unwrap();
+    assert_eq!(s2.slug(), "open_data.copernicus.sentinel2_msi");
+    assert_eq!(s2.icon(), "");
+    assert_eq!(s2.permissions(), vec![DatasetPermission::AccessData]);
+    assert!(s2.has_permission(DatasetPermission::AccessData));
+    assert!(!s2.has_permission(DatasetPermission::WriteData));
+    assert_eq!(s2.visibility(), Visibility::Public);
+    assert!(!s2.type_editable());
+
+    // A dataset the caller owns (2026): every permission, private, schema editable.
+    for body in bodies(&dir, "dataset_create_or_update.rpcs.bin") {
+        let own = Dataset::from_wire(client.clone(), pb::Dataset::decode(body).unwrap()).unwrap();
+        assert_eq!(own.slug(), "opendata_read_only.test_dataset");
+        assert_eq!(
+            own.permissions(),
+            vec![
+                DatasetPermission::AccessData,
+                DatasetPermission::WriteData,
+                DatasetPermission::Edit
+            ]
+        );
+        assert!(own.has_permission(DatasetPermission::Edit));
+        assert_eq!(own.visibility(), Visibility::Private);
+        assert!(own.type_editable());
+    }
+
+    // ListCollections: the quota fields next to the collections.
+    let (client, _) = replay(&dir, "collections.rpcs.bin");
+    let ers = block_on(client.get_dataset(get_by_slug("open_data.asf.ers_sar"))).unwrap();
+    let ers = Dataset::from_wire(client, ers).unwrap();
+    assert_eq!(ers.icon(), "Satellite");
+    let (collections, quota) = block_on(ers.collections_and_quota()).unwrap();
+    assert_eq!(quota.owned, 0);
+    assert_eq!(quota.maximum, None);
+    let names: Vec<String> = collections.iter().map(|c| c.name().to_owned()).collect();
+    assert_eq!(names, ["ERS-1", "ERS-2"]);
+    let infos: Vec<CollectionInfo> = collections.iter().map(|c| (*c.info()).clone()).collect();
+    assert_eq!(infos[0].count, Some(239_260));
+}

@@ -247,6 +247,55 @@ pub fn dataset_query<A: Api>() {
     assert_eq!(may.len(), 4650);
 }
 
+/// Server-side filters from the core's builder, at collection and dataset level: the result is the
+/// client-side evaluation of the same predicate over the unfiltered query; an invalid filter fails before any
+/// request; an empty interval is an empty result.
+pub fn filter_expressions<A: Api>() {
+    use tilebox_core::filter::{enum_name, field};
+    let api = demo::<A>();
+    let landsat = api.dataset(LANDSAT).expect("dataset");
+    let l1t = api.collection(&landsat, "L1T").expect("L1T");
+    let all = api.query(&l1t, &year_2020()).expect("query");
+    let records = all.records().expect("records");
+    let expected: Vec<uuid::Uuid> = records
+        .iter()
+        .filter(|r| {
+            let cloud = r
+                .get("cloud_cover")
+                .and_then(|v| v.as_f64())
+                .expect("cloud");
+            let path = r.get("path").and_then(|v| v.as_i64()).expect("path");
+            cloud < 25.0 && path <= 100
+        })
+        .map(|r| r.id().expect("id"))
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < records.len());
+    let filter = field("cloud_cover").lt(25) & !field("path").gt(100);
+    let options = year_2020().filter(filter.clone()).page_size(50);
+    assert_eq!(ids(&api.query(&l1t, &options).expect("filtered")), expected);
+    let at_dataset = year_2020()
+        .collections(["L1T"])
+        .filter(filter)
+        .filter(field("processing_level").eq(enum_name("PROCESSING_LEVEL_L1")))
+        .skip_data(true);
+    assert_eq!(
+        ids(&api
+            .dataset_query(&landsat, &at_dataset)
+            .expect("dataset filtered")),
+        expected
+    );
+    let err = api
+        .query(&l1t, &year_2020().filter(field("cloud_cover").lt(f64::NAN)))
+        .expect_err("NaN is rejected");
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    let err = api
+        .query(&l1t, &year_2020().filter(field("not_a_field").eq(1)))
+        .expect_err("unknown field");
+    assert!(err.to_string().contains("not_a_field"), "{err}");
+    let empty = QueryOptions::new(("2020-06-01", "2020-06-01"));
+    assert!(api.query(&l1t, &empty).expect("empty interval").is_empty());
+}
+
 /// `find(id)` on a collection and on a dataset, with and without data.
 pub fn find_by_id<A: Api>() {
     let api = demo::<A>();
@@ -620,7 +669,7 @@ macro_rules! client_suite {
             progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
             error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
             retries_then_success, tls_core_calls, tls_untrusted_root_fails, arrow_seed_workload,
-            arrow_all_kinds_round_trip);
+            arrow_all_kinds_round_trip, filter_expressions);
 
         #[test]
         fn restart_mid_load() {

@@ -5,18 +5,18 @@ use std::ops::Bound;
 use bytes::Bytes;
 use tilebox_core::wire::datasets::v1::{
     Any, DatasetKind, QueryByIdRequest, QueryFilters, QueryRequest, QueryResultPage, RepeatedAny,
-    SpatialFilterMode,
 };
 use tilebox_core::wire::tilebox::v1::{Id, Pagination};
 
+use super::filter::{RowFilter, RowPredicate};
 use super::{internal, load_dataset, parse_id, parse_raw_id, wire_id};
 use crate::datapoint::{ms_prefix, skip_data_encoding, timestamp_ns};
-use crate::geometry::wkb_bbox;
+use crate::geometry::{CoordinateSystem, SpatialMode, SpatialPredicate};
 use crate::registry::{RpcContext, ServiceRegistry};
 use crate::schema::DatasetSchema;
 use crate::state::ServerState;
 use crate::status::Status;
-use crate::store::{BBox, DatapointRecord, DatasetRecord, RangeQuery, RawId};
+use crate::store::{DatapointRecord, DatasetRecord, RangeQuery, RawId};
 
 /// At most this many collections per request.
 const MAX_COLLECTIONS: usize = 100;
@@ -94,10 +94,9 @@ fn id_bounds(filters: &QueryFilters) -> Result<Option<IdRange>, Status> {
             // Millisecond precision: [lo, hi) over floor(time in ms).
             let lo = start_ns.div_euclid(1_000_000) + i64::from(t.start_exclusive);
             let hi = end_ns.div_euclid(1_000_000) + i64::from(t.end_inclusive);
+            // Empty and inverted intervals select nothing (a range predicate, as the hosted API answers).
             if hi <= lo {
-                return Err(Status::invalid_argument(
-                    "time_interval is empty or inverted (end before start)",
-                ));
+                return Ok(None);
             }
             let max = 1i64 << 48;
             let (lo, hi) = (lo.clamp(0, max), hi.clamp(0, max));
@@ -115,9 +114,7 @@ fn id_bounds(filters: &QueryFilters) -> Result<Option<IdRange>, Status> {
             let start = parse_id(d.start_id.as_ref(), "datapoint_interval.start_id")?;
             let end = parse_id(d.end_id.as_ref(), "datapoint_interval.end_id")?;
             if end < start || (end == start && (d.start_exclusive || !d.end_inclusive)) {
-                return Err(Status::invalid_argument(
-                    "datapoint_interval is empty or inverted (end before start)",
-                ));
+                return Ok(None);
             }
             let lower = if d.start_exclusive {
                 Bound::Excluded(start)
@@ -140,7 +137,11 @@ fn id_bounds(filters: &QueryFilters) -> Result<Option<IdRange>, Status> {
     }
 }
 
-fn spatial_bbox(filters: &QueryFilters, kind: DatasetKind) -> Result<Option<(BBox, bool)>, Status> {
+/// The query's exact spatial filter, if any.
+fn spatial_predicate(
+    filters: &QueryFilters,
+    kind: DatasetKind,
+) -> Result<Option<SpatialPredicate>, Status> {
     let Some(spatial) = &filters.spatial_extent else {
         return Ok(None);
     };
@@ -153,11 +154,18 @@ fn spatial_bbox(filters: &QueryFilters, kind: DatasetKind) -> Result<Option<(BBo
         .geometry
         .as_ref()
         .ok_or_else(|| Status::invalid_argument("spatial_extent.geometry is required"))?;
-    let bbox = wkb_bbox(&geometry.wkb)
-        .map_err(|e| Status::invalid_argument(format!("spatial_extent.geometry: {e}")))?
-        .ok_or_else(|| Status::invalid_argument("spatial_extent.geometry is empty"))?;
-    let contains = spatial.mode == SpatialFilterMode::Contains as i32;
-    Ok(Some((bbox, contains)))
+    let mode = SpatialMode::from_wire(spatial.mode).ok_or_else(|| {
+        Status::invalid_argument(format!("unknown spatial filter mode {}", spatial.mode))
+    })?;
+    let system = CoordinateSystem::from_wire(spatial.coordinate_system).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "unknown spatial coordinate system {}",
+            spatial.coordinate_system
+        ))
+    })?;
+    SpatialPredicate::new(&geometry.wkb, mode, system)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("spatial_extent.geometry: {e}")))
 }
 
 async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, Status> {
@@ -167,11 +175,6 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
         .filters
         .clone()
         .ok_or_else(|| Status::invalid_argument("filters are required"))?;
-    if !filters.expressions.is_empty() {
-        return Err(Status::unimplemented(
-            "filter expressions are not supported by the local server",
-        ));
-    }
     let page = req.page.clone().unwrap_or_default();
     let limit = match page.limit {
         None => config.default_page_size,
@@ -194,7 +197,9 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
     };
     let (_dataset, schema, collections) =
         resolve_scope(state, req.dataset_id.as_ref(), &req.collection_ids).await?;
-    let spatial = spatial_bbox(&filters, schema.kind)?;
+    let spatial = spatial_predicate(&filters, schema.kind)?;
+    let row_filter = RowFilter::compile(&filters.expressions, &schema)?;
+    let predicate = RowPredicate::new(row_filter, spatial);
     let empty = QueryResultPage {
         data: Some(RepeatedAny {
             type_url: schema.type_url.clone(),
@@ -220,18 +225,18 @@ async fn query(ctx: RpcContext, req: QueryRequest) -> Result<QueryResultPage, St
     // whether more remain.
     let mut rows: Vec<DatapointRecord> = Vec::new();
     for collection_id in &collections {
-        let part = state
-            .store
-            .query_range(RangeQuery {
-                collection_id: *collection_id,
-                lower,
-                upper,
-                bbox: spatial.map(|(b, _)| b),
-                bbox_within: spatial.is_some_and(|(_, within)| within),
-                limit: limit + 1,
-                with_data: !req.skip_data,
-                filter: None,
-            })
+        let range = RangeQuery {
+            collection_id: *collection_id,
+            lower,
+            upper,
+            bbox: predicate.prefilter().map(|(b, _)| b),
+            bbox_within: predicate.prefilter().is_some_and(|(_, within)| within),
+            limit: limit + 1,
+            with_data: !req.skip_data,
+            filter: None,
+        };
+        let part = predicate
+            .scan(state.store.as_ref(), range)
             .await
             .map_err(internal)?;
         rows.extend(part);

@@ -4,6 +4,7 @@
 mod collections;
 mod data_access;
 mod dataset_service;
+pub mod filter;
 mod ingestion;
 pub mod wire;
 
