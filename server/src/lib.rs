@@ -34,7 +34,9 @@ pub mod store;
 mod tls;
 pub mod workflows;
 
-pub use config::{ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder};
+pub use config::{
+    ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder,
+};
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
