@@ -127,7 +127,7 @@ async fn gzip_request_and_response_bodies() {
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
     let decoded = ds::ListDatasetsResponse::decode(&gunzip(&resp)[..]).unwrap();
-    assert_eq!(decoded.datasets.len(), 2);
+    assert_eq!(decoded.datasets.len(), 3); // Landsat-8, Sentinel-1 and the asset demo
     // Without Accept-Encoding the response is plain.
     let (_, headers, resp) = connect_raw(url, LIST, body, &[]).await;
     assert!(headers.get("content-encoding").is_none());
@@ -343,7 +343,7 @@ async fn connect_timeout_header_is_honoured_for_fast_calls() {
     )
     .await
     .unwrap();
-    assert_eq!(r.datasets.len(), 2);
+    assert_eq!(r.datasets.len(), 3); // Landsat-8, Sentinel-1 and the asset demo
 }
 
 #[tokio::test]
@@ -363,5 +363,5 @@ async fn connect_over_h2c_prior_knowledge() {
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     assert_eq!(resp.status().as_u16(), 200);
     let r = ds::ListDatasetsResponse::decode(resp.bytes().await.unwrap()).unwrap();
-    assert_eq!(r.datasets.len(), 2);
+    assert_eq!(r.datasets.len(), 3); // Landsat-8, Sentinel-1 and the asset demo
 }

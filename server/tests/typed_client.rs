@@ -68,7 +68,7 @@ async fn typed_calls_round_trip() {
         .list_datasets(ds::ListDatasetsRequest::default())
         .await
         .unwrap();
-    assert_eq!(list.datasets.len(), 2);
+    assert_eq!(list.datasets.len(), 3); // Landsat-8, Sentinel-1 and the asset demo
     let d = rpc
         .get_dataset(ds::GetDatasetRequest {
             slug: "open_data.copernicus.landsat8_oli_tirs".into(),

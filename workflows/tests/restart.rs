@@ -119,6 +119,15 @@ impl Task for Leaf {
     }
 }
 
+/// Asks the runner to stop when dropped, also while a failed assertion unwinds.
+struct StopOnDrop<'a>(&'a tilebox_workflows::ShutdownHandle);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
 #[test]
 fn reports_outlast_a_server_restart_and_no_task_runs_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,6 +149,8 @@ fn reports_outlast_a_server_restart_and_no_task_runs_twice() {
     let shutdown = runner.shutdown_handle();
     std::thread::scope(|s| {
         let running = s.spawn(|| runner.run_forever());
+        // A failed assertion below must not leave the scope waiting for a runner that never stops.
+        let _stop = StopOnDrop(&shutdown);
         // Wait until the runner holds CONCURRENT leaves, all waiting at the gate.
         let deadline = Instant::now() + Duration::from_secs(60);
         while runner.stats().running < CONCURRENT as u64 {
