@@ -209,31 +209,43 @@ fn sentinel1_type() -> DatasetType {
 
 /// Landsat datapoint, wire-compatible with the generated schema (fields 1..12).
 #[derive(Clone, PartialEq, prost::Message)]
-struct LandsatPoint {
+pub struct LandsatPoint {
     #[prost(message, optional, tag = "1")]
-    time: Option<Timestamp>,
+    /// When the scene was acquired.
+    pub time: Option<Timestamp>,
     #[prost(message, optional, tag = "2")]
-    id: Option<Uuid>,
+    /// Datapoint id.
+    pub id: Option<Uuid>,
     #[prost(message, optional, tag = "3")]
-    ingestion_time: Option<Timestamp>,
+    /// When the datapoint was ingested.
+    pub ingestion_time: Option<Timestamp>,
     #[prost(message, optional, tag = "4")]
-    geometry: Option<Geometry>,
+    /// Scene footprint.
+    pub geometry: Option<Geometry>,
     #[prost(string, optional, tag = "5")]
-    granule_name: Option<String>,
+    /// Granule name.
+    pub granule_name: Option<String>,
     #[prost(int32, optional, tag = "6")]
-    processing_level: Option<i32>,
+    /// Processing level (enum number).
+    pub processing_level: Option<i32>,
     #[prost(string, optional, tag = "7")]
-    platform: Option<String>,
+    /// Platform name.
+    pub platform: Option<String>,
     #[prost(int64, optional, tag = "8")]
-    path: Option<i64>,
+    /// WRS path.
+    pub path: Option<i64>,
     #[prost(int64, optional, tag = "9")]
-    row: Option<i64>,
+    /// WRS row.
+    pub row: Option<i64>,
     #[prost(double, optional, tag = "10")]
-    cloud_cover: Option<f64>,
+    /// Cloud cover in percent.
+    pub cloud_cover: Option<f64>,
     #[prost(double, optional, tag = "11")]
-    sun_elevation: Option<f64>,
+    /// Sun elevation in degrees.
+    pub sun_elevation: Option<f64>,
     #[prost(double, optional, tag = "12")]
-    sun_azimuth: Option<f64>,
+    /// Sun azimuth in degrees.
+    pub sun_azimuth: Option<f64>,
 }
 
 /// Sentinel-1 datapoint, wire-compatible with the generated schema (fields 1..11).

@@ -18,10 +18,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use prost_types::Timestamp;
 use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
 use tilebox_core::Datapoints;
-use tilebox_core::wire::datasets::v1::{Geometry, Uuid};
+use tilebox_server::demo::LandsatPoint; // the Landsat datapoint as a prost struct
 
 const CLIENTS: [&str; 3] = ["tokio", "async-std", "blocking"];
 const LATENCIES_MS: [u64; 2] = [0, 50];
@@ -29,35 +28,6 @@ const LATENCIES_MS: [u64; 2] = [0, 50];
 const PARALLEL_PAGES: usize = 8;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
-
-/// The Landsat datapoint as a prost struct (fields 1..12 of the demo schema).
-#[derive(Clone, PartialEq, prost::Message)]
-struct LandsatPoint {
-    #[prost(message, optional, tag = "1")]
-    time: Option<Timestamp>,
-    #[prost(message, optional, tag = "2")]
-    id: Option<Uuid>,
-    #[prost(message, optional, tag = "3")]
-    ingestion_time: Option<Timestamp>,
-    #[prost(message, optional, tag = "4")]
-    geometry: Option<Geometry>,
-    #[prost(string, optional, tag = "5")]
-    granule_name: Option<String>,
-    #[prost(int32, optional, tag = "6")]
-    processing_level: Option<i32>,
-    #[prost(string, optional, tag = "7")]
-    platform: Option<String>,
-    #[prost(int64, optional, tag = "8")]
-    path: Option<i64>,
-    #[prost(int64, optional, tag = "9")]
-    row: Option<i64>,
-    #[prost(double, optional, tag = "10")]
-    cloud_cover: Option<f64>,
-    #[prost(double, optional, tag = "11")]
-    sun_elevation: Option<f64>,
-    #[prost(double, optional, tag = "12")]
-    sun_azimuth: Option<f64>,
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
