@@ -57,3 +57,18 @@ def client(request, server_url):
 
     # The local server accepts any token when started without --api-key.
     return Client(url=server_url, token="local-dummy-token", transport=request.param)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stops task processes the official Python runner leaves behind.
+
+    The official runner (tilebox-workflows) executes tasks in spawned child processes that can outlive the runner;
+    once the server is gone their telemetry exporters retry forever and the interpreter would wait for them at exit.
+    """
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
