@@ -111,31 +111,7 @@ fn read_geometry(r: &mut Reader<'_>, acc: &mut Acc, depth: usize) -> Result<(), 
     if depth > MAX_DEPTH {
         return Err(WkbError::Invalid("nesting too deep"));
     }
-    let order = r.take::<1>()?[0];
-    let le = match order {
-        0 => false,
-        1 => true,
-        o => return Err(WkbError::ByteOrder(o)),
-    };
-    let raw = r.u32(le)?;
-    let mut dims = 2usize;
-    if raw & EWKB_Z != 0 {
-        dims += 1;
-    }
-    if raw & EWKB_M != 0 {
-        dims += 1;
-    }
-    if raw & EWKB_SRID != 0 {
-        r.u32(le)?;
-    }
-    let code = raw & 0x0FFF_FFFF;
-    let base = code % 1000;
-    dims += match code / 1000 {
-        0 => 0,
-        1 | 2 => 1,
-        3 => 2,
-        _ => return Err(WkbError::GeometryType(raw)),
-    };
+    let (le, dims, base) = header(r)?;
     let point_bytes = 8 * dims;
     let point = |r: &mut Reader<'_>, acc: &mut Acc| -> Result<(), WkbError> {
         let x = r.f64(le)?;
@@ -167,7 +143,7 @@ fn read_geometry(r: &mut Reader<'_>, acc: &mut Acc, depth: usize) -> Result<(), 
             }
             Ok(())
         }
-        _ => Err(WkbError::GeometryType(raw)),
+        _ => Err(WkbError::GeometryType(base)),
     }
 }
 
