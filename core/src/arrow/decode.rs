@@ -2,9 +2,12 @@
 //! [`MessagePlan`].
 //!
 //! Each datapoint is walked once: a field tag is read, its column found by number in the plan's dense table,
-//! and the value appended to that column's buffer (varints decoded inline, strings validated and copied,
-//! nested messages walked recursively). No message object and no per-datapoint allocation is made; buffers
-//! are sized from the number of datapoints up front. Field semantics follow protobuf parsing: unknown fields
+//! and the value appended to that column's buffer (varints decoded inline, strings copied, nested messages
+//! walked recursively). No message object and no per-datapoint allocation is made: fixed-width buffers are
+//! sized from the number of datapoints up front, variable-length ones from the values seen so far. A datapoint
+//! costs only the fields it carries: a column catches up with the rows it was absent from (null, default,
+//! empty list) when it is next met or finished, and builds a validity bitmap only at its first null. Strings
+//! are validated as UTF-8 once per column; when that fails, a second, strict pass names the datapoint. Field semantics follow protobuf parsing: unknown fields
 //! are skipped, a repeated singular scalar keeps its last value, a repeated singular message is merged,
 //! repeated scalars are accepted packed and unpacked.
 //!
@@ -407,7 +410,11 @@ impl VarBytes {
         }
     }
 
-    fn offsets(self) -> (OffsetBuffer<i32>, Buffer) {
+    fn offsets(mut self) -> (OffsetBuffer<i32>, Buffer) {
+        // The buffer was sized from an estimate: give back a sizeable unused tail.
+        if self.data.capacity() - self.data.len() > self.data.len() / 16 {
+            self.data.shrink_to_fit();
+        }
         (
             OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
             Buffer::from_vec(self.data),
