@@ -377,11 +377,7 @@ impl VarBytes {
     #[cold]
     fn grow(&mut self, additional: usize) {
         let held = self.offsets.len() - 1;
-        let mean = if held == 0 {
-            additional
-        } else {
-            self.data.len() / held
-        };
+        let mean = self.data.len().checked_div(held).unwrap_or(additional);
         let remaining = self.expected.saturating_sub(held).max(1);
         let estimate = mean.max(1).saturating_mul(remaining).min(1 << 30);
         self.data.reserve(additional.max(estimate + estimate / 8));
@@ -845,10 +841,10 @@ fn finish_struct(fields: &Fields, s: StructValues<'_>, nulls: Option<NullBuffer>
 #[inline]
 fn single_bytes_field(buf: &[u8]) -> Res<&[u8]> {
     // The usual encoding: the one field, nothing else.
-    if let [0x0a, len, rest @ ..] = buf {
-        if usize::from(*len) == rest.len() {
-            return Ok(rest);
-        }
+    if let [0x0a, len, rest @ ..] = buf
+        && usize::from(*len) == rest.len()
+    {
+        return Ok(rest);
     }
     let mut r = Reader::new(buf);
     let mut out: &[u8] = &[];
@@ -1049,11 +1045,11 @@ impl<'p> Column<'p> {
             validity: None,
             ..
         } = &mut self.shape
+            && *rows == row
+            && !matches!(self.values, Values::Struct(_))
         {
-            if *rows == row && !matches!(self.values, Values::Struct(_)) {
-                *rows = row + 1;
-                return self.values.read(wire_type, r);
-            }
+            *rows = row + 1;
+            return self.values.read(wire_type, r);
         }
         self.read_any(wire_type, r, row)
     }
