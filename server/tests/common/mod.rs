@@ -32,14 +32,26 @@ pub fn postgres_url() -> Option<String> {
 /// PostgreSQL server is configured. Tests of suites that run on both backends start with
 /// `if common::skip() { return; }`.
 pub fn skip() -> bool {
-    if on_postgres() && postgres_url().is_none() {
-        eprintln!(
-            "skipped: TILEBOX_TEST_POSTGRES_URL is not set; the PostgreSQL variant of this suite needs a \
-             PostgreSQL server (`.ci/run` starts a throw-away one)"
-        );
-        return true;
+    on_postgres() && skip_without_postgres()
+}
+
+/// Whether a test that needs PostgreSQL must not run because `TILEBOX_TEST_POSTGRES_URL` is unset; the
+/// reason is printed once per test binary, past the test harness's output capture so that it shows.
+pub fn skip_without_postgres() -> bool {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    if postgres_url().is_some() {
+        return false;
     }
-    false
+    REPORTED.call_once(|| {
+        // Straight to the stream (not `eprintln!`, which the harness captures for passing tests).
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: PostgreSQL tests skipped: TILEBOX_TEST_POSTGRES_URL is not set (a URL of a PostgreSQL \
+             server whose user may create databases; `.ci/run` starts a throw-away one)",
+            env!("CARGO_CRATE_NAME")
+        );
+    });
+    true
 }
 
 /// The URL of `url` with its database replaced by `database`.
