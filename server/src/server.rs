@@ -109,6 +109,8 @@ fn base_url(tls: bool, addr: SocketAddr) -> String {
 struct Stores {
     datasets: Arc<dyn Store>,
     workflows: Arc<dyn WorkflowsStore>,
+    /// The PostgreSQL store, whose processes coordinate demo seeding.
+    postgres: Option<PgStore>,
     close: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
 }
 
@@ -120,6 +122,7 @@ async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
             let pool = pg.pool().clone();
             let workflows = PgWorkflowsStore::open(pool.clone(), config.workflows.clone()).await?;
             return Ok(Stores {
+                postgres: Some(pg.clone()),
                 datasets: Arc::new(pg),
                 workflows: Arc::new(workflows),
                 close: Box::new(move || Box::pin(async move { pool.close().await })),
@@ -140,6 +143,7 @@ async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
     )
     .await?;
     Ok(Stores {
+        postgres: None,
         datasets: Arc::new(sqlite),
         workflows: Arc::new(workflows),
         close: Box::new(move || Box::pin(async move { pool.close().await })),
@@ -150,6 +154,11 @@ async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
 /// current tokio runtime.
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let stores = open_stores(&config).await?;
+    // Processes sharing a PostgreSQL database seed one at a time (the first seeds, the others find the data).
+    let seeding = match (&stores.postgres, config.demo || config.asset_demo) {
+        (Some(pg), true) => Some(pg.seeding_lock().await?),
+        _ => None,
+    };
     if config.demo
         && let Some(stats) = crate::demo::seed_if_empty(stores.datasets.as_ref()).await?
     {
@@ -193,6 +202,9 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
                 .await?
     {
         tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
+    }
+    if let Some(lock) = seeding {
+        lock.release().await;
     }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let connections = Arc::new(AtomicU64::new(0));

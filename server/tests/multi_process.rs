@@ -33,14 +33,28 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(database: &str, lease_ms: u64) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tilebox-server"))
-            .args(["--listen", "127.0.0.1:0", "--database", database])
-            .args(["--task-lease-ms", &lease_ms.to_string()])
+        let lease = lease_ms.to_string();
+        ServerProcess::listening(ServerProcess::spawn(&[
+            "--database",
+            database,
+            "--task-lease-ms",
+            &lease,
+        ]))
+    }
+
+    fn spawn(args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_tilebox-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("tilebox-server starts");
+            .expect("tilebox-server starts")
+    }
+
+    /// Waits until the server prints its URL (it is listening, demo data seeded).
+    fn listening(mut child: Child) -> ServerProcess {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
@@ -316,4 +330,54 @@ async fn a_killed_server_loses_no_task() {
     assert_eq!(runs.len(), TASKS, "every task ran");
     let again = runs.values().filter(|n| **n > 1).count();
     eprintln!("{again} tasks ran again after the kill (claims lost with the killed server)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_together_seed_the_demo_once() {
+    if common::skip_without_postgres() {
+        return;
+    }
+    let database = common::fresh_postgres_database();
+    // All three start on the empty database at once; each must come up.
+    let children: Vec<Child> = (0..SERVERS)
+        .map(|_| ServerProcess::spawn(&["--database", &database, "--demo"]))
+        .collect();
+    let servers: Vec<ServerProcess> = children.into_iter().map(ServerProcess::listening).collect();
+    let http = reqwest::Client::new();
+    for server in &servers {
+        let datasets: tilebox_core::wire::datasets::v1::ListDatasetsResponse = call(
+            &http,
+            &server.url,
+            "datasets.v1.DatasetService/ListDatasets",
+            &tilebox_core::wire::datasets::v1::ListDatasetsRequest::default(),
+        )
+        .await
+        .unwrap();
+        let landsat = datasets
+            .datasets
+            .iter()
+            .filter(|d| d.slug == "open_data.copernicus.landsat8_oli_tirs")
+            .count();
+        assert_eq!(
+            landsat, 1,
+            "one demo Landsat dataset seen from {}",
+            server.url
+        );
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    let seeded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM datapoints")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let expected: u64 = tilebox_server::demo::LANDSAT_COLLECTIONS
+        .iter()
+        .map(|(_, n)| n)
+        .sum::<u64>()
+        + tilebox_server::demo::SENTINEL1_COUNT;
+    assert!(
+        seeded as u64 >= expected,
+        "{seeded} datapoints, at least {expected} expected"
+    );
 }

@@ -34,6 +34,20 @@ const INSERT_CHUNK: usize = 1000;
 /// Ids per `DELETE … IN (…)`.
 const DELETE_CHUNK: usize = 4000;
 
+/// The advisory lock key of demo seeding (any constant unique to this application).
+const SEEDING_LOCK: i64 = 0x7469_6c65_626f_7801;
+
+/// Holds the demo seeding lock (see [`PgStore::seeding_lock`]) until closed or dropped.
+pub(crate) struct SeedingLock(PgConnection);
+
+impl SeedingLock {
+    /// Releases the lock by ending its session.
+    pub(crate) async fn release(self) {
+        use sqlx::Connection;
+        let _ = self.0.close().await;
+    }
+}
+
 /// The PostgreSQL store. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -61,6 +75,19 @@ impl PgStore {
     /// The connection pool, for services that keep their own tables in the same database.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Takes the database-wide lock under which server processes seed demo data, so processes starting at
+    /// once on an empty database seed it once (the others then find it seeded). The lock is a session
+    /// advisory lock on a connection outside the pool; it is released when the returned guard is closed or
+    /// dropped (closing the connection ends the session).
+    pub(crate) async fn seeding_lock(&self) -> Result<SeedingLock, StoreError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(SEEDING_LOCK)
+            .execute(&mut conn)
+            .await?;
+        Ok(SeedingLock(conn))
     }
 
     /// Runs `unit` as one cancel-safe write transaction (see [`PgWriter::run`]).
