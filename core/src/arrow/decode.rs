@@ -467,7 +467,12 @@ struct StructValues<'p> {
 impl StructValues<'_> {
     /// Reads a message into the last element (see [`StructValues::open`]); meeting it again merges.
     fn read(&mut self, buf: &[u8]) -> Res<()> {
-        decode_message(self.plan, &mut self.columns, buf, self.len.saturating_sub(1))
+        decode_message(
+            self.plan,
+            &mut self.columns,
+            buf,
+            self.len.saturating_sub(1),
+        )
     }
 
     /// Starts a new element (its unset children get null or their default when finished).
