@@ -1,7 +1,8 @@
 //! Several server processes on one PostgreSQL database (`TILEBOX_TEST_POSTGRES_URL`; skipped, printing why,
 //! when unset): 3 `tilebox-server` processes, 8 runners spread over them, a 1,000-task job. Without outages
 //! every task runs exactly once; with one server killed (SIGKILL) mid-job its runners move to the others and
-//! the job still completes with no task lost.
+//! the job still completes with no task lost. Expired leases are requeued once however many processes' reapers
+//! see them, and processes starting together on an empty database seed the demo data once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -292,6 +293,10 @@ async fn run_job(kill_after: Option<usize>) -> (HashMap<Bytes, usize>, wf::Job) 
 }
 
 fn assert_completed(job: &wf::Job) {
+    assert_completed_n(job, TASKS as u64);
+}
+
+fn assert_completed_n(job: &wf::Job, tasks: u64) {
     assert_eq!(job.state, wf::JobState::Completed as i32, "{job:?}");
     let summary = job.execution_stats.as_ref().expect("execution stats");
     let computed: u64 = summary
@@ -300,7 +305,7 @@ fn assert_completed(job: &wf::Job) {
         .filter(|s| s.state == wf::TaskState::Computed as i32)
         .map(|s| s.count)
         .sum();
-    assert_eq!(computed, TASKS as u64, "{:?}", summary.tasks_by_state);
+    assert_eq!(computed, tasks, "{:?}", summary.tasks_by_state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,4 +385,118 @@ async fn processes_starting_together_seed_the_demo_once() {
         seeded as u64 >= expected,
         "{seeded} datapoints, at least {expected} expected"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leases_are_requeued_once_across_processes() {
+    if common::skip_without_postgres() {
+        return;
+    }
+    const N: usize = 50;
+    let database = common::fresh_postgres_database();
+    // Three servers (separate pools, as separate processes would have) whose reapers all run every 5 ms. The
+    // lease is long enough for the claims below to finish before the first one expires, even on a busy machine.
+    let config = || {
+        tilebox_server::ServerConfig::builder()
+            .postgres(database.clone())
+            .workflows(
+                tilebox_server::WorkflowsConfig::builder()
+                    .lease(Duration::from_secs(5))
+                    .reaper_interval(Duration::from_millis(5))
+                    .build(),
+            )
+            .build()
+    };
+    let mut servers = Vec::new();
+    for _ in 0..SERVERS {
+        servers.push(tilebox_server::serve(config()).await.unwrap());
+    }
+    let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let http = reqwest::Client::new();
+    let cluster: wf::Cluster = call(
+        &http,
+        &urls[0],
+        GET_CLUSTER,
+        &wf::GetClusterRequest::default(),
+    )
+    .await
+    .unwrap();
+    let claim = |url: String, report: Option<wf::ComputedTask>| {
+        let http = http.clone();
+        let cluster = cluster.slug.clone();
+        async move {
+            let response: wf::NextTaskResponse = call(
+                &http,
+                &url,
+                NEXT,
+                &wf::NextTaskRequest {
+                    computed_task: report,
+                    next_task_to_run: Some(wf::NextTaskToRun {
+                        cluster_slug: cluster,
+                        identifiers: vec![wf::TaskIdentifier {
+                            name: TASK.into(),
+                            version: "v1.0".into(),
+                        }],
+                    }),
+                },
+            )
+            .await
+            .unwrap();
+            response.next_task
+        }
+    };
+    let job: wf::Job = call(&http, &urls[0], SUBMIT, &job_request(N))
+        .await
+        .unwrap();
+    // Claim every task and abandon it: all leases run out.
+    for i in 0..N {
+        let task = claim(urls[i % SERVERS].clone(), None).await;
+        assert_eq!(task.expect("a queued task").retry_count, 0);
+    }
+    // Every task comes back once its lease expired, counted as one expiry however many reapers saw it.
+    let mut retries: HashMap<Bytes, i64> = HashMap::new();
+    let mut report = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while retries.len() < N {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tasks came back: {}",
+            retries.len()
+        );
+        match claim(urls[retries.len() % SERVERS].clone(), report.take()).await {
+            Some(task) => {
+                let previous =
+                    retries.insert(task.input.clone().unwrap_or_default(), task.retry_count);
+                assert!(previous.is_none(), "a reclaimed task was handed out twice");
+                #[allow(deprecated)]
+                let computed = wf::ComputedTask {
+                    id: task.id.clone(),
+                    display: String::new(),
+                    sub_tasks: None,
+                    legacy_sub_tasks: vec![],
+                    progress_updates: vec![],
+                };
+                report = Some(computed);
+            }
+            // Leases still running: ask again shortly (polling, as runners do).
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let _ = claim(urls[0].clone(), report.take()).await;
+    let counts: Vec<i64> = retries.values().copied().collect();
+    assert!(counts.iter().all(|c| *c == 1), "retry counts {counts:?}");
+    let finished: wf::Job = call(
+        &http,
+        &urls[1],
+        GET_JOB,
+        &wf::GetJobRequest {
+            job_id: job.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_completed_n(&finished, N as u64);
+    for server in servers {
+        server.shutdown().await;
+    }
 }
