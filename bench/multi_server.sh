@@ -37,7 +37,7 @@ for i in $(seq 1 "$servers"); do
   # One after the other: the first creates the schema.
   RUST_LOG=warn "$BIN/tilebox-server" --listen 127.0.0.1:0 --database "$db" >"$tmp/server$i.out" 2>"$tmp/server$i.err" &
   pids+=($!)
-  until grep -q "listening on" "$tmp/server$i.out"; do
+  until grep -qs "listening on" "$tmp/server$i.out"; do
     kill -0 "${pids[-1]}" || { cat "$tmp/server$i.err" >&2; exit 1; }
     sleep 0.05
   done
