@@ -2,9 +2,12 @@
 //! [`MessagePlan`].
 //!
 //! Each datapoint is walked once: a field tag is read, its column found by number in the plan's dense table,
-//! and the value appended to that column's buffer (varints decoded inline, strings validated and copied,
-//! nested messages walked recursively). No message object and no per-datapoint allocation is made; buffers
-//! are sized from the number of datapoints up front. Field semantics follow protobuf parsing: unknown fields
+//! and the value appended to that column's buffer (varints decoded inline, strings copied, nested messages
+//! walked recursively). No message object and no per-datapoint allocation is made: fixed-width buffers are
+//! sized from the number of datapoints up front, variable-length ones from the values seen so far. A datapoint
+//! costs only the fields it carries: a column catches up with the rows it was absent from (null, default,
+//! empty list) when it is next met or finished, and builds a validity bitmap only at its first null. Strings
+//! are validated as UTF-8 once per column; when that fails, a second, strict pass names the datapoint. Field semantics follow protobuf parsing: unknown fields
 //! are skipped, a repeated singular scalar keeps its last value, a repeated singular message is merged,
 //! repeated scalars are accepted packed and unpacked.
 //!
@@ -48,7 +51,7 @@ pub(crate) fn decode_batch<B: AsRef<[u8]>>(
         Ok(arrays) => arrays,
         // Strings are validated once per column when the arrays are built. If that fails, decode again
         // validating each value, to name the datapoint and field holding the invalid string.
-        Err(fail) if fail.invalid_utf8 => {
+        Err(fail) if fail.0.invalid_utf8 => {
             decode_columns(plan, values, true).map_err(|strict| strict.into_error(0))?;
             return Err(fail.into_error(0));
         }
@@ -82,9 +85,13 @@ fn decode_columns<B: AsRef<[u8]>>(
     columns.into_iter().map(|c| c.finish(rows)).collect()
 }
 
-/// Why decoding failed: the message, the field path (innermost last) it failed in, and the datapoint.
+/// Why decoding failed (boxed, so that the decoder's results stay one word wide).
 #[derive(Debug)]
-struct Fail {
+struct Fail(Box<FailDetail>);
+
+/// The message, the field path (innermost last) it failed in, and the datapoint.
+#[derive(Debug)]
+struct FailDetail {
     path: Vec<String>,
     message: Cow<'static, str>,
     /// The datapoint's index, once known.
@@ -94,34 +101,44 @@ struct Fail {
 }
 
 impl Fail {
+    #[cold]
     fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Fail {
+        Fail(Box::new(FailDetail {
             path: Vec::new(),
             message: message.into(),
             index: None,
             invalid_utf8: false,
-        }
+        }))
     }
 
     /// Records the datapoint's index.
     fn at(mut self, index: usize) -> Self {
-        self.index = Some(index);
+        self.0.index = Some(index);
+        self
+    }
+
+    /// Marks a string column's failed UTF-8 validation.
+    fn invalid_utf8(mut self) -> Self {
+        self.0.invalid_utf8 = true;
         self
     }
 
     /// Adds the enclosing field's name (called while unwinding, outermost last).
+    #[cold]
     fn within(mut self, name: &str) -> Self {
-        self.path.push(name.to_owned());
+        self.0.path.push(name.to_owned());
         self
     }
 
     /// The error; `index` is the datapoint's index when the failure did not record one.
     fn into_error(self, index: usize) -> Error {
-        let index = self.index.unwrap_or(index);
-        let field = if self.path.is_empty() {
+        let detail = *self.0;
+        let index = detail.index.unwrap_or(index);
+        let field = if detail.path.is_empty() {
             "?".to_owned()
         } else {
-            self.path
+            detail
+                .path
                 .iter()
                 .rev()
                 .cloned()
@@ -131,7 +148,7 @@ impl Fail {
         Error::MalformedDatapoint {
             index,
             field,
-            message: self.message.into_owned(),
+            message: detail.message.into_owned(),
         }
     }
 }
@@ -166,23 +183,27 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[cold]
+    /// A varint of two or more bytes.
     fn varint_slow(&mut self) -> Res<u64> {
         let mut value = 0u64;
-        for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(Fail::new("truncated varint"));
-            };
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return Err(Fail::new("varint longer than 64 bits"));
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
+        let mut shift = 0u32;
+        let mut pos = self.pos;
+        while let Some(&b) = self.buf.get(pos) {
+            pos += 1;
+            value |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
+                if shift == 63 && b > 1 {
+                    return Err(Fail::new("varint longer than 64 bits"));
+                }
+                self.pos = pos;
                 return Ok(value);
             }
+            shift += 7;
+            if shift > 63 {
+                return Err(Fail::new("varint longer than 10 bytes"));
+            }
         }
-        Err(Fail::new("varint longer than 10 bytes"))
+        Err(Fail::new("truncated varint"))
     }
 
     #[inline]
@@ -303,9 +324,11 @@ struct Column<'p> {
 
 enum Shape<'p> {
     /// One value per row; `rows`: rows held (the last one is the current row once the field was met in
-    /// it); `validity` is kept for fields with presence.
+    /// it). A field with `presence` gets its `validity` bitmap at its first unset row (a column without
+    /// nulls never builds one).
     Single {
         rows: usize,
+        presence: bool,
         validity: Option<BooleanBufferBuilder>,
     },
     /// A list per row: `offsets` into the values (a row is open until its end offset is pushed).
@@ -387,7 +410,11 @@ impl VarBytes {
         }
     }
 
-    fn offsets(self) -> (OffsetBuffer<i32>, Buffer) {
+    fn offsets(mut self) -> (OffsetBuffer<i32>, Buffer) {
+        // The buffer was sized from an estimate: give back a sizeable unused tail.
+        if self.data.capacity() - self.data.len() > self.data.len() / 16 {
+            self.data.shrink_to_fit();
+        }
         (
             OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
             Buffer::from_vec(self.data),
@@ -764,10 +791,8 @@ impl<'p> Values<'p> {
             }
             Values::String(v) => {
                 let (offsets, data) = v.offsets();
-                let array = StringArray::try_new(offsets, data, nulls).map_err(|e| Fail {
-                    invalid_utf8: true,
-                    ..arrow_fail(e)
-                })?;
+                let array = StringArray::try_new(offsets, data, nulls)
+                    .map_err(|e| arrow_fail(e).invalid_utf8())?;
                 Arc::new(array)
             }
             Values::Bytes(v) | Values::Geometry(v) | Values::Opaque(v) => {
@@ -817,7 +842,14 @@ fn finish_struct(fields: &Fields, s: StructValues<'_>, nulls: Option<NullBuffer>
 }
 
 /// Field 1 (`bytes`) of a one-field message such as `datasets.v1.Geometry` or `UUID` (last one wins).
+#[inline]
 fn single_bytes_field(buf: &[u8]) -> Res<&[u8]> {
+    // The usual encoding: the one field, nothing else.
+    if let [0x0a, len, rest @ ..] = buf {
+        if usize::from(*len) == rest.len() {
+            return Ok(rest);
+        }
+    }
     let mut r = Reader::new(buf);
     let mut out: &[u8] = &[];
     while !r.at_end() {
@@ -935,9 +967,19 @@ fn ewkb_to_iso(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Res<()> {
 }
 
 /// A `Timestamp` or `Duration` message as nanoseconds.
+#[inline]
 fn seconds_nanos(buf: &[u8]) -> Res<i64> {
     let mut r = Reader::new(buf);
     let (mut seconds, mut nanos) = (0i64, 0i32);
+    // The usual encoding: seconds, then nanos, each at most once.
+    if buf.first() == Some(&0x08) {
+        r.pos = 1;
+        seconds = r.varint()? as i64;
+        if r.buf.get(r.pos) == Some(&0x10) {
+            r.pos += 1;
+            nanos = r.varint()? as i32;
+        }
+    }
     while !r.at_end() {
         let key = r.varint()?;
         let (number, wire_type) = (key >> 3, (key & 7) as u8);
@@ -973,7 +1015,8 @@ impl<'p> Column<'p> {
                 plan,
                 shape: Shape::Single {
                     rows: 0,
-                    validity: presence.then(|| BooleanBufferBuilder::new(rows)),
+                    presence: *presence,
+                    validity: None,
                 },
                 values: Values::new(&plan.kind, rows, strict),
             },
@@ -998,17 +1041,41 @@ impl<'p> Column<'p> {
     }
 
     /// Reads one occurrence of the field in row `row` (rows are visited in order).
-    #[inline]
+    #[inline(always)]
     fn read(&mut self, wire_type: u8, r: &mut Reader<'_>, row: usize) -> Res<()> {
+        // The common case, kept inline: a scalar field met once per row, no nulls so far.
+        if let Shape::Single {
+            rows,
+            validity: None,
+            ..
+        } = &mut self.shape
+        {
+            if *rows == row && !matches!(self.values, Values::Struct(_)) {
+                *rows = row + 1;
+                return self.values.read(wire_type, r);
+            }
+        }
+        self.read_any(wire_type, r, row)
+    }
+
+    /// [`Column::read`] for every case.
+    #[inline(never)]
+    fn read_any(&mut self, wire_type: u8, r: &mut Reader<'_>, row: usize) -> Res<()> {
         match &mut self.shape {
-            Shape::Single { rows, validity } => {
+            Shape::Single {
+                rows,
+                presence,
+                validity,
+            } => {
                 if *rows > row {
                     // Met again in this row: the last value wins, messages merge.
                     if !matches!(self.values, Values::Struct(_)) {
                         self.values.pop();
                     }
                 } else {
-                    Self::fill_unset(&mut self.values, validity, *rows, row)?;
+                    if *rows < row {
+                        Self::fill_unset(&mut self.values, *presence, validity, *rows, row)?;
+                    }
                     if let Values::Struct(s) = &mut self.values {
                         s.open();
                     }
@@ -1064,21 +1131,26 @@ impl<'p> Column<'p> {
         }
     }
 
-    /// Gives rows `from..to` of a single field, where it was not met, null or its default.
-    #[inline]
+    /// Gives rows `from..to` of a single field, where it was not met, null (with `presence`) or its
+    /// default.
+    #[cold]
     fn fill_unset(
         values: &mut Values<'_>,
+        presence: bool,
         validity: &mut Option<BooleanBufferBuilder>,
         from: usize,
         to: usize,
     ) -> Res<()> {
-        if from < to {
-            for _ in from..to {
-                values.push_default()?;
-            }
-            if let Some(validity) = validity {
-                validity.append_n(to - from, false);
-            }
+        for _ in from..to {
+            values.push_default()?;
+        }
+        if presence {
+            let validity = validity.get_or_insert_with(|| {
+                let mut all_set = BooleanBufferBuilder::new(to.max(64));
+                all_set.append_n(from, true);
+                all_set
+            });
+            validity.append_n(to - from, false);
         }
         Ok(())
     }
@@ -1091,10 +1163,13 @@ impl<'p> Column<'p> {
         match self.shape {
             Shape::Single {
                 rows: held,
+                presence,
                 mut validity,
             } => {
-                Self::fill_unset(&mut self.values, &mut validity, held, rows)
-                    .map_err(|f| f.within(name))?;
+                if held < rows {
+                    Self::fill_unset(&mut self.values, presence, &mut validity, held, rows)
+                        .map_err(|f| f.within(name))?;
+                }
                 let nulls = validity
                     .map(|mut v| NullBuffer::new(v.finish()))
                     .filter(|n| n.null_count() > 0);
