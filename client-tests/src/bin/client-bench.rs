@@ -1,11 +1,12 @@
 //! The issue-4 client benchmark (run by hand, not a test):
 //!
 //! ```text
-//! cargo run --release -p tilebox-client-tests --bin client-bench -- [--runs 3] [--markdown FILE]
+//! cargo run --release -p tilebox-client-tests --bin client-bench -- [--runs 3] [--markdown FILE] \
+//!     [--parallel-pages 8] [--concurrency 16]
 //! ```
 //!
 //! For emulated server latencies of 0 and 50 ms it starts the local server in-process (demo data) and, for
-//! each client (tokio; async-std under smol; blocking), loads the seed workload — the four Landsat
+//! each client (tokio; the async-std adapter on async-std and on smol; blocking), loads the seed workload — the four Landsat
 //! collections for 2020, 111 593 datapoints — two ways:
 //!
 //! - **sequential**: one collection after another, pages one by one (`parallel_pages(1)`, `concurrency(1)`);
@@ -18,17 +19,24 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tilebox_client_tests::suite::adapters::{BlockingApi, SmolApi, TokioApi};
+use tilebox_client_tests::suite::adapters::{AsyncStdApi, BlockingApi, SmolApi, TokioApi};
 use tilebox_client_tests::suite::api::{Api, Setup};
 use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
 
-const CLIENTS: [&str; 3] = ["tokio", "async-std", "blocking"];
+const CLIENTS: [&str; 4] = ["tokio", "async-std", "smol", "blocking"];
 const MODES: [&str; 2] = ["sequential", "concurrent"];
 const LATENCIES_MS: [u64; 2] = [0, 50];
-/// Sub-intervals per collection when loading concurrently.
+/// Sub-intervals per collection when loading concurrently (default of `--parallel-pages`).
 const PARALLEL_PAGES: usize = 8;
-/// Requests in flight at once when loading concurrently.
+/// Requests in flight at once when loading concurrently (default of `--concurrency`).
 const CONCURRENCY: usize = 16;
+
+/// The concurrent load's settings.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    parallel_pages: usize,
+    concurrency: usize,
+}
 
 /// One measured case, as a child reports it.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +58,14 @@ fn main() {
         .unwrap_or(3usize)
         .max(1);
     let markdown = flag(&args, "--markdown");
+    let settings = Settings {
+        parallel_pages: flag(&args, "--parallel-pages")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(PARALLEL_PAGES),
+        concurrency: flag(&args, "--concurrency")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CONCURRENCY),
+    };
     let mut rows = Vec::new();
     for latency in LATENCIES_MS {
         let config = tilebox_server::ServerConfig::builder()
@@ -61,7 +77,7 @@ fn main() {
             let mut medians = Vec::new();
             for mode in MODES {
                 let mut samples: Vec<Measurement> = (0..runs)
-                    .map(|_| run_child(client, mode, &server.url()))
+                    .map(|_| run_child(client, mode, &server.url(), settings))
                     .collect();
                 samples.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
                 let median = samples[samples.len() / 2];
@@ -82,7 +98,7 @@ fn main() {
         }
         drop(server);
     }
-    let table = render(&rows, runs);
+    let table = render(&rows, runs, settings);
     println!("{table}");
     if let Some(path) = markdown {
         std::fs::write(&path, &table).expect("write the markdown table");
@@ -97,10 +113,14 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
-fn run_child(client: &str, mode: &str, url: &str) -> Measurement {
+fn run_child(client: &str, mode: &str, url: &str, settings: Settings) -> Measurement {
     let exe = std::env::current_exe().expect("current exe");
     let output = Command::new(exe)
         .args(["--case", client, mode, url])
+        .args([
+            settings.parallel_pages.to_string(),
+            settings.concurrency.to_string(),
+        ])
         .env_remove("TILEBOX_API_KEY")
         .output()
         .expect("run the benchmark case");
@@ -126,11 +146,16 @@ fn run_child(client: &str, mode: &str, url: &str) -> Measurement {
 /// The child: load the workload once with one client and mode, print `RESULT secs datapoints bytes kib`.
 fn child(args: &[String]) {
     let (client, mode, url) = (args[0].as_str(), args[1].as_str(), args[2].clone());
+    let settings = Settings {
+        parallel_pages: args[3].parse().expect("parallel pages"),
+        concurrency: args[4].parse().expect("concurrency"),
+    };
     let concurrent = mode == "concurrent";
     let measurement = match client {
-        "tokio" => measure::<TokioApi>(url, concurrent),
-        "async-std" => measure::<SmolApi>(url, concurrent),
-        "blocking" => measure::<BlockingApi>(url, concurrent),
+        "tokio" => measure::<TokioApi>(url, concurrent, settings),
+        "async-std" => measure::<AsyncStdApi>(url, concurrent, settings),
+        "smol" => measure::<SmolApi>(url, concurrent, settings),
+        "blocking" => measure::<BlockingApi>(url, concurrent, settings),
         other => panic!("unknown client {other}"),
     };
     println!(
@@ -139,8 +164,9 @@ fn child(args: &[String]) {
     );
 }
 
-fn measure<A: Api>(url: String, concurrent: bool) -> Measurement {
-    let api = A::build(Setup::new(url).concurrency(if concurrent { CONCURRENCY } else { 1 }));
+fn measure<A: Api>(url: String, concurrent: bool, settings: Settings) -> Measurement {
+    let api =
+        A::build(Setup::new(url).concurrency(if concurrent { settings.concurrency } else { 1 }));
     let dataset = api.dataset(LANDSAT).expect("dataset");
     let collections: Vec<A::Collection> = SEED
         .iter()
@@ -151,8 +177,8 @@ fn measure<A: Api>(url: String, concurrent: bool) -> Measurement {
         api.load_collections(
             &collections,
             &year_2020()
-                .parallel_pages(PARALLEL_PAGES)
-                .concurrency(CONCURRENCY),
+                .parallel_pages(settings.parallel_pages)
+                .concurrency(settings.concurrency),
         )
     } else {
         let options = year_2020().parallel_pages(1).concurrency(1);
@@ -191,7 +217,11 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn render(rows: &[(u64, &str, Measurement, Measurement)], runs: usize) -> String {
+fn render(
+    rows: &[(u64, &str, Measurement, Measurement)],
+    runs: usize,
+    settings: Settings,
+) -> String {
     let mut out = String::new();
     out.push_str("| latency | client | sequential | concurrent | speed-up | datapoints/s seq → conc | peak RSS seq / conc |\n");
     out.push_str("|---:|---|---:|---:|---:|---:|---:|\n");
@@ -210,10 +240,12 @@ fn render(rows: &[(u64, &str, Measurement, Measurement)], runs: usize) -> String
     let bytes = rows.first().map_or(0, |r| r.2.bytes);
     out.push_str(&format!(
         "\nWorkload: {} datapoints ({:.1} MB serialized), median of {runs} run(s) per cell, each in a fresh process; \
-         concurrent = `load_collections` over the 4 collections with `parallel_pages({PARALLEL_PAGES})` and \
-         `concurrency({CONCURRENCY})`; sequential = one collection after another, one page at a time.\n",
+         concurrent = `load_collections` over the 4 collections with `parallel_pages({})` and \
+         `concurrency({})`; sequential = one collection after another, one page at a time.\n",
         rows.first().map_or(0, |r| r.2.datapoints),
         bytes as f64 / 1e6,
+        settings.parallel_pages,
+        settings.concurrency,
     ));
     out
 }
