@@ -66,8 +66,13 @@ const SCHEMA: &[&str] = &[
         started_at_us   INTEGER,
         stopped_at_us   INTEGER,
         compute_us      INTEGER NOT NULL DEFAULT 0)",
-    // Partial indexes: state 1 = TASK_STATE_QUEUED, 2 = TASK_STATE_RUNNING.
-    "CREATE INDEX IF NOT EXISTS wf_tasks_queued ON wf_tasks(cluster_slug, name, major, minor, id) WHERE state = 1",
+    // Partial indexes: state 1 = TASK_STATE_QUEUED, 2 = TASK_STATE_RUNNING. A claim walks the queued tasks
+    // of one identifier (name, major) in id order — in a cluster, or in a job — and stops at the first
+    // eligible one, so claiming costs a few index probes however many tasks are queued (`minor`, the job and
+    // the group are checked per row; the index leaves `minor` out so the walk follows id order).
+    "DROP INDEX IF EXISTS wf_tasks_queued",
+    "CREATE INDEX IF NOT EXISTS wf_tasks_claim ON wf_tasks(cluster_slug, name, major, id) WHERE state = 1",
+    "CREATE INDEX IF NOT EXISTS wf_tasks_job_claim ON wf_tasks(job_id, name, major, id) WHERE state = 1",
     "CREATE INDEX IF NOT EXISTS wf_tasks_running ON wf_tasks(lease_until_us) WHERE state = 2",
     "CREATE INDEX IF NOT EXISTS wf_tasks_by_job ON wf_tasks(job_id, state)",
     "CREATE INDEX IF NOT EXISTS wf_tasks_by_parent ON wf_tasks(parent_id)",
