@@ -476,17 +476,58 @@ async fn claim_one(
     if claim.identifiers.is_empty() {
         return Ok(None);
     }
+    let lease_until = now.saturating_add(dur_us(inner.config.lease));
+    let mut b = QueryBuilder::<Sqlite>::new("");
+    push_claim(&mut b, claim, job, lease_until, now);
+    let Some(row) = b.build().fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    inner.lease_ends_at(lease_until);
+    let id = raw_id(&row.try_get::<Vec<u8>, _>("id")?)?;
+    let job_id = raw_id(&row.try_get::<Vec<u8>, _>("job_id")?)?;
+    let (mut running, mut failed) = machine::counter_deltas(TaskState::Queued, TaskState::Running);
+    if let Some((_, (r, f))) = pending.take_if(|(j, _)| *j == job_id) {
+        running += r;
+        failed += f;
+    }
+    let head = jobs::count_transition(conn, &job_id, (running, failed), true).await?;
+    let input: Vec<u8> = row.try_get("input")?;
+    let failures: i64 = row.try_get("failures")?;
+    let expiries: i64 = row.try_get("lease_expiries")?;
+    Ok(Some(ClaimedTask {
+        id,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        input: input.into(),
+        display: row.try_get("display")?,
+        retry_count: failures + expiries,
+        job_id,
+        job_name: head.name,
+        trace_parent: head.trace_parent,
+        submitted_at_us: head.submitted_at_us,
+        lease: machine::lease(dur_us(inner.config.lease)),
+    }))
+}
+
+/// Pushes the claim statement (see [`claim_one`]): the chosen task becomes running with a lease until
+/// `lease_until`, started `now`; it returns the task's row.
+fn push_claim<'a>(
+    b: &mut QueryBuilder<'a, Sqlite>,
+    claim: &ClaimRequest,
+    job: Option<&RawId>,
+    lease_until: i64,
+    now: i64,
+) {
     let (pick, order) = if job.is_some() {
         ("MAX", "DESC")
     } else {
         ("MIN", "ASC")
     };
     // The literal states keep the partial indexes usable.
-    let mut b = QueryBuilder::<Sqlite>::new(format!(
+    b.push(format_args!(
         "UPDATE wf_tasks SET state = {}, lease_until_us = ",
         TaskState::Running as i32
     ));
-    let lease_until = now.saturating_add(dur_us(inner.config.lease));
     b.push_bind(lease_until);
     b.push(", started_at_us = ");
     b.push_bind(now);
@@ -526,34 +567,6 @@ async fn claim_one(
     b.push(
         ")) RETURNING id, job_id, name, version, input, display, failures, lease_expiries",
     );
-    let Some(row) = b.build().fetch_optional(&mut *conn).await? else {
-        return Ok(None);
-    };
-    inner.lease_ends_at(lease_until);
-    let id = raw_id(&row.try_get::<Vec<u8>, _>("id")?)?;
-    let job_id = raw_id(&row.try_get::<Vec<u8>, _>("job_id")?)?;
-    let (mut running, mut failed) = machine::counter_deltas(TaskState::Queued, TaskState::Running);
-    if let Some((_, (r, f))) = pending.take_if(|(j, _)| *j == job_id) {
-        running += r;
-        failed += f;
-    }
-    let head = jobs::count_transition(conn, &job_id, (running, failed), true).await?;
-    let input: Vec<u8> = row.try_get("input")?;
-    let failures: i64 = row.try_get("failures")?;
-    let expiries: i64 = row.try_get("lease_expiries")?;
-    Ok(Some(ClaimedTask {
-        id,
-        name: row.try_get("name")?,
-        version: row.try_get("version")?,
-        input: input.into(),
-        display: row.try_get("display")?,
-        retry_count: failures + expiries,
-        job_id,
-        job_name: head.name,
-        trace_parent: head.trace_parent,
-        submitted_at_us: head.submitted_at_us,
-        lease: machine::lease(dur_us(inner.config.lease)),
-    }))
 }
 
 /// Applies a failure report: the run ends, the task is requeued or (out of retries) fails for good.
@@ -640,4 +653,49 @@ pub(super) async fn extend_lease(
         inner.lease_ends_at(until);
     }
     Ok((n > 0).then(|| machine::lease(granted)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+
+    /// The claim's plan walks the queued-task partial indexes in id order and stops at the first eligible
+    /// task: no full scan of the queue, no sort (whatever the number of identifiers, chunked or not).
+    #[tokio::test]
+    async fn claims_walk_the_queue_index_without_sorting() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        super::super::schema::create(&pool).await.unwrap();
+        for n in [1, 2, CLAIM_ARMS + 5] {
+            let claim = ClaimRequest {
+                cluster: "c".into(),
+                identifiers: (0..n).map(|i| (format!("t{i}"), 1, 0)).collect(),
+            };
+            for (job, index) in [(None, "wf_tasks_claim"), (Some([7u8; 16]), "wf_tasks_job_claim")] {
+                let mut b = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+                push_claim(&mut b, &claim, job.as_ref(), 1, 0);
+                let rows: Vec<(i64, i64, i64, String)> =
+                    b.build_query_as().fetch_all(&pool).await.unwrap();
+                let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+                let plan = plan.join("\n");
+                assert!(!plan.contains("TEMP B-TREE"), "{n} identifiers: {plan}");
+                assert!(!plan.contains("SCAN t"), "{n} identifiers: {plan}");
+                assert_eq!(
+                    plan.matches(&format!("USING INDEX {index} ")).count(),
+                    n,
+                    "{n} identifiers: {plan}"
+                );
+                // And the statement itself runs (on an empty queue: nothing claimed).
+                let mut b = QueryBuilder::<Sqlite>::new("");
+                push_claim(&mut b, &claim, job.as_ref(), 1, 0);
+                assert!(b.build().fetch_optional(&pool).await.unwrap().is_none());
+            }
+        }
+    }
 }
