@@ -444,7 +444,10 @@ async fn apply_computed(
             complete(conn, parent).await?;
         }
     }
-    Ok((job, Some(machine::counter_deltas(state, TaskState::Computed))))
+    Ok((
+        job,
+        Some(machine::counter_deltas(state, TaskState::Computed)),
+    ))
 }
 
 async fn clusters_exist(conn: &mut SqliteConnection, groups: &[NewGroup]) -> WfResult<()> {
@@ -531,7 +534,10 @@ fn push_claim<'a>(
     b.push_bind(lease_until);
     b.push(", started_at_us = ");
     b.push_bind(now);
-    b.push(format_args!(" WHERE state = {} AND id = (SELECT {pick}(id) FROM (", TaskState::Queued as i32));
+    b.push(format_args!(
+        " WHERE state = {} AND id = (SELECT {pick}(id) FROM (",
+        TaskState::Queued as i32
+    ));
     for (c, chunk) in claim.identifiers.chunks(CLAIM_ARMS).enumerate() {
         if c > 0 {
             b.push(" UNION ALL ");
@@ -564,9 +570,7 @@ fn push_claim<'a>(
         }
         b.push(")");
     }
-    b.push(
-        ")) RETURNING id, job_id, name, version, input, display, failures, lease_expiries",
-    );
+    b.push(")) RETURNING id, job_id, name, version, input, display, failures, lease_expiries");
 }
 
 /// Applies a failure report: the run ends, the task is requeued or (out of retries) fails for good.
@@ -677,7 +681,10 @@ mod tests {
                 cluster: "c".into(),
                 identifiers: (0..n).map(|i| (format!("t{i}"), 1, 0)).collect(),
             };
-            for (job, index) in [(None, "wf_tasks_claim"), (Some([7u8; 16]), "wf_tasks_job_claim")] {
+            for (job, index) in [
+                (None, "wf_tasks_claim"),
+                (Some([7u8; 16]), "wf_tasks_job_claim"),
+            ] {
                 let mut b = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
                 push_claim(&mut b, &claim, job.as_ref(), 1, 0);
                 let rows: Vec<(i64, i64, i64, String)> =
