@@ -389,6 +389,17 @@ async fn apply_computed(
     now: i64,
 ) -> WfResult<(RawId, Option<(i64, i64)>)> {
     let id = report.id;
+    if report.subtasks.is_empty()
+        && let Some(job) = computed_leaf(conn, &report, now).await?
+    {
+        return Ok((
+            job,
+            Some(machine::counter_deltas(
+                TaskState::Running,
+                TaskState::Computed,
+            )),
+        ));
+    }
     let row = sqlx::query(
         "SELECT job_id, state, cluster_slug, optional_scope, in_skip, started_at_us, parent_id, group_id
          FROM wf_tasks WHERE id = ?",
@@ -448,6 +459,41 @@ async fn apply_computed(
         job,
         Some(machine::counter_deltas(state, TaskState::Computed)),
     ))
+}
+
+/// The common report, of a running task without subtasks, in one statement (plus propagation): the task
+/// becomes computed and complete. Returns its job, or `None` when the task is not running (then the general
+/// path in [`apply_computed`] decides).
+async fn computed_leaf(
+    conn: &mut SqliteConnection,
+    report: &ComputedReport,
+    now: i64,
+) -> WfResult<Option<RawId>> {
+    // The run time is `machine::run_time` (a running task has a start time).
+    let row = sqlx::query(&format!(
+        "UPDATE wf_tasks SET stopped_at_us = ?1, compute_us = compute_us + MAX(?1 - started_at_us, 0),
+           lease_until_us = NULL, display = COALESCE(?2, display), state = {}, open_children = 0,
+           complete = 1
+         WHERE id = ?3 AND state = {} AND started_at_us IS NOT NULL
+         RETURNING job_id, parent_id, group_id",
+        TaskState::Computed as i32,
+        TaskState::Running as i32,
+    ))
+    .bind(now)
+    .bind(report.display.as_deref())
+    .bind(report.id.as_slice())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let job = raw_id(&row.try_get::<Vec<u8>, _>("job_id")?)?;
+    store_progress(conn, &report.id, &job, &report.progress).await?;
+    let parent: Option<Vec<u8>> = row.try_get("parent_id")?;
+    if let Some(parent) = completed(conn, parent, row.try_get("group_id")?, &job).await? {
+        complete(conn, parent).await?;
+    }
+    Ok(Some(job))
 }
 
 async fn clusters_exist(conn: &mut SqliteConnection, groups: &[NewGroup]) -> WfResult<()> {
