@@ -12,12 +12,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures::lock::Mutex;
-use http_body_util::BodyExt;
 use hyper::client::conn::http2;
 use tilebox_core::TransportError;
 
 use crate::io::HyperIo;
-use crate::pool::{Body, ExchangeError};
+use crate::pool::{Body, ExchangeError, read_response};
 use crate::stream::{Origin, Stream};
 
 /// hyper's executor for the HTTP/2 connection tasks: spawns onto `async-global-executor`, detached.
@@ -137,14 +136,5 @@ pub(crate) async fn exchange(
             not_sent,
         }
     })?;
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|error| ExchangeError::Hyper {
-            error,
-            not_sent: false,
-        })?
-        .to_bytes();
-    Ok(http::Response::from_parts(parts, body))
+    read_response(response).await
 }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
+use tilebox_core::BodyCollector;
 
 use crate::io::HyperIo;
 use crate::stream::{Origin, Stream};
@@ -36,6 +37,28 @@ pub(crate) enum ExchangeError {
     Hyper { error: hyper::Error, not_sent: bool },
     /// The connection ended before the response was complete.
     Closed,
+}
+
+/// Reads a response's whole body (held once, see [`BodyCollector`]).
+pub(crate) async fn read_response(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<http::Response<Bytes>, ExchangeError> {
+    let (parts, mut body) = response.into_parts();
+    let length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let mut collected = BodyCollector::new(length);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| ExchangeError::Hyper {
+            error,
+            not_sent: false,
+        })?;
+        if let Ok(data) = frame.into_data() {
+            collected.push(data);
+        }
+    }
+    Ok(http::Response::from_parts(parts, collected.finish()))
 }
 
 impl Conn {
@@ -75,16 +98,7 @@ impl Conn {
                         not_sent,
                     }
                 })?;
-                let (parts, body) = response.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|error| ExchangeError::Hyper {
-                        error,
-                        not_sent: false,
-                    })?
-                    .to_bytes();
-                Ok(http::Response::from_parts(parts, body))
+                read_response(response).await
             });
             poll_fn(|cx| {
                 if !driver_done {

@@ -1,6 +1,7 @@
 //! [`UreqTransport`]: the core's [`Transport`] over a pooled ureq agent, with the blocking calls on worker
 //! threads.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use futures::channel::oneshot;
 use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 use crate::workers::WorkerPool;
+
+/// The most a `Content-Length` header may pre-size a response buffer (larger bodies grow as they arrive).
+const MAX_BODY_PRESIZE: u64 = 64 << 20;
 
 /// Sends the core's HTTP requests with a pooled [`ureq::Agent`] (rustls with ring).
 ///
@@ -186,13 +190,14 @@ pub(crate) fn send_blocking(
     let (parts, body) = request.into_parts();
     let request = http::Request::from_parts(parts, body.as_ref());
     let response = agent.run(request).map_err(map_error)?;
-    let (parts, body) = response.into_parts();
-    let body = body
-        .into_with_config()
-        .limit(u64::MAX)
-        .read_to_vec()
-        .map_err(map_error)?;
-    Ok(http::Response::from_parts(parts, Bytes::from(body)))
+    let (parts, mut body) = response.into_parts();
+    // Sized from Content-Length up front (capped), so the buffer is not regrown and copied as it fills.
+    let length = body.content_length().unwrap_or(0).min(MAX_BODY_PRESIZE);
+    let mut buffer = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    body.as_reader()
+        .read_to_end(&mut buffer)
+        .map_err(|e| map_error(ureq::Error::from(e)))?;
+    Ok(http::Response::from_parts(parts, Bytes::from(buffer)))
 }
 
 fn map_error(error: ureq::Error) -> TransportError {

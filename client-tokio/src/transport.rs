@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+use tilebox_core::{
+    BodyCollector, BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
+};
 
 /// Sends the core's HTTP requests with a pooled [`reqwest::Client`] (HTTP/1.1 and HTTP/2, rustls with ring).
 ///
@@ -138,7 +139,7 @@ impl Transport for ReqwestTransport {
             let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| {
                 TransportError::Other(format!("invalid request URL {}: {e}", parts.uri))
             })?;
-            let response = self
+            let mut response = self
                 .client
                 .request(parts.method, url)
                 .headers(parts.headers)
@@ -157,9 +158,12 @@ impl Transport for ReqwestTransport {
                         .map(|(k, v)| (k.clone(), v.clone())),
                 );
             }
-            let body: Bytes = response.bytes().await.map_err(map_error)?;
+            let mut body = BodyCollector::new(response.content_length());
+            while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+                body.push(chunk);
+            }
             builder
-                .body(body)
+                .body(body.finish())
                 .map_err(|e| TransportError::Other(format!("invalid response: {e}")))
         })
     }

@@ -55,8 +55,8 @@ pub use retry::{Idempotency, RetryHook, RetryPolicy, RetryPolicyBuilder, RetryWa
 pub use rpc::RpcClient;
 pub use time::{DatapointInterval, IntoDatapointId, IntoInstant, IntoTimeInterval, TimeInterval};
 pub use transport::{
-    AsyncSleep, BoxFuture, HttpRequest, HttpResponse, Offload, OffloadJob, Transport,
-    TransportError,
+    AsyncSleep, BodyCollector, BoxFuture, HttpRequest, HttpResponse, Offload, OffloadJob,
+    Transport, TransportError,
 };
 #[cfg(feature = "arrow")]
 pub use {arrow_array, arrow_schema};

@@ -93,7 +93,7 @@ impl RpcClient {
 
     /// Runs CPU-bound work (page decoding) through `offload` instead of on the thread driving the futures.
     pub fn with_offload(mut self, offload: Option<Arc<dyn Offload>>) -> Self {
-        self.offload = offload;
+        self.offload = offload.map(crate::transport::BoundedOffload::wrap);
         self
     }
 

@@ -40,9 +40,10 @@ fn main() {
         .unwrap_or(5usize)
         .max(1);
     let mut out = String::new();
-    out.push_str(&decode_rates(runs));
+    let (rates, wire_bytes) = decode_rates(runs);
+    out.push_str(&rates);
     out.push('\n');
-    out.push_str(&end_to_end(runs.min(3)));
+    out.push_str(&end_to_end(runs.min(3), wire_bytes));
     println!("{out}");
     if let Some(path) = flag(&args, "--markdown") {
         std::fs::write(&path, &out).expect("write the markdown");
@@ -63,7 +64,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 /// Part 1: decode rates on the main thread.
-fn decode_rates(runs: usize) -> String {
+/// Returns the table and the workload's serialized bytes (the datapoint bytes on the wire).
+fn decode_rates(runs: usize) -> (String, u64) {
     let server = tilebox_server::spawn_background(
         tilebox_server::ServerConfig::builder().demo(true).build(),
     )
@@ -149,7 +151,7 @@ fn decode_rates(runs: usize) -> String {
         "\nWorkload: {datapoints} datapoints, {:.1} MB serialized; median of {runs} run(s), on the main thread.\n",
         bytes as f64 / 1e6
     ));
-    out
+    (out, bytes)
 }
 
 /// One end-to-end case as a child reports it.
@@ -159,15 +161,17 @@ struct Measurement {
     rows: u64,
     arrow_bytes: u64,
     peak_rss_kib: u64,
+    /// Resident set right before the load (runtime, client, opened collections).
+    before_kib: u64,
 }
 
 /// Part 2: `load_collections_arrow` per client and latency, each run in a fresh child process.
-fn end_to_end(runs: usize) -> String {
+fn end_to_end(runs: usize, wire_bytes: u64) -> String {
     let mut out = String::new();
     out.push_str(
-        "| latency | client | load + Arrow (all fields) | rows | Arrow memory | peak RSS |\n",
+        "| latency | client | load + Arrow (all fields) | rows | Arrow memory | peak RSS | RSS before the load | peak RSS / wire bytes | (peak - before) / wire bytes |\n",
     );
-    out.push_str("|---:|---|---:|---:|---:|---:|\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for latency in LATENCIES_MS {
         let server = tilebox_server::spawn_background(
             tilebox_server::ServerConfig::builder()
@@ -193,12 +197,16 @@ fn end_to_end(runs: usize) -> String {
                 m.peak_rss_kib as f64 / 1024.0,
                 samples.iter().map(|s| s.seconds).collect::<Vec<_>>()
             );
+            let wire_kib = wire_bytes as f64 / 1024.0;
             out.push_str(&format!(
-                "| {latency} ms | {client} | {:.3} s | {} | {:.1} MB | {:.0} MiB |\n",
+                "| {latency} ms | {client} | {:.3} s | {} | {:.1} MB | {:.1} MiB | {:.1} MiB | {:.2}x | {:.2}x |\n",
                 m.seconds,
                 m.rows,
                 m.arrow_bytes as f64 / 1e6,
-                m.peak_rss_kib as f64 / 1024.0
+                m.peak_rss_kib as f64 / 1024.0,
+                m.before_kib as f64 / 1024.0,
+                m.peak_rss_kib as f64 / wire_kib,
+                m.peak_rss_kib.saturating_sub(m.before_kib) as f64 / wire_kib,
             ));
         }
     }
@@ -234,6 +242,7 @@ fn run_child(client: &str, url: &str) -> Measurement {
         rows: f[1].parse().expect("rows"),
         arrow_bytes: f[2].parse().expect("bytes"),
         peak_rss_kib: f[3].parse().expect("rss"),
+        before_kib: f[4].parse().expect("rss before"),
     }
 }
 
@@ -256,7 +265,7 @@ fn child(args: &[String]) {
                     .build()
                     .expect("client");
                 let collections = open_async(client.core()).await;
-                let start = Instant::now();
+                let start = mark_start();
                 let tables = client.load_collections_arrow(&collections, &options).await;
                 (start.elapsed().as_secs_f64(), tables)
             })
@@ -270,7 +279,7 @@ fn child(args: &[String]) {
                 .expect("client")
                 .into();
             let collections = open_async(&client).await;
-            let start = Instant::now();
+            let start = mark_start();
             let tables = client.load_collections_arrow(&collections, &options).await;
             (start.elapsed().as_secs_f64(), tables)
         }),
@@ -286,7 +295,7 @@ fn child(args: &[String]) {
                 .iter()
                 .map(|(name, _)| dataset.collection(name).expect("collection"))
                 .collect();
-            let start = Instant::now();
+            let start = mark_start();
             let tables = client.load_collections_arrow(&collections, &options);
             (start.elapsed().as_secs_f64(), tables)
         }
@@ -305,8 +314,9 @@ fn child(args: &[String]) {
             .sum::<u64>();
     }
     let peak = peak_rss_kib();
+    let before = BEFORE_KIB.load(std::sync::atomic::Ordering::Relaxed);
     drop(tables);
-    println!("RESULT {seconds} {rows} {bytes} {peak}");
+    println!("RESULT {seconds} {rows} {bytes} {peak} {before}");
 }
 
 async fn open_async(client: &tilebox_core::Client) -> Vec<tilebox_core::Collection> {
@@ -320,12 +330,26 @@ async fn open_async(client: &tilebox_core::Client) -> Vec<tilebox_core::Collecti
 
 /// `VmHWM` (peak resident set) of this process, in KiB (0 where /proc is unavailable).
 fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// Resident set before the load, recorded by [`mark_start`].
+static BEFORE_KIB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Records the resident set and starts the clock, right before the load.
+fn mark_start() -> Instant {
+    BEFORE_KIB.store(status_kib("VmRSS:"), std::sync::atomic::Ordering::Relaxed);
+    Instant::now()
+}
+
+/// A `/proc/self/status` line's value in KiB (0 where /proc is unavailable).
+fn status_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)

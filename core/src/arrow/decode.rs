@@ -2,9 +2,12 @@
 //! [`MessagePlan`].
 //!
 //! Each datapoint is walked once: a field tag is read, its column found by number in the plan's dense table,
-//! and the value appended to that column's buffer (varints decoded inline, strings validated and copied,
-//! nested messages walked recursively). No message object and no per-datapoint allocation is made; buffers
-//! are sized from the number of datapoints up front. Field semantics follow protobuf parsing: unknown fields
+//! and the value appended to that column's buffer (varints decoded inline, strings copied, nested messages
+//! walked recursively). No message object and no per-datapoint allocation is made: fixed-width buffers are
+//! sized from the number of datapoints up front, variable-length ones from the values seen so far. A datapoint
+//! costs only the fields it carries: a column catches up with the rows it was absent from (null, default,
+//! empty list) when it is next met or finished, and builds a validity bitmap only at its first null. Strings
+//! are validated as UTF-8 once per column; when that fails, a second, strict pass names the datapoint. Field semantics follow protobuf parsing: unknown fields
 //! are skipped, a repeated singular scalar keeps its last value, a repeated singular message is merged,
 //! repeated scalars are accepted packed and unpacked.
 //!
@@ -44,18 +47,17 @@ pub(crate) fn decode_batch<B: AsRef<[u8]>>(
     plan: &MessagePlan,
     values: &[B],
 ) -> Result<RecordBatch> {
+    let arrays = match decode_columns(plan, values, false) {
+        Ok(arrays) => arrays,
+        // Strings are validated once per column when the arrays are built. If that fails, decode again
+        // validating each value, to name the datapoint and field holding the invalid string.
+        Err(fail) if fail.0.invalid_utf8 => {
+            decode_columns(plan, values, true).map_err(|strict| strict.into_error(0))?;
+            return Err(fail.into_error(0));
+        }
+        Err(fail) => return Err(fail.into_error(0)),
+    };
     let rows = values.len();
-    let mut columns: Vec<Column<'_>> = plan.fields.iter().map(|f| Column::new(f, rows)).collect();
-    for (index, value) in values.iter().enumerate() {
-        decode_message(plan, &mut columns, value.as_ref())
-            .and_then(|()| finish_row(&mut columns))
-            .map_err(|fail| fail.into_error(index))?;
-    }
-    let arrays = columns
-        .into_iter()
-        .map(Column::finish)
-        .collect::<std::result::Result<Vec<_>, Fail>>()
-        .map_err(|fail| fail.into_error(0))?;
     RecordBatch::try_new_with_options(
         plan.schema.clone(),
         arrays,
@@ -64,32 +66,79 @@ pub(crate) fn decode_batch<B: AsRef<[u8]>>(
     .map_err(|e| Error::decode(format!("cannot assemble the record batch: {e}")))
 }
 
-/// Why decoding failed: the message, and the field path (innermost last) it failed in.
+/// Walks every datapoint into columns and builds their arrays. `strict`: validate each string as it is read
+/// (else once per column, when its array is built).
+fn decode_columns<B: AsRef<[u8]>>(
+    plan: &MessagePlan,
+    values: &[B],
+    strict: bool,
+) -> Res<Vec<ArrayRef>> {
+    let rows = values.len();
+    let mut columns: Vec<Column<'_>> = plan
+        .fields
+        .iter()
+        .map(|f| Column::new(f, rows, strict))
+        .collect();
+    for (index, value) in values.iter().enumerate() {
+        decode_message(plan, &mut columns, value.as_ref(), index).map_err(|f| f.at(index))?;
+    }
+    columns.into_iter().map(|c| c.finish(rows)).collect()
+}
+
+/// Why decoding failed (boxed, so that the decoder's results stay one word wide).
 #[derive(Debug)]
-struct Fail {
+struct Fail(Box<FailDetail>);
+
+/// The message, the field path (innermost last) it failed in, and the datapoint.
+#[derive(Debug)]
+struct FailDetail {
     path: Vec<String>,
     message: Cow<'static, str>,
+    /// The datapoint's index, once known.
+    index: Option<usize>,
+    /// A string column failed UTF-8 validation while its array was built.
+    invalid_utf8: bool,
 }
 
 impl Fail {
+    #[cold]
     fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Fail {
+        Fail(Box::new(FailDetail {
             path: Vec::new(),
             message: message.into(),
-        }
+            index: None,
+            invalid_utf8: false,
+        }))
     }
 
-    /// Adds the enclosing field's name (called while unwinding, outermost last).
-    fn within(mut self, name: &str) -> Self {
-        self.path.push(name.to_owned());
+    /// Records the datapoint's index.
+    fn at(mut self, index: usize) -> Self {
+        self.0.index = Some(index);
         self
     }
 
+    /// Marks a string column's failed UTF-8 validation.
+    fn invalid_utf8(mut self) -> Self {
+        self.0.invalid_utf8 = true;
+        self
+    }
+
+    /// Adds the enclosing field's name (called while unwinding, outermost last).
+    #[cold]
+    fn within(mut self, name: &str) -> Self {
+        self.0.path.push(name.to_owned());
+        self
+    }
+
+    /// The error; `index` is the datapoint's index when the failure did not record one.
     fn into_error(self, index: usize) -> Error {
-        let field = if self.path.is_empty() {
+        let detail = *self.0;
+        let index = detail.index.unwrap_or(index);
+        let field = if detail.path.is_empty() {
             "?".to_owned()
         } else {
-            self.path
+            detail
+                .path
                 .iter()
                 .rev()
                 .cloned()
@@ -99,7 +148,7 @@ impl Fail {
         Error::MalformedDatapoint {
             index,
             field,
-            message: self.message.into_owned(),
+            message: detail.message.into_owned(),
         }
     }
 }
@@ -134,23 +183,27 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[cold]
+    /// A varint of two or more bytes.
     fn varint_slow(&mut self) -> Res<u64> {
         let mut value = 0u64;
-        for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(Fail::new("truncated varint"));
-            };
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return Err(Fail::new("varint longer than 64 bits"));
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
+        let mut shift = 0u32;
+        let mut pos = self.pos;
+        while let Some(&b) = self.buf.get(pos) {
+            pos += 1;
+            value |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
+                if shift == 63 && b > 1 {
+                    return Err(Fail::new("varint longer than 64 bits"));
+                }
+                self.pos = pos;
                 return Ok(value);
             }
+            shift += 7;
+            if shift > 63 {
+                return Err(Fail::new("varint longer than 10 bytes"));
+            }
         }
-        Err(Fail::new("varint longer than 10 bytes"))
+        Err(Fail::new("truncated varint"))
     }
 
     #[inline]
@@ -230,8 +283,14 @@ fn expect(wire_type: u8, expected: u8) -> Res<()> {
     }
 }
 
-/// Walks one message's fields into `columns` (the columns of `plan`).
-fn decode_message(plan: &MessagePlan, columns: &mut [Column<'_>], buf: &[u8]) -> Res<()> {
+/// Walks one message's fields into row `row` of `columns` (the columns of `plan`).
+#[inline]
+fn decode_message(
+    plan: &MessagePlan,
+    columns: &mut [Column<'_>],
+    buf: &[u8],
+    row: usize,
+) -> Res<()> {
     let mut r = Reader::new(buf);
     while !r.at_end() {
         let key = r.varint()?;
@@ -244,7 +303,7 @@ fn decode_message(plan: &MessagePlan, columns: &mut [Column<'_>], buf: &[u8]) ->
             Some(i) => {
                 let column = &mut columns[i];
                 column
-                    .read(wire_type, &mut r)
+                    .read(wire_type, &mut r, row)
                     .map_err(|f| f.within(&column.plan.name))?;
             }
             None => r.skip(wire_type, number, 0)?,
@@ -253,15 +312,10 @@ fn decode_message(plan: &MessagePlan, columns: &mut [Column<'_>], buf: &[u8]) ->
     Ok(())
 }
 
-/// Ends the current row of every column.
-fn finish_row(columns: &mut [Column<'_>]) -> Res<()> {
-    for column in columns {
-        column.finish_row();
-    }
-    Ok(())
-}
-
 /// One column being built: its shape (single, list, map) and its value storage.
+///
+/// Rows are filled lazily: a column catches up with the rows it did not appear in (nulls, defaults, empty
+/// lists) when it is next read and when it is finished, so a datapoint costs only the fields it carries.
 struct Column<'p> {
     plan: &'p FieldPlan,
     shape: Shape<'p>,
@@ -269,16 +323,21 @@ struct Column<'p> {
 }
 
 enum Shape<'p> {
-    /// One value per row; `validity` is kept for fields with presence.
+    /// One value per row; `rows`: rows held (the last one is the current row once the field was met in
+    /// it). A field with `presence` gets its `validity` bitmap at its first unset row (a column without
+    /// nulls never builds one).
     Single {
-        set: bool,
+        rows: usize,
+        presence: bool,
         validity: Option<BooleanBufferBuilder>,
     },
-    /// A list per row: `offsets` into the values.
+    /// A list per row: `offsets` into the values (a row is open until its end offset is pushed).
     List { offsets: Vec<i32> },
-    /// A map per row: `offsets` into the entries, whose keys and values are two columns.
+    /// A map per row: `offsets` into the entries (`entries` so far), whose keys and values are two
+    /// columns with one row per entry.
     Map {
         offsets: Vec<i32>,
+        entries: usize,
         key: Box<Column<'p>>,
         value: Box<Column<'p>>,
     },
@@ -288,20 +347,45 @@ enum Shape<'p> {
 struct VarBytes {
     offsets: Vec<i32>,
     data: Vec<u8>,
+    /// The number of values expected (sizes the data buffer from the values seen so far).
+    expected: usize,
+    /// Validate each value as UTF-8 as it is pushed (strict decoding of string columns).
+    validate: bool,
 }
 
 impl VarBytes {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, validate: bool) -> Self {
         let mut offsets = Vec::with_capacity(capacity + 1);
         offsets.push(0);
         VarBytes {
             offsets,
-            data: Vec::with_capacity(capacity * 16),
+            data: Vec::new(),
+            expected: capacity,
+            validate,
         }
+    }
+
+    /// Makes room for `additional` more bytes, growing once to what the remaining values will likely
+    /// need (their mean size so far) rather than doubling repeatedly.
+    #[inline]
+    fn reserve(&mut self, additional: usize) {
+        if self.data.capacity() - self.data.len() < additional {
+            self.grow(additional);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, additional: usize) {
+        let held = self.offsets.len() - 1;
+        let mean = self.data.len().checked_div(held).unwrap_or(additional);
+        let remaining = self.expected.saturating_sub(held).max(1);
+        let estimate = mean.max(1).saturating_mul(remaining).min(1 << 30);
+        self.data.reserve(additional.max(estimate + estimate / 8));
     }
 
     #[inline]
     fn push(&mut self, bytes: &[u8]) -> Res<()> {
+        self.reserve(bytes.len());
         self.data.extend_from_slice(bytes);
         let end = i32::try_from(self.data.len())
             .map_err(|_| Fail::new("more than 2 GiB of data in one column"))?;
@@ -322,7 +406,11 @@ impl VarBytes {
         }
     }
 
-    fn offsets(self) -> (OffsetBuffer<i32>, Buffer) {
+    fn offsets(mut self) -> (OffsetBuffer<i32>, Buffer) {
+        // The buffer was sized from an estimate: give back a sizeable unused tail.
+        if self.data.capacity() - self.data.len() > self.data.len() / 16 {
+            self.data.shrink_to_fit();
+        }
         (
             OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
             Buffer::from_vec(self.data),
@@ -400,15 +488,18 @@ struct StructValues<'p> {
 }
 
 impl StructValues<'_> {
+    /// Reads a message into the last element (see [`StructValues::open`]); meeting it again merges.
     fn read(&mut self, buf: &[u8]) -> Res<()> {
-        decode_message(self.plan, &mut self.columns, buf)
+        decode_message(
+            self.plan,
+            &mut self.columns,
+            buf,
+            self.len.saturating_sub(1),
+        )
     }
 
-    /// Closes the current element (unset children get null or their default).
-    fn close(&mut self) {
-        for column in &mut self.columns {
-            column.finish_row();
-        }
+    /// Starts a new element (its unset children get null or their default when finished).
+    fn open(&mut self) {
         self.len += 1;
     }
 }
@@ -442,7 +533,7 @@ enum Values<'p> {
 }
 
 impl<'p> Values<'p> {
-    fn new(kind: &'p ValueKind, capacity: usize) -> Self {
+    fn new(kind: &'p ValueKind, capacity: usize, strict: bool) -> Self {
         match kind {
             ValueKind::Bool => Values::Bool(BooleanBufferBuilder::new(capacity)),
             ValueKind::Int32 => Values::Int32(Vec::with_capacity(capacity)),
@@ -457,10 +548,10 @@ impl<'p> Values<'p> {
             ValueKind::Fixed64 => Values::Fixed64(Vec::with_capacity(capacity)),
             ValueKind::Float => Values::Float(Vec::with_capacity(capacity)),
             ValueKind::Double => Values::Double(Vec::with_capacity(capacity)),
-            ValueKind::String => Values::String(VarBytes::new(capacity)),
-            ValueKind::Bytes => Values::Bytes(VarBytes::new(capacity)),
-            ValueKind::Geometry => Values::Geometry(VarBytes::new(capacity)),
-            ValueKind::Opaque => Values::Opaque(VarBytes::new(capacity)),
+            ValueKind::String => Values::String(VarBytes::new(capacity, strict)),
+            ValueKind::Bytes => Values::Bytes(VarBytes::new(capacity, false)),
+            ValueKind::Geometry => Values::Geometry(VarBytes::new(capacity, false)),
+            ValueKind::Opaque => Values::Opaque(VarBytes::new(capacity, false)),
             ValueKind::Timestamp => Values::Timestamp(Vec::with_capacity(capacity)),
             ValueKind::Duration => Values::Duration(Vec::with_capacity(capacity)),
             ValueKind::Uuid => Values::Uuid(Vec::with_capacity(capacity * 16)),
@@ -470,7 +561,7 @@ impl<'p> Values<'p> {
                 columns: plan
                     .fields
                     .iter()
-                    .map(|f| Column::new(f, capacity))
+                    .map(|f| Column::new(f, capacity, strict))
                     .collect(),
                 len: 0,
             }),
@@ -493,8 +584,8 @@ impl<'p> Values<'p> {
         )
     }
 
-    /// Reads one value of wire type `wire_type` and appends it. A struct element stays open (see
-    /// [`StructValues::close`]).
+    /// Reads one value of wire type `wire_type` and appends it; a message is read into the last struct
+    /// element (see [`StructValues::open`]).
     #[inline]
     fn read(&mut self, wire_type: u8, r: &mut Reader<'_>) -> Res<()> {
         match self {
@@ -555,7 +646,7 @@ impl<'p> Values<'p> {
             Values::String(v) => {
                 expect(wire_type, LEN)?;
                 let bytes = r.bytes()?;
-                if std::str::from_utf8(bytes).is_err() {
+                if v.validate && std::str::from_utf8(bytes).is_err() {
                     return Err(Fail::new("invalid UTF-8 in a string"));
                 }
                 v.push(bytes)?;
@@ -570,6 +661,7 @@ impl<'p> Values<'p> {
                 if is_extended_wkb(wkb) {
                     // GeoArrow WKB is ISO WKB: rewrite EWKB headers (Z/M/SRID flags) as ISO codes.
                     let start = v.data.len();
+                    v.reserve(wkb.len());
                     if let Err(fail) = ewkb_to_iso(&mut Reader::new(wkb), &mut v.data, 0) {
                         v.data.truncate(start);
                         return Err(fail);
@@ -621,7 +713,7 @@ impl<'p> Values<'p> {
             }
             Values::Uuid(v) => v.extend_from_slice(&[0; 16]),
             Values::Enum(e) => e.push_default(),
-            Values::Struct(s) => s.close(),
+            Values::Struct(s) => s.open(),
             Values::None => {}
         }
         Ok(())
@@ -695,7 +787,9 @@ impl<'p> Values<'p> {
             }
             Values::String(v) => {
                 let (offsets, data) = v.offsets();
-                Arc::new(StringArray::try_new(offsets, data, nulls).map_err(arrow_fail)?)
+                let array = StringArray::try_new(offsets, data, nulls)
+                    .map_err(|e| arrow_fail(e).invalid_utf8())?;
+                Arc::new(array)
             }
             Values::Bytes(v) | Values::Geometry(v) | Values::Opaque(v) => {
                 let (offsets, data) = v.offsets();
@@ -733,7 +827,7 @@ fn finish_struct(fields: &Fields, s: StructValues<'_>, nulls: Option<NullBuffer>
     let children = s
         .columns
         .into_iter()
-        .map(Column::finish)
+        .map(|c| c.finish(len))
         .collect::<Res<Vec<_>>>()?;
     let array = if fields.is_empty() {
         StructArray::new_empty_fields(len, nulls)
@@ -744,7 +838,14 @@ fn finish_struct(fields: &Fields, s: StructValues<'_>, nulls: Option<NullBuffer>
 }
 
 /// Field 1 (`bytes`) of a one-field message such as `datasets.v1.Geometry` or `UUID` (last one wins).
+#[inline]
 fn single_bytes_field(buf: &[u8]) -> Res<&[u8]> {
+    // The usual encoding: the one field, nothing else.
+    if let [0x0a, len, rest @ ..] = buf
+        && usize::from(*len) == rest.len()
+    {
+        return Ok(rest);
+    }
     let mut r = Reader::new(buf);
     let mut out: &[u8] = &[];
     while !r.at_end() {
@@ -862,9 +963,19 @@ fn ewkb_to_iso(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Res<()> {
 }
 
 /// A `Timestamp` or `Duration` message as nanoseconds.
+#[inline]
 fn seconds_nanos(buf: &[u8]) -> Res<i64> {
     let mut r = Reader::new(buf);
     let (mut seconds, mut nanos) = (0i64, 0i32);
+    // The usual encoding: seconds, then nanos, each at most once.
+    if buf.first() == Some(&0x08) {
+        r.pos = 1;
+        seconds = r.varint()? as i64;
+        if r.buf.get(r.pos) == Some(&0x10) {
+            r.pos += 1;
+            nanos = r.varint()? as i32;
+        }
+    }
     while !r.at_end() {
         let key = r.varint()?;
         let (number, wire_type) = (key >> 3, (key & 7) as u8);
@@ -894,47 +1005,85 @@ fn seconds_nanos(buf: &[u8]) -> Res<i64> {
 }
 
 impl<'p> Column<'p> {
-    fn new(plan: &'p FieldPlan, rows: usize) -> Self {
+    fn new(plan: &'p FieldPlan, rows: usize, strict: bool) -> Self {
         match &plan.repr {
             Repr::Single { presence } => Column {
                 plan,
                 shape: Shape::Single {
-                    set: false,
-                    validity: presence.then(|| BooleanBufferBuilder::new(rows)),
+                    rows: 0,
+                    presence: *presence,
+                    validity: None,
                 },
-                values: Values::new(&plan.kind, rows),
+                values: Values::new(&plan.kind, rows, strict),
             },
             Repr::List => Column {
                 plan,
                 shape: Shape::List {
                     offsets: offsets_with_capacity(rows),
                 },
-                values: Values::new(&plan.kind, rows),
+                values: Values::new(&plan.kind, rows, strict),
             },
             Repr::Map { key, value } => Column {
                 plan,
                 shape: Shape::Map {
                     offsets: offsets_with_capacity(rows),
-                    key: Box::new(Column::new(key, rows)),
-                    value: Box::new(Column::new(value, rows)),
+                    entries: 0,
+                    key: Box::new(Column::new(key, rows, strict)),
+                    value: Box::new(Column::new(value, rows, strict)),
                 },
                 values: Values::None,
             },
         }
     }
 
-    /// Reads one occurrence of the field.
-    #[inline]
-    fn read(&mut self, wire_type: u8, r: &mut Reader<'_>) -> Res<()> {
+    /// Reads one occurrence of the field in row `row` (rows are visited in order).
+    #[inline(always)]
+    fn read(&mut self, wire_type: u8, r: &mut Reader<'_>, row: usize) -> Res<()> {
+        // The common case, kept inline: a scalar field met once per row, no nulls so far.
+        if let Shape::Single {
+            rows,
+            validity: None,
+            ..
+        } = &mut self.shape
+            && *rows == row
+            && !matches!(self.values, Values::Struct(_))
+        {
+            *rows = row + 1;
+            return self.values.read(wire_type, r);
+        }
+        self.read_any(wire_type, r, row)
+    }
+
+    /// [`Column::read`] for every case.
+    #[inline(never)]
+    fn read_any(&mut self, wire_type: u8, r: &mut Reader<'_>, row: usize) -> Res<()> {
         match &mut self.shape {
-            Shape::Single { set, .. } => {
-                if *set {
-                    self.values.pop();
+            Shape::Single {
+                rows,
+                presence,
+                validity,
+            } => {
+                if *rows > row {
+                    // Met again in this row: the last value wins, messages merge.
+                    if !matches!(self.values, Values::Struct(_)) {
+                        self.values.pop();
+                    }
+                } else {
+                    if *rows < row {
+                        Self::fill_unset(&mut self.values, *presence, validity, *rows, row)?;
+                    }
+                    if let Values::Struct(s) = &mut self.values {
+                        s.open();
+                    }
+                    if let Some(validity) = validity {
+                        validity.append(true);
+                    }
+                    *rows = row + 1;
                 }
-                *set = true;
                 self.values.read(wire_type, r)
             }
-            Shape::List { .. } => {
+            Shape::List { offsets } => {
+                close_rows(offsets, row, self.values.len());
                 if wire_type == LEN && self.values.packable() {
                     let mut packed = Reader::new(r.bytes()?);
                     let element = element_wire_type(&self.values);
@@ -943,66 +1092,80 @@ impl<'p> Column<'p> {
                     }
                     Ok(())
                 } else {
-                    self.values.read(wire_type, r)?;
                     if let Values::Struct(s) = &mut self.values {
-                        s.close();
+                        s.open();
                     }
-                    Ok(())
+                    self.values.read(wire_type, r)
                 }
             }
-            Shape::Map { key, value, .. } => {
+            Shape::Map {
+                offsets,
+                entries,
+                key,
+                value,
+            } => {
                 expect(wire_type, LEN)?;
+                close_rows(offsets, row, *entries);
                 let mut entry = Reader::new(r.bytes()?);
+                let index = *entries;
                 while !entry.at_end() {
                     let tag = entry.varint()?;
                     let (number, wt) = (tag >> 3, (tag & 7) as u8);
                     match number {
-                        1 => key.read(wt, &mut entry).map_err(|f| f.within("key"))?,
-                        2 => value.read(wt, &mut entry).map_err(|f| f.within("value"))?,
+                        1 => key
+                            .read(wt, &mut entry, index)
+                            .map_err(|f| f.within("key"))?,
+                        2 => value
+                            .read(wt, &mut entry, index)
+                            .map_err(|f| f.within("value"))?,
                         _ => entry.skip(wt, number, 0)?,
                     }
                 }
-                key.finish_row();
-                value.finish_row();
+                *entries += 1;
                 Ok(())
             }
         }
     }
 
-    /// Ends the current row: an unset single field gets null or its default, lists and maps get their end
-    /// offset.
-    fn finish_row(&mut self) {
-        // Pushing a default never fails for an empty value; a failure here could only be a >2 GiB column,
-        // which the next append reports.
-        match &mut self.shape {
-            Shape::Single { set, validity } => {
-                if *set {
-                    if let Values::Struct(s) = &mut self.values {
-                        s.close();
-                    }
-                } else {
-                    let _ = self.values.push_default();
-                }
-                if let Some(validity) = validity {
-                    validity.append(*set);
-                }
-                *set = false;
-            }
-            Shape::List { offsets } => {
-                offsets.push(i32::try_from(self.values.len()).unwrap_or(i32::MAX));
-            }
-            Shape::Map { offsets, key, .. } => {
-                offsets.push(i32::try_from(key.values.len()).unwrap_or(i32::MAX));
-            }
+    /// Gives rows `from..to` of a single field, where it was not met, null (with `presence`) or its
+    /// default.
+    #[cold]
+    fn fill_unset(
+        values: &mut Values<'_>,
+        presence: bool,
+        validity: &mut Option<BooleanBufferBuilder>,
+        from: usize,
+        to: usize,
+    ) -> Res<()> {
+        for _ in from..to {
+            values.push_default()?;
         }
+        if presence {
+            let validity = validity.get_or_insert_with(|| {
+                let mut all_set = BooleanBufferBuilder::new(to.max(64));
+                all_set.append_n(from, true);
+                all_set
+            });
+            validity.append_n(to - from, false);
+        }
+        Ok(())
     }
 
-    /// The finished column.
-    fn finish(self) -> Res<ArrayRef> {
+    /// The finished column of `rows` rows (rows the field was not met in get null, the default or an empty
+    /// list).
+    fn finish(mut self, rows: usize) -> Res<ArrayRef> {
         let name = &self.plan.name;
         let data_type = self.plan.arrow.data_type();
         match self.shape {
-            Shape::Single { validity, .. } => {
+            Shape::Single {
+                rows: held,
+                presence,
+                mut validity,
+            } => {
+                if held < rows {
+                    Self::fill_unset(&mut self.values, presence, &mut validity, held, rows)
+                        .map_err(|f| f.within(name))?;
+                }
                 let nulls = validity
                     .map(|mut v| NullBuffer::new(v.finish()))
                     .filter(|n| n.null_count() > 0);
@@ -1010,7 +1173,8 @@ impl<'p> Column<'p> {
                     .finish(data_type, nulls)
                     .map_err(|f| f.within(name))
             }
-            Shape::List { offsets } => {
+            Shape::List { mut offsets } => {
+                close_rows(&mut offsets, rows, self.values.len());
                 let DataType::List(item) = data_type else {
                     return Err(Fail::new("plan and Arrow type disagree (list)").within(name));
                 };
@@ -1021,22 +1185,24 @@ impl<'p> Column<'p> {
                 list_array(item, offsets, values).map_err(|f| f.within(name))
             }
             Shape::Map {
-                offsets,
+                mut offsets,
+                entries,
                 key,
                 value,
             } => {
-                let DataType::Map(entries, sorted) = data_type else {
+                close_rows(&mut offsets, rows, entries);
+                let DataType::Map(entries_field, sorted) = data_type else {
                     return Err(Fail::new("plan and Arrow type disagree (map)").within(name));
                 };
-                let DataType::Struct(fields) = entries.data_type() else {
+                let DataType::Struct(fields) = entries_field.data_type() else {
                     return Err(Fail::new("plan and Arrow type disagree (map)").within(name));
                 };
-                let keys = key.finish().map_err(|f| f.within(name))?;
-                let values = value.finish().map_err(|f| f.within(name))?;
+                let keys = key.finish(entries).map_err(|f| f.within(name))?;
+                let values = value.finish(entries).map_err(|f| f.within(name))?;
                 let entries_array = StructArray::try_new(fields.clone(), vec![keys, values], None)
                     .map_err(|e| arrow_fail(e).within(name))?;
                 let map = MapArray::try_new(
-                    entries.clone(),
+                    entries_field.clone(),
                     OffsetBuffer::new(ScalarBuffer::from(offsets)),
                     entries_array,
                     None,
@@ -1046,6 +1212,16 @@ impl<'p> Column<'p> {
                 Ok(Arc::new(map))
             }
         }
+    }
+}
+
+/// Ends every row of a list or map column before `row` (`end`: the values or entries held so far), so that
+/// `row` is the open one.
+#[inline]
+fn close_rows(offsets: &mut Vec<i32>, row: usize, end: usize) {
+    if offsets.len() <= row {
+        let end = i32::try_from(end).unwrap_or(i32::MAX);
+        offsets.resize(row + 1, end);
     }
 }
 

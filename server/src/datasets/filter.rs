@@ -14,7 +14,7 @@
 //! code-point order), enums by number, timestamps and durations by `(seconds, nanos)`.
 
 use std::cmp::Ordering;
-use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use prost_reflect::{Kind, MessageDescriptor};
@@ -25,7 +25,9 @@ use tilebox_core::wire::datasets::v1::{
 use crate::geometry::SpatialPredicate;
 use crate::schema::DatasetSchema;
 use crate::status::Status;
-use crate::store::{BBox, DatapointRecord, RangeQuery, Store, StoreError};
+use crate::store::{
+    BBox, DatapointRecord, RangeQuery, RowFilter as StoreRowFilter, Store, StoreError,
+};
 
 /// At most this many top-level expressions, and operands of one logical expression.
 pub const MAX_OPERANDS: usize = 64;
@@ -768,16 +770,12 @@ pub fn geometry_wkb(data: &[u8], field: u32) -> Option<&[u8]> {
 
 /// Field number of `geometry` in spatiotemporal datasets (after `time`, `id`, `ingestion_time`).
 const GEOMETRY_FIELD: u32 = 4;
-/// Rows read per round while filling a filtered page: at least this many ...
-const MIN_SCAN_BATCH: u64 = 512;
-/// ... and at most this many.
-const MAX_SCAN_BATCH: u64 = 32_768;
-
 /// Everything a row must satisfy besides its id range: the filter expressions and the exact spatial filter.
 ///
-/// This is the query path's one hook into storage: [`RowPredicate::scan`] reads a collection's id range in
-/// growing batches through [`Store::query_range`] and keeps the matching rows until the page's limit is
-/// reached, so filtering happens before paging (pages stay full and the cursor is the last *returned* id).
+/// This is the query path's one hook into storage: [`RowPredicate::scan`] hands it to
+/// [`Store::query_range`] as the range's row filter, which keeps the matching rows until the page's limit
+/// is reached, so filtering happens before paging (pages stay full and the cursor is the last *returned*
+/// id).
 #[derive(Debug, Clone, Default)]
 pub struct RowPredicate {
     filter: Option<RowFilter>,
@@ -805,6 +803,9 @@ impl RowPredicate {
 
     /// Up to `range.limit` matching rows of `range`, in id order (`range.bbox` is applied by the store as a
     /// prefilter). Rows come back without data when `range.with_data` is false.
+    ///
+    /// The predicate runs inside the store's row loop ([`RangeQuery::filter`]): rows that do not match are
+    /// never copied out of the database, and one statement steps through the range until the page is full.
     pub async fn scan(
         &self,
         store: &dyn Store,
@@ -813,39 +814,17 @@ impl RowPredicate {
         if self.filter.is_none() && self.spatial.is_none() {
             return store.query_range(range).await;
         }
-        let want = range.limit;
-        let keep_data = range.with_data;
-        let mut batch = want.saturating_mul(2).clamp(MIN_SCAN_BATCH, MAX_SCAN_BATCH);
-        let mut lower = range.lower;
-        let mut out = Vec::new();
-        loop {
-            let rows = store
-                .query_range(RangeQuery {
-                    lower,
-                    limit: batch,
-                    with_data: true,
-                    ..range.clone()
-                })
-                .await?;
-            let read = rows.len() as u64;
-            let last = rows.last().map(|r| r.id);
-            for mut row in rows {
-                if self.matches(&row.data) {
-                    if !keep_data {
-                        row.data = Bytes::new();
-                    }
-                    out.push(row);
-                    if out.len() as u64 >= want {
-                        return Ok(out);
-                    }
-                }
-            }
-            match last {
-                Some(id) if read == batch => lower = Bound::Excluded(id),
-                _ => return Ok(out),
-            }
-            batch = batch.saturating_mul(2).min(MAX_SCAN_BATCH);
-        }
+        let predicate = Arc::new(self.clone());
+        let outer = range.filter.clone();
+        let filter = StoreRowFilter::new(move |data| {
+            predicate.matches(data) && outer.as_ref().is_none_or(|f| f.matches(data))
+        });
+        store
+            .query_range(RangeQuery {
+                filter: Some(filter),
+                ..range
+            })
+            .await
     }
 }
 
