@@ -52,7 +52,7 @@ impl AssetFiles {
     /// database file or a throw-away one; `None` when there is nothing to serve.
     pub fn open(config: &ServerConfig) -> std::io::Result<Option<AssetFiles>> {
         let demo = config.demo || config.asset_demo;
-        let (root, temp) = match (&config.assets_dir, &config.database, demo) {
+        let (root, temp) = match (&config.assets_dir, config.database(), demo) {
             (Some(dir), _, _) => (dir.clone(), None),
             (None, Some(db), true) => {
                 let mut name = db.file_name().unwrap_or_default().to_os_string();

@@ -20,12 +20,70 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default maximum number of connections served at once; more wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default number of pooled PostgreSQL connections per server process.
+pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 16;
+
+/// Where the server keeps its data: SQLite (embedded, the default) or PostgreSQL.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Database {
+    /// A throw-away SQLite database in a temporary directory, deleted when the server stops (the default).
+    #[default]
+    Ephemeral,
+    /// A SQLite database file, created if missing. One server process at a time.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database given by its URL (`postgres://user:password@host:port/database`). Several server
+    /// processes may share it.
+    Postgres(String),
+}
+
+impl Database {
+    /// The backend a `--database` value names: a `postgres://` or `postgresql://` URL is PostgreSQL,
+    /// `sqlite://<path>` or any other value a SQLite file path.
+    pub fn from_location(location: &str) -> Database {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Database::Postgres(location.to_owned())
+        } else {
+            let path = location.strip_prefix("sqlite://").unwrap_or(location);
+            Database::Sqlite(PathBuf::from(path))
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Ephemeral => f.write_str("Ephemeral"),
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// The URL with the password of its user info (if any) replaced.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:<redacted>@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
 
 /// How the server runs. Build with [`ServerConfig::builder`].
 #[derive(Clone)]
 pub struct ServerConfig {
     pub(crate) listen: SocketAddr,
-    pub(crate) database: Option<PathBuf>,
+    pub(crate) database: Database,
+    pub(crate) postgres_pool_size: u32,
     pub(crate) demo: bool,
     pub(crate) api_key: Option<String>,
     pub(crate) latency: Duration,
@@ -59,6 +117,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("database", &self.database)
+            .field("postgres_pool_size", &self.postgres_pool_size)
             .field("demo", &self.demo)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("latency", &self.latency)
@@ -81,7 +140,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: None,
+            database: Database::Ephemeral,
+            postgres_pool_size: DEFAULT_POSTGRES_POOL_SIZE,
             demo: false,
             api_key: None,
             latency: Duration::ZERO,
@@ -101,7 +161,7 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// A builder with defaults: `127.0.0.1:0`, a throw-away database (a temporary WAL file), no demo data, no API key, no latency.
+    /// A builder with defaults: `127.0.0.1:0`, a throw-away database (a temporary SQLite WAL file), no demo data, no API key, no latency.
     pub fn builder() -> ServerConfigBuilder {
         ServerConfigBuilder {
             config: ServerConfig::default(),
@@ -113,9 +173,17 @@ impl ServerConfig {
         self.listen
     }
 
-    /// The database file, `None` for a throw-away database in a temporary directory.
+    /// The SQLite database file, `None` for a throw-away database in a temporary directory or PostgreSQL.
     pub fn database(&self) -> Option<&PathBuf> {
-        self.database.as_ref()
+        match &self.database {
+            Database::Sqlite(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Where the server keeps its data.
+    pub fn storage(&self) -> &Database {
+        &self.database
     }
 
     /// Default page size.
@@ -144,7 +212,27 @@ impl ServerConfigBuilder {
 
     /// Store data in this SQLite file (created if missing) instead of a throw-away temporary one.
     pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.database = Some(path.into());
+        self.config.database = Database::Sqlite(path.into());
+        self
+    }
+
+    /// Store data in the PostgreSQL database at this URL (`postgres://user:password@host:port/database`);
+    /// several server processes may share it. The schema is created or upgraded when the server starts.
+    pub fn postgres(mut self, url: impl Into<String>) -> Self {
+        self.config.database = Database::Postgres(url.into());
+        self
+    }
+
+    /// Where to store data (default [`Database::Ephemeral`]); see also [`database`](Self::database) and
+    /// [`postgres`](Self::postgres).
+    pub fn storage(mut self, database: Database) -> Self {
+        self.config.database = database;
+        self
+    }
+
+    /// Pooled connections per server process with PostgreSQL (default 16, at least 1).
+    pub fn postgres_pool_size(mut self, n: u32) -> Self {
+        self.config.postgres_pool_size = n.max(1);
         self
     }
 
@@ -321,5 +409,42 @@ impl WorkflowsConfigBuilder {
     /// The finished configuration.
     pub fn build(self) -> WorkflowsConfig {
         self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_locations_choose_the_backend() {
+        assert_eq!(
+            Database::from_location("postgres://u:p@127.0.0.1:5433/db"),
+            Database::Postgres("postgres://u:p@127.0.0.1:5433/db".into())
+        );
+        assert!(matches!(
+            Database::from_location("postgresql://h/db"),
+            Database::Postgres(_)
+        ));
+        assert_eq!(
+            Database::from_location("sqlite:///tmp/x.db"),
+            Database::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            Database::from_location("data/tilebox.db"),
+            Database::Sqlite("data/tilebox.db".into())
+        );
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let shown = format!(
+            "{:?}",
+            Database::from_location("postgres://me:secret@h:1/db")
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("me:<redacted>@h:1/db"), "{shown}");
+        let shown = format!("{:?}", Database::from_location("postgres://me@h/db"));
+        assert!(shown.contains("me@h/db"), "{shown}");
     }
 }

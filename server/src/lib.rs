@@ -1,8 +1,8 @@
 //! `tilebox-server`: a local, Tilebox-compatible server for offline use, CI and examples.
 //!
 //! One port speaks Connect unary (HTTP/1.1 and h2c, or HTTPS with ALPN h2/http/1.1 when given a certificate; `application/proto` and `application/json`, gzip) and
-//! gRPC (h2c), for the datasets and workflows services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file),
-//! behind the [`Store`] trait; deterministic demo data can be seeded on first start.
+//! gRPC (h2c), for the datasets and workflows services of the Tilebox API. Data lives in SQLite (a file, or a throw-away temporary file)
+//! or PostgreSQL (shareable by several server processes), behind the [`Store`] trait; deterministic demo data can be seeded on first start.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tilebox_server::ServerError> {
@@ -35,11 +35,11 @@ mod tls;
 pub mod workflows;
 
 pub use config::{
-    ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder,
+    Database, ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder,
 };
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
 pub use status::{Code, Status};
-pub use store::{SqliteStore, Store, StoreError};
+pub use store::{PgStore, SqliteStore, Store, StoreError};
 pub use tls::TlsIdentity;

@@ -8,16 +8,21 @@ use std::time::Duration;
 use clap::Parser;
 use tilebox_server::ServerConfig;
 
-/// Local Tilebox-compatible server (Connect + gRPC on one port, SQLite storage).
+/// Local Tilebox-compatible server (Connect + gRPC on one port, SQLite or PostgreSQL storage).
 #[derive(Debug, Parser)]
 #[command(name = "tilebox-server", version, about)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "TILEBOX_SERVER_LISTEN", default_value = "127.0.0.1:8083")]
     listen: SocketAddr,
-    /// SQLite database file (created if missing); a throw-away temporary database when omitted.
-    #[arg(long, env = "TILEBOX_SERVER_DATABASE")]
-    database: Option<PathBuf>,
+    /// Where to keep data: a SQLite database file (created if missing; `sqlite://<path>` works too) or a
+    /// PostgreSQL URL (`postgres://user:password@host:port/database`, shareable by several server processes);
+    /// a throw-away SQLite database when omitted.
+    #[arg(long, env = "TILEBOX_SERVER_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// Pooled PostgreSQL connections per server process.
+    #[arg(long, env = "TILEBOX_SERVER_POSTGRES_POOL_SIZE", default_value_t = tilebox_server::config::DEFAULT_POSTGRES_POOL_SIZE)]
+    postgres_pool_size: u32,
     /// Seed the deterministic demo datasets when the database is empty.
     #[arg(long, env = "TILEBOX_SERVER_DEMO")]
     demo: bool,
@@ -52,6 +57,10 @@ struct Args {
     /// Time an idle connection (no request in progress, no bytes moving) stays open, in milliseconds.
     #[arg(long, env = "TILEBOX_SERVER_IDLE_TIMEOUT_MS", default_value_t = tilebox_server::config::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
     idle_timeout_ms: u64,
+    /// Lease of a claimed workflows task in milliseconds: a task whose runner neither reports nor extends it
+    /// for this long is handed out again.
+    #[arg(long, env = "TILEBOX_SERVER_TASK_LEASE_MS", default_value_t = 15_000)]
+    task_lease_ms: u64,
     /// Maximum number of connections served at once; more wait in the listen backlog.
     #[arg(long, env = "TILEBOX_SERVER_MAX_CONNECTIONS", default_value_t = tilebox_server::config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -97,9 +106,15 @@ async fn main() -> ExitCode {
         .body_limit(args.body_limit)
         .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
         .idle_timeout(Duration::from_millis(args.idle_timeout_ms))
-        .max_connections(args.max_connections);
-    if let Some(db) = args.database {
-        builder = builder.database(db);
+        .max_connections(args.max_connections)
+        .workflows(
+            tilebox_server::WorkflowsConfig::builder()
+                .lease(Duration::from_millis(args.task_lease_ms.max(1)))
+                .build(),
+        );
+    builder = builder.postgres_pool_size(args.postgres_pool_size);
+    if let Some(db) = args.database.filter(|d| !d.is_empty()) {
+        builder = builder.storage(tilebox_server::config::Database::from_location(&db));
     }
     if let Some(dir) = args.assets_dir {
         builder = builder.assets_dir(dir);

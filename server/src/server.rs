@@ -9,14 +9,14 @@ use prost_reflect::DescriptorPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::ServerConfig;
+use crate::config::{Database, ServerConfig};
 use crate::connections::Limits;
 use crate::protocol::{App, router};
 use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
 use crate::state::ServerState;
-use crate::store::workflows::{SqliteWorkflowsStore, WorkflowsStore};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::workflows::{PgWorkflowsStore, SqliteWorkflowsStore, WorkflowsStore};
+use crate::store::{PgStore, SqliteStore, Store, StoreError};
 
 /// How long open connections may take to finish after shutdown was requested.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -105,23 +105,62 @@ fn base_url(tls: bool, addr: SocketAddr) -> String {
     format!("{scheme}://{addr}")
 }
 
-async fn open_store(config: &ServerConfig) -> Result<SqliteStore, ServerError> {
-    let store = match &config.database {
-        Some(path) => SqliteStore::open_file(path).await?,
-        None => SqliteStore::open_ephemeral().await?,
+/// The opened stores, and what to close when the server stops.
+struct Stores {
+    datasets: Arc<dyn Store>,
+    workflows: Arc<dyn WorkflowsStore>,
+    /// The PostgreSQL store, whose processes coordinate demo seeding.
+    postgres: Option<PgStore>,
+    close: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
+}
+
+/// Opens the datasets and workflows stores on the configured backend (both on one database).
+async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
+    let sqlite = match &config.database {
+        Database::Postgres(url) => {
+            let pg = PgStore::connect(url, config.postgres_pool_size).await?;
+            let pool = pg.pool().clone();
+            let workflows = PgWorkflowsStore::open(pool.clone(), config.workflows.clone()).await?;
+            return Ok(Stores {
+                postgres: Some(pg.clone()),
+                datasets: Arc::new(pg),
+                workflows: Arc::new(workflows),
+                close: Box::new(move || Box::pin(async move { pool.close().await })),
+            });
+        }
+        Database::Sqlite(path) => SqliteStore::open_file(path).await?,
+        _ => SqliteStore::open_ephemeral().await?,
     };
-    Ok(match config.read_path {
-        crate::config::ReadPath::Sqlx => store.with_sqlx_reads(),
-        _ => store,
+    let sqlite = match config.read_path {
+        crate::config::ReadPath::Sqlx => sqlite.with_sqlx_reads(),
+        _ => sqlite,
+    };
+    let pool = sqlite.pool().clone();
+    let workflows = SqliteWorkflowsStore::open(
+        pool.clone(),
+        sqlite.writer().clone(),
+        config.workflows.clone(),
+    )
+    .await?;
+    Ok(Stores {
+        postgres: None,
+        datasets: Arc::new(sqlite),
+        workflows: Arc::new(workflows),
+        close: Box::new(move || Box::pin(async move { pool.close().await })),
     })
 }
 
 /// Opens the store, seeds demo data if configured, binds the listen address and serves in a task on the
 /// current tokio runtime.
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
-    let sqlite = open_store(&config).await?;
+    let stores = open_stores(&config).await?;
+    // Processes sharing a PostgreSQL database seed one at a time (the first seeds, the others find the data).
+    let seeding = match (&stores.postgres, config.demo || config.asset_demo) {
+        (Some(pg), true) => Some(pg.seeding_lock().await?),
+        _ => None,
+    };
     if config.demo
-        && let Some(stats) = crate::demo::seed_if_empty(&sqlite).await?
+        && let Some(stats) = crate::demo::seed_if_empty(stores.datasets.as_ref()).await?
     {
         tracing::info!(
             datapoints = stats.datapoints,
@@ -133,14 +172,11 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let pool = base_pool()
         .map_err(|s| ServerError::Descriptors(s.message))?
         .clone();
-    let db = sqlite.pool().clone();
-    let writer = sqlite.writer().clone();
-    let workflows =
-        SqliteWorkflowsStore::open(db.clone(), writer, config.workflows.clone()).await?;
+    let close_db = stores.close;
     let state = Arc::new(ServerState {
         config: config.clone(),
-        store: Arc::new(sqlite) as Arc<dyn Store>,
-        workflows: Arc::new(workflows) as Arc<dyn WorkflowsStore>,
+        store: stores.datasets,
+        workflows: stores.workflows,
         schemas: SchemaCache::default(),
     });
     let reaper = crate::workflows::spawn_lease_reaper(
@@ -167,6 +203,9 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     {
         tracing::info!(datapoints = n, dir = %files.root().display(), "asset demo generated");
     }
+    if let Some(lock) = seeding {
+        lock.release().await;
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let connections = Arc::new(AtomicU64::new(0));
     let router = match asset_files {
@@ -192,7 +231,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         )
         .await;
         reaper.abort();
-        db.close().await;
+        close_db().await;
     });
     tracing::info!(url = %base_url(is_tls, addr), "tilebox-server listening");
     Ok(ServerHandle {

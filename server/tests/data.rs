@@ -59,6 +59,9 @@ fn assert_strictly_ascending(values: &[Bytes]) {
 
 #[tokio::test]
 async fn demo_counts_in_2020_are_exact() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     for (name, expected) in [
@@ -89,6 +92,9 @@ async fn demo_counts_in_2020_are_exact() {
 
 #[tokio::test]
 async fn paging_has_no_duplicates_and_no_gaps() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
@@ -129,6 +135,9 @@ async fn paging_has_no_duplicates_and_no_gaps() {
 
 #[tokio::test]
 async fn default_page_size_and_next_page_shape() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1tp = collection_id(url, &d, "L1TP").await;
@@ -154,6 +163,9 @@ async fn default_page_size_and_next_page_shape() {
 
 #[tokio::test]
 async fn empty_pages_carry_the_type_url() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let r = query(url, &time_query(&d, vec![], 100, 200, None))
@@ -167,6 +179,9 @@ async fn empty_pages_carry_the_type_url() {
 
 #[tokio::test]
 async fn skip_data_returns_only_the_common_fields() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
@@ -203,6 +218,9 @@ async fn skip_data_returns_only_the_common_fields() {
 
 #[tokio::test]
 async fn invalid_query_arguments() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let base = time_query(&d, vec![], T2020, T2021, None);
@@ -261,6 +279,9 @@ async fn invalid_query_arguments() {
 
 #[tokio::test]
 async fn datapoint_interval_and_query_by_id() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
@@ -388,6 +409,9 @@ fn bbox_of_polygon(wkb: &[u8]) -> [f64; 4] {
 
 #[tokio::test]
 async fn spatial_filter_selects_intersecting_footprints() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let area = [0.0, 40.0, 20.0, 55.0];
@@ -434,6 +458,9 @@ async fn spatial_filter_selects_intersecting_footprints() {
 
 #[tokio::test]
 async fn ingest_query_round_trip_and_idempotence() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let (d, c) = create_test_dataset(url, "round_trip").await;
     let values: Vec<Bytes> = (0..50)
@@ -487,6 +514,9 @@ async fn ingest_query_round_trip_and_idempotence() {
 
 #[tokio::test]
 async fn failed_ingest_leaves_nothing_behind() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let (d, c) = create_test_dataset(url, "atomic_ingest").await;
     let bad_batches: Vec<Vec<Bytes>> = vec![
@@ -529,6 +559,9 @@ async fn failed_ingest_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn delete_is_all_or_nothing() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let (d, c) = create_test_dataset(url, "deletes").await;
     let values: Vec<Bytes> = (0..10).map(|i| point(T2020 + i, i as f64, "d")).collect();
@@ -575,6 +608,9 @@ async fn delete_is_all_or_nothing() {
 
 #[tokio::test]
 async fn demo_datapoint_reingests_to_the_same_id() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;

@@ -61,6 +61,9 @@ fn ids(values: &[Bytes]) -> Vec<Vec<u8>> {
 /// same predicate selects from the unfiltered result, in order, with full pages and no duplicates.
 #[tokio::test]
 async fn filtered_paging_matches_client_side_evaluation() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let schema = Schema::from_annotated_type(d.r#type.as_ref().unwrap()).unwrap();
@@ -132,6 +135,9 @@ async fn filtered_paging_matches_client_side_evaluation() {
 /// Strings and enums at dataset level (all collections).
 #[tokio::test]
 async fn string_and_enum_filters_across_collections() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let day = (T2020 + 86_400 * 40, T2020 + 86_400 * 42);
@@ -177,6 +183,9 @@ async fn string_and_enum_filters_across_collections() {
 
 #[tokio::test]
 async fn invalid_filters_are_invalid_argument_naming_the_field() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let cases: Vec<(ds::FilterExpression, &str)> = vec![
@@ -251,6 +260,9 @@ async fn invalid_filters_are_invalid_argument_naming_the_field() {
 
 #[tokio::test]
 async fn empty_and_inverted_intervals_select_nothing() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let l1t = collection_id(url, &d, "L1T").await;
@@ -314,6 +326,9 @@ fn spatial(wkb: Vec<u8>, mode: i32, system: i32) -> ds::SpatialFilter {
 /// exact test excludes footprints whose bounding box merely overlaps.
 #[tokio::test]
 async fn cartesian_spatial_filters_are_exact() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let window = (T2020, T2020 + 86_400 * 60);
@@ -365,6 +380,9 @@ async fn cartesian_spatial_filters_are_exact() {
 /// longitudes beyond 180°.
 #[tokio::test]
 async fn spherical_query_across_the_antimeridian() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, LANDSAT).await;
     let window = (T2020, T2020 + 86_400 * 120);

@@ -1,4 +1,5 @@
-//! Durability: data written to a database file survives a restart; demo data is seeded only once.
+//! Durability: data written to a database survives a restart (also a SIGKILL); demo data is seeded only once;
+//! a database with a newer schema is refused. On SQLite here, on PostgreSQL in `persistence_pg`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -6,16 +7,32 @@ mod common;
 use common::*;
 use prost::Message;
 use tilebox_core::wire::datasets::v1 as ds;
-use tilebox_server::ServerConfig;
+use tilebox_server::{Database, ServerConfig};
+
+/// Where a test keeps its database: a file in `dir` on SQLite, a fresh PostgreSQL database in `*_pg`.
+fn database_location(dir: &tempfile::TempDir, file: &str) -> String {
+    if on_postgres() {
+        fresh_postgres_database()
+    } else {
+        dir.path().join(file).display().to_string()
+    }
+}
 
 #[tokio::test]
 async fn data_survives_a_restart_on_the_same_file() {
+    if common::skip() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tilebox.db");
+    let path = database_location(&dir, "tilebox.db");
     let ids = {
-        let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build())
-            .await
-            .unwrap();
+        let handle = tilebox_server::serve(
+            ServerConfig::builder()
+                .storage(Database::from_location(&path))
+                .build(),
+        )
+        .await
+        .unwrap();
         let url = handle.url();
         let (_, c) = create_test_dataset(&url, "durable").await;
         let values = (0..100).map(|i| point(T2020 + i, i as f64, "x")).collect();
@@ -23,9 +40,13 @@ async fn data_survives_a_restart_on_the_same_file() {
         handle.shutdown().await;
         r.datapoint_ids
     };
-    let handle = tilebox_server::serve(ServerConfig::builder().database(&path).build())
-        .await
-        .unwrap();
+    let handle = tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(&path))
+            .build(),
+    )
+    .await
+    .unwrap();
     let url = handle.url();
     let d = dataset(&url, "local.durable").await;
     let info = collection(&url, d.id.as_ref().unwrap(), "main").await;
@@ -49,8 +70,11 @@ async fn data_survives_a_restart_on_the_same_file() {
 
 #[tokio::test]
 async fn demo_is_seeded_once_per_database() {
+    if common::skip() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.db");
+    let path = database_location(&dir, "demo.db");
     let count = |url: String| async move {
         let d = dataset(&url, "open_data.copernicus.landsat8_oli_tirs").await;
         collection(&url, d.id.as_ref().unwrap(), "L1T")
@@ -58,15 +82,25 @@ async fn demo_is_seeded_once_per_database() {
             .count
             .unwrap()
     };
-    let first = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build())
-        .await
-        .unwrap();
+    let first = tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(&path))
+            .demo(true)
+            .build(),
+    )
+    .await
+    .unwrap();
     let n1 = count(first.url()).await;
     let d1 = dataset(&first.url(), "open_data.copernicus.landsat8_oli_tirs").await;
     first.shutdown().await;
-    let second = tilebox_server::serve(ServerConfig::builder().database(&path).demo(true).build())
-        .await
-        .unwrap();
+    let second = tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(&path))
+            .demo(true)
+            .build(),
+    )
+    .await
+    .unwrap();
     assert_eq!(count(second.url()).await, n1);
     // Deterministic: same ids and schema after the restart.
     assert_eq!(
@@ -76,8 +110,8 @@ async fn demo_is_seeded_once_per_database() {
     second.shutdown().await;
 }
 
-/// Starts the real binary on an ephemeral port with a database file; returns the child and its URL.
-fn start_binary(db: &std::path::Path) -> (std::process::Child, String) {
+/// Starts the real binary on an ephemeral port with a database; returns the child and its URL.
+fn start_binary(db: &str) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tilebox-server"))
         .args(["--listen", "127.0.0.1:0", "--database"])
@@ -100,8 +134,11 @@ fn start_binary(db: &std::path::Path) -> (std::process::Child, String) {
 #[cfg(unix)]
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
+    if common::skip() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("killed.db");
+    let db = database_location(&dir, "killed.db");
     let (mut child, url) = start_binary(&db);
     let (_, c) = create_test_dataset(&url, "survivor").await;
     let values = (0..500).map(|i| point(T2020 + i, i as f64, "k")).collect();
@@ -123,4 +160,58 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     assert!(status.success());
     let mut child = child;
     assert!(child.wait().unwrap().success(), "graceful exit on SIGTERM");
+}
+
+#[tokio::test]
+async fn a_database_with_a_newer_schema_is_refused() {
+    if common::skip() {
+        return;
+    }
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = database_location(&dir, "future.db");
+    let handle = tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(&path))
+            .build(),
+    )
+    .await
+    .unwrap();
+    handle.shutdown().await;
+    // A later server version migrated this database further.
+    if on_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let err = tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(&path))
+            .build(),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("9999") && message.contains("newer"),
+        "{message}"
+    );
 }

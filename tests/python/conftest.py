@@ -1,4 +1,8 @@
-"""Starts tilebox-server (with --demo, on an ephemeral loopback port) once per test session."""
+"""Starts tilebox-server (with --demo, on an ephemeral loopback port) once per test session.
+
+With TILEBOX_PEER_DATABASE set (e.g. a `postgres://` URL of an empty database) the server keeps its data there
+instead of a throw-away SQLite file, so the same suite runs against a PostgreSQL-backed server.
+"""
 
 import os
 import re
@@ -26,8 +30,12 @@ def server_url():
         pytest.skip(f"tilebox-server binary not found at {binary}; build it with `cargo build -p tilebox-server` "
                     "and/or set TILEBOX_SERVER_BIN")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILEBOX_SERVER_")}
+    args = [str(binary), "--demo", "--listen", "127.0.0.1:0"]
+    database = os.environ.get("TILEBOX_PEER_DATABASE")
+    if database:
+        args += ["--database", database]
     proc = subprocess.Popen(
-        [str(binary), "--demo", "--listen", "127.0.0.1:0"],
+        args,
         stdout=subprocess.PIPE,
         stderr=sys.stderr,
         text=True,

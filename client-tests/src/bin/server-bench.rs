@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tilebox-client-tests --bin server-bench -- [--clients 16] [--rounds 8] [--runs 3]
+//!     [--postgres postgres://user@host:port/database]
 //! ```
 //!
 //! It measures how fast the local server serves `Query` pages, with no SDK client in the way: for each read
@@ -12,6 +13,8 @@
 //! times over, as fast as the server answers. Reported per path, median of `--runs`: datapoints/s, MB/s of
 //! response bodies, and the server process's CPU seconds (user + system, from `/proc/PID/stat`) per 100 000
 //! datapoints served. Both paths run in one invocation, alternating, so they see the same machine state.
+//! With `--postgres URL` (an empty database, or one this benchmark seeded before) a third server runs on
+//! PostgreSQL (`postgres`), measured the same way; the database server's own CPU is not counted.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +31,8 @@ use tilebox_server::{ReadPath, ServerConfig};
 
 const QUERY: &str = "datasets.v1.DataAccessService/Query";
 const PATHS: [&str; 2] = ["sqlx", "direct"];
+/// The PostgreSQL-backed server's label.
+const POSTGRES: &str = "postgres";
 
 /// One page request of the plan, with what its answer must hold.
 struct PlannedPage {
@@ -53,7 +58,7 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(path) = flag(&args, "--serve") {
-        serve(&path);
+        serve(&path, flag(&args, "--database"));
         return;
     }
     let number = |name: &str, default: usize| {
@@ -70,11 +75,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let postgres = flag(&args, "--postgres");
     let mut results: Vec<(&str, Vec<Measurement>)> =
         PATHS.iter().map(|p| (*p, Vec::new())).collect();
+    if postgres.is_some() {
+        results.push((POSTGRES, Vec::new()));
+    }
     for run in 1..=runs {
         for (path, measurements) in &mut results {
-            let m = runtime.block_on(measure(path, clients, rounds));
+            let m = runtime.block_on(measure(path, postgres.as_deref(), clients, rounds));
             eprintln!(
                 "run {run} {path}: {:.3} s, {} datapoints, {:.1} MB, server CPU {:.2} s",
                 m.seconds,
@@ -102,16 +111,20 @@ fn main() {
         rates.push(rate);
         println!("| {path} | {seconds:.3} | {rate:.0} | {mbps:.1} | {cpu:.3} |");
     }
-    if let [old, new] = rates[..] {
+    if let [old, new, ..] = rates[..] {
         println!(
             "\n{clients} clients, {rounds} rounds of the seed workload per run, median of {runs} run(s); direct / sqlx throughput: {:.2}x",
             new / old
         );
     }
+    if let [_, direct, pg] = rates[..] {
+        println!("postgres / direct (SQLite) throughput: {:.2}x", pg / direct);
+    }
 }
 
-/// The child: a server with demo data on the given read path, until stdin closes.
-fn serve(path: &str) {
+/// The child: a server with demo data on the given read path (or on PostgreSQL at `database`), until stdin
+/// closes.
+fn serve(path: &str, database: Option<String>) {
     let read_path = if path == "sqlx" {
         ReadPath::Sqlx
     } else {
@@ -123,10 +136,11 @@ fn serve(path: &str) {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let config = ServerConfig::builder()
-            .demo(true)
-            .read_path(read_path)
-            .build();
+        let mut config = ServerConfig::builder().demo(true).read_path(read_path);
+        if let (POSTGRES, Some(url)) = (path, database) {
+            config = config.postgres(url);
+        }
+        let config = config.build();
         let handle = tilebox_server::serve(config).await.expect("server starts");
         println!("{}", handle.url());
         // Stop when the parent closes our stdin.
@@ -171,9 +185,15 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(path: &str) -> Self {
+    fn start(path: &str, postgres: Option<&str>) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("own path"))
             .args(["--serve", path])
+            .args(
+                postgres
+                    .map(|url| ["--database", url])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -272,8 +292,8 @@ async fn plan(url: &str) -> Vec<PlannedPage> {
     pages
 }
 
-async fn measure(path: &str, clients: usize, rounds: usize) -> Measurement {
-    let server = ServerProcess::start(path);
+async fn measure(path: &str, postgres: Option<&str>, clients: usize, rounds: usize) -> Measurement {
+    let server = ServerProcess::start(path, postgres);
     let pages = Arc::new(plan(&server.url).await);
     let query_url = Arc::new(format!("{}/{QUERY}", server.url));
     let ticks = ticks_per_second();

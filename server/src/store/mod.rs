@@ -1,9 +1,11 @@
-//! Storage behind the [`Store`] trait, and its SQLite implementation.
+//! Storage behind the [`Store`] trait, with its SQLite (embedded default) and PostgreSQL implementations.
 //!
 //! The trait speaks in plain records (ids are 16-byte arrays, times are nanoseconds since the Unix epoch,
-//! datapoints are their encoded protobuf bytes plus the indexed columns). SQL stays inside the backend, so a
-//! PostgreSQL backend can implement the same trait later.
+//! datapoints are their encoded protobuf bytes plus the indexed columns). SQL stays inside the backends; both
+//! get their schema from the versioned migrations in [`migrate`].
 
+mod migrate;
+mod postgres;
 mod reader;
 mod sqlite;
 pub mod tx;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+pub use postgres::PgStore;
+pub(crate) use postgres::PgWriter;
 pub use sqlite::SqliteStore;
 
 /// A 16-byte id (UUID bytes, big-endian).
@@ -42,6 +46,20 @@ pub enum StoreError {
     /// The database's files could not be created.
     #[error("database files: {0}")]
     Io(String),
+    /// The database was written by a newer server: its schema version is unknown to this build.
+    #[error(
+        "the database schema is at version {found}, newer than this server knows (up to {known}); \
+         refusing to start: run a newer tilebox-server"
+    )]
+    SchemaTooNew {
+        /// The schema version the database records.
+        found: i64,
+        /// The newest schema version this build knows.
+        known: i64,
+    },
+    /// Applying the schema migrations failed.
+    #[error("schema migration: {0}")]
+    Migration(String),
 }
 
 /// A dataset group (a folder in the dataset tree).

@@ -2,8 +2,8 @@
 //! reads of `Query`/`QueryByID` go through [`reader`](super::reader) (rusqlite on the blocking pool) when the
 //! database is a file.
 //!
-//! Schema notes (kept portable: plain types, no SQLite-only functions in queries; `WITHOUT ROWID` is the
-//! only SQLite-specific clause and would simply be dropped for PostgreSQL, where `BLOB` becomes `BYTEA`):
+//! Schema notes (the tables come from `migrations/sqlite/`, see [`migrate`](super::migrate); the PostgreSQL
+//! backend's schema is the same with `BYTEA` for `BLOB` and no `WITHOUT ROWID`):
 //! * `datapoints` is keyed by `(collection_id, id)`. Because the first 6 bytes of an id are the datapoint's
 //!   time in Unix milliseconds, a time interval maps exactly onto an id interval, so time queries, id
 //!   queries and `starting_after` cursors are all range scans of the primary key, already in result order.
@@ -30,48 +30,6 @@ use super::{
     CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
     RangeQuery, RawId, Store, StoreError,
 };
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS dataset_groups (
-        id BLOB PRIMARY KEY,
-        parent_id BLOB,
-        code_name TEXT NOT NULL,
-        name TEXT NOT NULL,
-        icon TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS datasets (
-        id BLOB PRIMARY KEY,
-        group_id BLOB NOT NULL,
-        code_name TEXT NOT NULL,
-        slug TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        description TEXT NOT NULL,
-        icon TEXT NOT NULL,
-        kind INTEGER NOT NULL,
-        fields BLOB NOT NULL,
-        visibility INTEGER NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS collections (
-        id BLOB PRIMARY KEY,
-        dataset_id BLOB NOT NULL,
-        name TEXT NOT NULL,
-        UNIQUE (dataset_id, name)
-    )",
-    "CREATE TABLE IF NOT EXISTS datapoints (
-        collection_id BLOB NOT NULL,
-        id BLOB NOT NULL,
-        time_ms BIGINT NOT NULL,
-        time_ns BIGINT NOT NULL,
-        ingestion_time_ns BIGINT NOT NULL,
-        min_x DOUBLE PRECISION,
-        min_y DOUBLE PRECISION,
-        max_x DOUBLE PRECISION,
-        max_y DOUBLE PRECISION,
-        data BLOB NOT NULL,
-        PRIMARY KEY (collection_id, id)
-    ) WITHOUT ROWID",
-];
 
 /// Rows per multi-row `INSERT` (10 bound values each, well under SQLite's variable limit).
 const INSERT_CHUNK: usize = 400;
@@ -155,9 +113,7 @@ impl SqliteStore {
         pool: SqlitePool,
         ephemeral: Option<Arc<tempfile::TempDir>>,
     ) -> Result<Self, StoreError> {
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
-        }
+        super::migrate::sqlite(&pool).await?;
         Ok(SqliteStore {
             writer: Writer::new(pool.clone()),
             pool,

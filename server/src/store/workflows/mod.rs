@@ -1,12 +1,13 @@
-//! Storage of the workflows services behind the [`WorkflowsStore`] trait, and its SQLite implementation.
+//! Storage of the workflows services behind the [`WorkflowsStore`] trait, with its SQLite and PostgreSQL
+//! implementations.
 //!
 //! The trait speaks in plain records (ids are 16-byte arrays, times are microseconds since the Unix epoch,
 //! states are the wire enums). What a transition does to a task, its parent, its group and its job is decided
-//! by the rules in [`machine`]; SQL stays inside the backend, so a PostgreSQL backend can implement the same
-//! trait later. Every write is one transaction that completes or rolls back even when the request that asked
+//! by the rules in [`machine`]; SQL stays inside the backends. Every write is one transaction that completes or rolls back even when the request that asked
 //! for it is cancelled.
 
 pub(crate) mod machine;
+mod postgres;
 mod sqlite;
 
 use std::ops::Bound;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
+pub use postgres::PgWorkflowsStore;
 pub use sqlite::SqliteWorkflowsStore;
 
 use super::{RawId, StoreError};

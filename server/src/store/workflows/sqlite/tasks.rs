@@ -721,7 +721,7 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        super::super::schema::create(&pool).await.unwrap();
+        crate::store::migrate::sqlite(&pool).await.unwrap();
         for n in [1, 2, CLAIM_ARMS + 5] {
             let claim = ClaimRequest {
                 cluster: "c".into(),

@@ -1,0 +1,5 @@
+//! The `cancellation` suite on PostgreSQL: `cancellation.rs` compiled once more, every server on a fresh database of the
+//! PostgreSQL server at `TILEBOX_TEST_POSTGRES_URL` (the tests skip, printing why, when it is unset).
+
+#[path = "cancellation.rs"]
+mod suite;
