@@ -56,6 +56,6 @@ mod tests {
     fn both_backends_know_the_same_versions() {
         let versions = |m: &Migrator| m.iter().map(|m| m.version).collect::<Vec<_>>();
         assert_eq!(versions(&SQLITE), versions(&POSTGRES));
-        assert_eq!(latest(&SQLITE), 1);
+        assert_eq!(latest(&SQLITE), 2);
     }
 }

@@ -31,8 +31,14 @@ const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 /// Adds the release guard to pool options: a connection that comes back to the pool with a transaction still
 /// open (as counted by sqlx) is rolled back first; if that fails the connection is closed, which makes SQLite
 /// roll back.
+///
+/// Acquiring skips sqlx's liveness ping: a connection to a local SQLite file has no peer that could have gone
+/// away, and the guard already vets every connection on its way back; the ping would cost a round trip to
+/// the connection's worker thread on every transaction.
 pub fn rollback_on_release(options: SqlitePoolOptions) -> SqlitePoolOptions {
-    options.after_release(release_guard)
+    options
+        .after_release(release_guard)
+        .test_before_acquire(false)
 }
 
 fn release_guard(

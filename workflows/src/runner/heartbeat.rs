@@ -2,7 +2,10 @@
 //! tasks nor async tasks that hog the runner's executor can stop the heartbeat.
 //!
 //! The thread parks on the core's `block_on` (with the runner's tokio runtime entered when there is one) and
-//! extends each lease when the server's recommended wait has passed. A lease is kept until the runner says
+//! extends each lease when the server's recommended wait has passed. The leases held live in a registry
+//! shared with the runner: starting a lease wakes the thread only when it is due before the thread's timer,
+//! and stopping one never does (the timer finds nothing due and re-arms), so a busy runner does not pay a
+//! thread wake-up and a new timer per task. A lease is kept until the runner says
 //! its task was reported ([`Heartbeat::stop`]), so a report that waits out a server restart keeps its lease;
 //! extension failures that may pass (connection refused, `unavailable`) are retried until the lease runs
 //! out.
@@ -43,19 +46,24 @@ impl LeaseClock {
     }
 }
 
-enum Beat {
-    Start {
-        task: Uuid,
-        lease: Duration,
-        wait: Duration,
-        clock: LeaseClock,
-    },
-    Stop(Uuid),
+/// The leases a runner holds, shared by the runner and the heartbeat thread.
+#[derive(Default)]
+struct Registry {
+    held: HashMap<Uuid, Held>,
+    /// When the heartbeat thread's timer fires (`None`: it waits for a wake-up only).
+    armed: Option<Instant>,
+}
+
+type Shared = Arc<Mutex<Registry>>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Registry> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Handle of the heartbeat thread; dropping it ends the thread.
 pub(crate) struct Heartbeat {
-    tx: mpsc::UnboundedSender<Beat>,
+    shared: Shared,
+    wake: mpsc::UnboundedSender<()>,
 }
 
 pub(crate) fn std_dur(d: Option<&prost_types::Duration>) -> Duration {
@@ -81,35 +89,47 @@ impl Heartbeat {
         stats: Arc<Stats>,
         runtime: TaskRuntime,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::unbounded();
+        let (wake, rx) = mpsc::unbounded();
+        let shared = Shared::default();
+        let registry = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("tilebox-lease-heartbeat".into())
             .spawn(move || {
                 let _entered = runtime.enter();
-                tilebox_core::block_on(run(rpc, stats, rx));
+                tilebox_core::block_on(run(rpc, stats, registry, rx));
             })?;
-        Ok(Self { tx })
+        Ok(Self { shared, wake })
     }
 
     /// Start extending `task`'s lease; returns the clock of its expiry.
     pub(crate) fn start(&self, task: Uuid, lease: Option<&wf::TaskLease>) -> LeaseClock {
         let lease_d = std_dur(lease.and_then(|l| l.lease.as_ref()));
         let wait = std_dur(lease.and_then(|l| l.recommended_wait_until_next_extension.as_ref()));
-        let clock = LeaseClock::new(Instant::now() + lease_d);
+        let now = Instant::now();
+        let clock = LeaseClock::new(now + lease_d);
         if !lease_d.is_zero() {
-            let _ = self.tx.unbounded_send(Beat::Start {
+            let next = now + next_wait(lease_d, wait);
+            let mut registry = lock(&self.shared);
+            registry.held.insert(
                 task,
-                lease: lease_d,
-                wait,
-                clock: clock.clone(),
-            });
+                Held {
+                    lease: lease_d,
+                    next,
+                    clock: clock.clone(),
+                },
+            );
+            if registry.armed.is_none_or(|armed| next < armed) {
+                registry.armed = Some(next);
+                drop(registry);
+                let _ = self.wake.unbounded_send(());
+            }
         }
         clock
     }
 
     /// Stop extending `task`'s lease.
     pub(crate) fn stop(&self, task: Uuid) {
-        let _ = self.tx.unbounded_send(Beat::Stop(task));
+        lock(&self.shared).held.remove(&task);
     }
 }
 
@@ -127,40 +147,39 @@ fn next_wait(lease: Duration, recommended: Duration) -> Duration {
     }
 }
 
-async fn run(rpc: RpcClient, stats: Arc<Stats>, mut rx: mpsc::UnboundedReceiver<Beat>) {
+async fn run(
+    rpc: RpcClient,
+    stats: Arc<Stats>,
+    shared: Shared,
+    mut wake: mpsc::UnboundedReceiver<()>,
+) {
     let sleeper = Arc::clone(rpc.sleeper());
-    let mut held: HashMap<Uuid, Held> = HashMap::new();
     loop {
-        let timer = match held.values().map(|h| h.next).min() {
+        let next = {
+            let mut registry = lock(&shared);
+            registry.armed = registry.held.values().map(|h| h.next).min();
+            registry.armed
+        };
+        let timer = match next {
             Some(next) => {
                 Either::Left(sleeper.sleep(next.saturating_duration_since(Instant::now())))
             }
             None => Either::Right(futures::future::pending::<()>()),
         };
-        match select(rx.next(), timer).await {
+        match select(wake.next(), timer).await {
             Either::Left((None, _)) => return,
-            Either::Left((
-                Some(Beat::Start {
-                    task,
-                    lease,
-                    wait,
-                    clock,
-                }),
-                _,
-            )) => {
-                let next = Instant::now() + next_wait(lease, wait);
-                held.insert(task, Held { lease, next, clock });
-            }
-            Either::Left((Some(Beat::Stop(task)), _)) => {
-                held.remove(&task);
-            }
+            Either::Left((Some(()), _)) => {}
             Either::Right(((), _)) => {
                 let now = Instant::now();
-                let due: Vec<(Uuid, Duration)> = held
+                let due: Vec<(Uuid, Duration)> = lock(&shared)
+                    .held
                     .iter()
                     .filter(|(_, h)| h.next <= now)
                     .map(|(id, h)| (*id, h.lease))
                     .collect();
+                if due.is_empty() {
+                    continue;
+                }
                 let results = futures::future::join_all(due.into_iter().map(|(task, lease)| {
                     let rpc = rpc.clone();
                     async move {
@@ -172,6 +191,8 @@ async fn run(rpc: RpcClient, stats: Arc<Stats>, mut rx: mpsc::UnboundedReceiver<
                     }
                 }))
                 .await;
+                let mut registry = lock(&shared);
+                let held = &mut registry.held;
                 for (task, result) in results {
                     // A Stop may have arrived meanwhile: then the entry is gone.
                     let Some(h) = held.get_mut(&task) else {

@@ -14,6 +14,7 @@
 //! treats a repeated report as a no-op), so finished work is not run again.
 
 mod heartbeat;
+mod threads;
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -200,26 +201,25 @@ impl RunnerBuilder {
         }
     }
 
-    /// Register a sync task type: each execution runs on a thread of its own.
+    /// Register a sync task type: each execution runs on a thread of its own (threads are reused by later
+    /// executions, so thread-local state may outlive a task).
     pub fn register<T: Task>(mut self) -> Self {
         let exec: Exec = Arc::new(|input, ctx, span| {
             let task = T::decode_input(input)?;
             let (tx, rx) = futures::channel::oneshot::channel();
-            std::thread::Builder::new()
-                .name("tilebox-task".into())
-                .spawn(move || {
-                    let runtime = ctx.task_runtime().clone();
-                    let _entered = runtime.enter_for_task();
-                    let _span = span.enter();
-                    let ctx = TaskContext::new(ctx);
-                    let result =
-                        match std::panic::catch_unwind(AssertUnwindSafe(|| task.execute(&ctx))) {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(payload) => Err(panic_message(&*payload)),
-                        };
-                    let _ = tx.send(result);
-                })?;
+            threads::run(move || {
+                let runtime = ctx.task_runtime().clone();
+                let _entered = runtime.enter_for_task();
+                let _span = span.enter();
+                let ctx = TaskContext::new(ctx);
+                let result = match std::panic::catch_unwind(AssertUnwindSafe(|| task.execute(&ctx)))
+                {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(payload) => Err(panic_message(&*payload)),
+                };
+                let _ = tx.send(result);
+            })?;
             Ok(async move {
                 rx.await
                     .unwrap_or_else(|_| Err("the task thread ended without a result".to_owned()))

@@ -55,7 +55,7 @@ pub(super) async fn submit(
 /// Recomputes a job's state from its counters and stores it.
 pub(super) async fn refresh(conn: &mut SqliteConnection, job: &RawId) -> WfResult<JobState> {
     let row = sqlx::query(
-        "SELECT open_roots, canceled, retried_pending, running_tasks, failed_tasks, started
+        "SELECT open_roots, canceled, retried_pending, running_tasks, failed_tasks, started, state
          FROM wf_jobs WHERE id = ?",
     )
     .bind(job.as_slice())
@@ -70,12 +70,70 @@ pub(super) async fn refresh(conn: &mut SqliteConnection, job: &RawId) -> WfResul
         started: row.try_get::<i64, _>("started")? != 0,
     };
     let state = counters.state();
-    sqlx::query("UPDATE wf_jobs SET state = ? WHERE id = ?")
-        .bind(state as i32)
-        .bind(job.as_slice())
-        .execute(&mut *conn)
-        .await?;
+    if row.try_get::<i64, _>("state")? != state as i64 {
+        sqlx::query("UPDATE wf_jobs SET state = ? WHERE id = ?")
+            .bind(state as i32)
+            .bind(job.as_slice())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(state)
+}
+
+/// What a claim reads of its task's job.
+pub(super) struct JobHead {
+    /// The job's name.
+    pub(super) name: String,
+    /// The job's trace parent.
+    pub(super) trace_parent: String,
+    /// The job's submission time.
+    pub(super) submitted_at_us: i64,
+}
+
+/// Applies a task transition of the job in one statement: adds the `(running, failed)` deltas, clears the
+/// "retry pending" mark (a task of the job was claimed or reported), marks the job started when `started`,
+/// and stores the state derived from the new counters when it changed. Returns the job's head.
+pub(super) async fn count_transition(
+    conn: &mut SqliteConnection,
+    job: &RawId,
+    (running, failed): (i64, i64),
+    started: bool,
+) -> WfResult<JobHead> {
+    let row = sqlx::query(
+        "UPDATE wf_jobs SET running_tasks = running_tasks + ?, failed_tasks = failed_tasks + ?,
+           retried_pending = 0, started = MAX(started, ?)
+         WHERE id = ?
+         RETURNING name, trace_parent, submitted_at_us, open_roots, canceled, retried_pending,
+           running_tasks, failed_tasks, started, state",
+    )
+    .bind(running)
+    .bind(failed)
+    .bind(i64::from(started))
+    .bind(job.as_slice())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| not_found(job))?;
+    let counters = JobCounters {
+        open_roots: row.try_get("open_roots")?,
+        canceled: row.try_get::<i64, _>("canceled")? != 0,
+        failed_tasks: row.try_get("failed_tasks")?,
+        running_tasks: row.try_get("running_tasks")?,
+        retried_pending: row.try_get::<i64, _>("retried_pending")? != 0,
+        started: row.try_get::<i64, _>("started")? != 0,
+    };
+    let state = counters.state();
+    if row.try_get::<i64, _>("state")? != state as i64 {
+        sqlx::query("UPDATE wf_jobs SET state = ? WHERE id = ?")
+            .bind(state as i32)
+            .bind(job.as_slice())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(JobHead {
+        name: row.try_get("name")?,
+        trace_parent: row.try_get("trace_parent")?,
+        submitted_at_us: row.try_get("submitted_at_us")?,
+    })
 }
 
 /// Clears the "retry pending" mark once a task of the job was claimed or reported.

@@ -12,6 +12,7 @@ mod tasks;
 
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -46,6 +47,11 @@ pub(super) struct Inner {
     writer: Writer,
     pub(super) config: WorkflowsConfig,
     last_id: StdMutex<u128>,
+    /// No running task's lease ends before this instant (µs since the epoch): the reap that opens every
+    /// task write is skipped until then. Claims and extensions lower it inside their transaction; a reap
+    /// raises it to the earliest lease it leaves running; a failed write unit forgets it (`i64::MIN`), so
+    /// a rolled-back reap is repeated. The background reaper always reaps.
+    lease_floor: AtomicI64,
 }
 
 impl SqliteWorkflowsStore {
@@ -62,6 +68,7 @@ impl SqliteWorkflowsStore {
                 writer,
                 config,
                 last_id: StdMutex::new(0),
+                lease_floor: AtomicI64::new(i64::MIN),
             }),
         };
         store.init().await.map_err(|e| match e {
@@ -89,7 +96,16 @@ impl SqliteWorkflowsStore {
         let inner = Arc::clone(&self.inner);
         self.inner
             .writer
-            .run(move |conn| Box::pin(async move { unit(&inner, conn).await }))
+            .run(move |conn| {
+                Box::pin(async move {
+                    let result = unit(&inner, conn).await;
+                    if result.is_err() {
+                        // The transaction rolls back, a reap inside it included.
+                        inner.forget_lease_floor();
+                    }
+                    result
+                })
+            })
             .await
     }
 
@@ -99,6 +115,26 @@ impl SqliteWorkflowsStore {
 }
 
 impl Inner {
+    /// Whether a running task's lease may have ended by `now`.
+    pub(super) fn lease_may_have_ended(&self, now: i64) -> bool {
+        now >= self.lease_floor.load(Ordering::Acquire)
+    }
+
+    /// A running task's lease now ends at `until`.
+    pub(super) fn lease_ends_at(&self, until: i64) {
+        self.lease_floor.fetch_min(until, Ordering::AcqRel);
+    }
+
+    /// After a reap: the earliest lease still running ends at `earliest` (`None`: no task runs).
+    pub(super) fn set_lease_floor(&self, earliest: Option<i64>) {
+        self.lease_floor
+            .store(earliest.unwrap_or(i64::MAX), Ordering::Release);
+    }
+
+    fn forget_lease_floor(&self) {
+        self.lease_floor.store(i64::MIN, Ordering::Release);
+    }
+
     /// A new UUIDv7, strictly greater than every id handed out before by this store.
     fn new_id(&self) -> RawId {
         let ms = (now_us() / 1000) as u128;
