@@ -60,9 +60,7 @@ impl AssetFiles {
                 (db.with_file_name(name), None)
             }
             (None, None, true) => {
-                let temp = tempfile::Builder::new()
-                    .prefix("tilebox-server-assets")
-                    .tempdir()?;
+                let temp = crate::scratch::scratch_dir("tilebox-server-assets-")?;
                 (temp.path().to_path_buf(), Some(temp))
             }
             (None, _, false) => return Ok(None),

@@ -27,6 +27,7 @@ pub mod geometry;
 pub mod protocol;
 pub mod registry;
 pub mod schema;
+mod scratch;
 pub mod server;
 pub mod state;
 pub mod status;

@@ -74,9 +74,7 @@ impl SqliteStore {
     /// (one connection), it serves concurrent queries on several connections in parallel. Durability is
     /// irrelevant for it, so commits are not synced.
     pub async fn open_ephemeral() -> Result<Self, StoreError> {
-        let dir = tempfile::Builder::new()
-            .prefix("tilebox-server-")
-            .tempdir()
+        let dir = crate::scratch::scratch_dir("tilebox-server-db-")
             .map_err(|e| StoreError::Io(e.to_string()))?;
         let path = dir.path().join("tilebox.db");
         let options = SqliteConnectOptions::new()
