@@ -8,6 +8,7 @@
 //! The test files in `tests/` plug each adapter (tokio; async-std under both smol and async-std; blocking)
 //! into these harnesses.
 
+pub mod bench;
 pub mod every_kind;
 pub mod loopback;
 pub mod suite;

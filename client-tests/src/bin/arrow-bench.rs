@@ -15,9 +15,9 @@
 //!    `concurrency(16)`) in a fresh child process and reports the time from the first request to the last
 //!    record batch, the rows, and the process's peak RSS (`VmHWM`) next to the bytes on the wire.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tilebox_client_tests::bench::{flag, median, peak_rss_kib, run_case, status_kib};
 use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
 use tilebox_core::Datapoints;
 use tilebox_server::demo::LandsatPoint; // the Landsat datapoint as a prost struct
@@ -49,18 +49,6 @@ fn main() {
         std::fs::write(&path, &out).expect("write the markdown");
         eprintln!("written to {path}");
     }
-}
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// Part 1: decode rates on the main thread.
@@ -220,23 +208,7 @@ fn end_to_end(runs: usize, wire_bytes: u64) -> String {
 }
 
 fn run_child(client: &str, url: &str) -> Measurement {
-    let exe = std::env::current_exe().expect("current exe");
-    let output = Command::new(exe)
-        .args(["--case", client, url])
-        .env_remove("TILEBOX_API_KEY")
-        .output()
-        .expect("run the benchmark case");
-    assert!(
-        output.status.success(),
-        "case {client} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("RESULT "))
-        .expect("a RESULT line");
-    let f: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let f = run_case(&[client, url]);
     Measurement {
         seconds: f[0].parse().expect("seconds"),
         rows: f[1].parse().expect("rows"),
@@ -328,11 +300,6 @@ async fn open_async(client: &tilebox_core::Client) -> Vec<tilebox_core::Collecti
     collections
 }
 
-/// `VmHWM` (peak resident set) of this process, in KiB (0 where /proc is unavailable).
-fn peak_rss_kib() -> u64 {
-    status_kib("VmHWM:")
-}
-
 /// Resident set before the load, recorded by [`mark_start`].
 static BEFORE_KIB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -340,17 +307,4 @@ static BEFORE_KIB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 fn mark_start() -> Instant {
     BEFORE_KIB.store(status_kib("VmRSS:"), std::sync::atomic::Ordering::Relaxed);
     Instant::now()
-}
-
-/// A `/proc/self/status` line's value in KiB (0 where /proc is unavailable).
-fn status_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }

@@ -16,9 +16,9 @@
 //! lives in the parent) and the median of `--runs` runs is reported. Only the load is timed; opening the
 //! dataset and its collections happens before.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tilebox_client_tests::bench::{flag, peak_rss_kib, run_case};
 use tilebox_client_tests::suite::adapters::{AsyncStdApi, BlockingApi, SmolApi, TokioApi};
 use tilebox_client_tests::suite::api::{Api, Setup};
 use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
@@ -106,35 +106,10 @@ fn main() {
     }
 }
 
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
 fn run_child(client: &str, mode: &str, url: &str, settings: Settings) -> Measurement {
-    let exe = std::env::current_exe().expect("current exe");
-    let output = Command::new(exe)
-        .args(["--case", client, mode, url])
-        .args([
-            settings.parallel_pages.to_string(),
-            settings.concurrency.to_string(),
-        ])
-        .env_remove("TILEBOX_API_KEY")
-        .output()
-        .expect("run the benchmark case");
-    assert!(
-        output.status.success(),
-        "case {client} {mode} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("RESULT "))
-        .expect("a RESULT line");
-    let fields: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let parallel_pages = settings.parallel_pages.to_string();
+    let concurrency = settings.concurrency.to_string();
+    let fields = run_case(&[client, mode, url, &parallel_pages, &concurrency]);
     Measurement {
         seconds: fields[0].parse().expect("seconds"),
         datapoints: fields[1].parse().expect("datapoints"),
@@ -202,19 +177,6 @@ fn measure<A: Api>(url: String, concurrent: bool, settings: Settings) -> Measure
         bytes,
         peak_rss_kib,
     }
-}
-
-/// `VmHWM` (peak resident set) of this process, in KiB (0 where /proc is unavailable).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn render(
