@@ -16,8 +16,8 @@ use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
-use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet};
+use prost_types::field_descriptor_proto::Type;
+use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tilebox_core::arrow::{
@@ -26,31 +26,8 @@ use tilebox_core::arrow::{
 use tilebox_core::wire::datasets::v1 as pb;
 use tilebox_core::{Error, Schema};
 
-fn field(
-    name: &str,
-    number: i32,
-    ty: Type,
-    type_name: Option<&str>,
-    label: Label,
-) -> FieldDescriptorProto {
-    FieldDescriptorProto {
-        name: Some(name.into()),
-        number: Some(number),
-        r#type: Some(ty as i32),
-        type_name: type_name.map(str::to_owned),
-        label: Some(label as i32),
-        json_name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-fn opt(name: &str, number: i32, ty: Type, type_name: Option<&str>) -> FieldDescriptorProto {
-    field(name, number, ty, type_name, Label::Optional)
-}
-
-fn rep(name: &str, number: i32, ty: Type, type_name: Option<&str>) -> FieldDescriptorProto {
-    field(name, number, ty, type_name, Label::Repeated)
-}
+mod descriptors;
+use descriptors::{opt, rep};
 
 /// A dataset type with every field kind a dataset can have, as the server sends it (edition 2023).
 fn all_kinds_type() -> pb::AnnotatedType {

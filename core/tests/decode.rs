@@ -16,27 +16,8 @@ use tilebox_core::replay::{
 use tilebox_core::wire::datasets::v1 as pb;
 use tilebox_core::{Error, Schema, Transport, decode_dynamic, decode_meta, decode_typed};
 
-fn field(
-    name: &str,
-    number: i32,
-    ty: Type,
-    type_name: Option<&str>,
-    label: Label,
-) -> FieldDescriptorProto {
-    FieldDescriptorProto {
-        name: Some(name.into()),
-        number: Some(number),
-        r#type: Some(ty as i32),
-        type_name: type_name.map(str::to_owned),
-        label: Some(label as i32),
-        json_name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-fn opt(name: &str, number: i32, ty: Type, type_name: Option<&str>) -> FieldDescriptorProto {
-    field(name, number, ty, type_name, Label::Optional)
-}
+mod descriptors;
+use descriptors::{field, opt};
 
 /// A dataset type as the current server sends it: editions 2023, dependencies referenced but not included.
 fn editions_type(extra: Vec<FieldDescriptorProto>, extra_deps: &[&str]) -> pb::AnnotatedType {
