@@ -176,47 +176,89 @@ async fn load_collections_arrow(
     options: &QueryOptions,
 ) -> Vec<Result<crate::arrow::RecordBatches>> {
     let limit = concurrency(rpc, options);
-    let mut jobs = Vec::new();
-    let mut plans = Vec::new();
-    let mut slots: Vec<std::result::Result<usize, Error>> = Vec::new();
-    for collection in collections {
-        let prepared = collection_job(collection, options, limit).and_then(|job| {
-            let plan = collection
-                .dataset()
-                .schema()?
-                .arrow_plan(options.is_skip_data())?;
-            Ok((job, plan))
-        });
-        match prepared {
-            Ok((job, plan)) => {
-                slots.push(Ok(jobs.len()));
-                jobs.push(job);
-                plans.push(plan);
-            }
-            Err(e) => slots.push(Err(e)),
-        }
-    }
-    let sink = Arc::new(crate::arrow::ArrowSink::new(plans, rpc.offload().cloned()));
+    let prepared = prepare_load(collections, options, limit, |collection| {
+        collection
+            .dataset()
+            .schema()?
+            .arrow_plan(options.is_skip_data())
+    });
+    let sink = Arc::new(crate::arrow::ArrowSink::new(
+        prepared.extras,
+        rpc.offload().cloned(),
+    ));
     let settings = LoadSettings::new(limit)
         .progress(options.listener())
         .sink(sink.clone());
-    let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
-    let mut results: Vec<Option<Result<RawDatapoints>>> = load_jobs(fetcher, jobs, settings)
-        .await
-        .into_iter()
-        .map(Some)
-        .collect();
-    slots
+    let mut results = run_load(rpc, prepared.jobs, settings).await;
+    prepared
+        .slots
         .into_iter()
         .map(|slot| {
-            let index = slot?;
-            results
-                .get_mut(index)
-                .and_then(Option::take)
-                .unwrap_or(Err(Error::Cancelled))?;
+            let (index, _) = take_result(&mut results, slot)?;
             sink.take(index)
         })
         .collect()
+}
+
+/// The load jobs of some collections, a value `extras[i]` per job (e.g. its Arrow plan), and for each
+/// collection the index of its job or why it has none.
+struct PreparedLoad<T> {
+    jobs: Vec<LoadJob>,
+    extras: Vec<T>,
+    slots: Vec<Result<usize>>,
+}
+
+fn prepare_load<T>(
+    collections: &[Collection],
+    options: &QueryOptions,
+    limit: usize,
+    extra: impl Fn(&Collection) -> Result<T>,
+) -> PreparedLoad<T> {
+    let mut prepared = PreparedLoad {
+        jobs: Vec::new(),
+        extras: Vec::new(),
+        slots: Vec::new(),
+    };
+    for collection in collections {
+        match collection_job(collection, options, limit)
+            .and_then(|job| Ok((job, extra(collection)?)))
+        {
+            Ok((job, value)) => {
+                prepared.slots.push(Ok(prepared.jobs.len()));
+                prepared.jobs.push(job);
+                prepared.extras.push(value);
+            }
+            Err(e) => prepared.slots.push(Err(e)),
+        }
+    }
+    prepared
+}
+
+/// Runs the jobs of a load; each result is taken once by [`take_result`].
+async fn run_load(
+    rpc: &RpcClient,
+    jobs: Vec<LoadJob>,
+    settings: LoadSettings,
+) -> Vec<Option<Result<RawDatapoints>>> {
+    let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
+    load_jobs(fetcher, jobs, settings)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect()
+}
+
+/// The job index and raw result of one collection's `slot`.
+fn take_result(
+    results: &mut [Option<Result<RawDatapoints>>],
+    slot: Result<usize>,
+) -> Result<(usize, RawDatapoints)> {
+    let index = slot?;
+    let raw = results
+        .get_mut(index)
+        .and_then(Option::take)
+        .unwrap_or(Err(Error::Cancelled))?;
+    Ok((index, raw))
 }
 
 fn collection_request(collection: &Collection, options: &QueryOptions) -> Result<pb::QueryRequest> {
@@ -281,33 +323,15 @@ async fn load_collections(
     options: &QueryOptions,
 ) -> Vec<Result<Datapoints>> {
     let limit = concurrency(rpc, options);
-    let mut jobs = Vec::new();
-    let mut slots: Vec<std::result::Result<usize, Error>> = Vec::new();
-    for collection in collections {
-        match collection_job(collection, options, limit) {
-            Ok(job) => {
-                slots.push(Ok(jobs.len()));
-                jobs.push(job);
-            }
-            Err(e) => slots.push(Err(e)),
-        }
-    }
+    let prepared = prepare_load(collections, options, limit, |_| Ok(()));
     let settings = LoadSettings::new(limit).progress(options.listener());
-    let fetcher: Arc<dyn PageFetcher> = Arc::new(rpc.clone());
-    let mut results: Vec<Option<Result<RawDatapoints>>> = load_jobs(fetcher, jobs, settings)
-        .await
-        .into_iter()
-        .map(Some)
-        .collect();
-    slots
+    let mut results = run_load(rpc, prepared.jobs, settings).await;
+    prepared
+        .slots
         .into_iter()
         .zip(collections)
         .map(|(slot, collection)| {
-            let index = slot?;
-            let raw = results
-                .get_mut(index)
-                .and_then(Option::take)
-                .unwrap_or(Err(Error::Cancelled))?;
+            let (_, raw) = take_result(&mut results, slot)?;
             Ok(
                 Datapoints::new(raw.type_url, raw.values, Some(collection.dataset().clone()))
                     .with_skip_data(options.is_skip_data()),
