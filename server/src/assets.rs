@@ -27,7 +27,7 @@ use tilebox_core::wire::datasets::v1::{DatasetKind, DatasetType, Uuid};
 
 use crate::config::ServerConfig;
 use crate::datapoint::{make_id, ns_timestamp};
-use crate::demo::{DemoError, add_collection, add_dataset, field, stable_id};
+use crate::demo::{DemoError, add_collection, add_dataset, field, open_data_group, stable_id};
 use crate::store::{DatapointRecord, GroupRecord, RawId, Store};
 
 /// Slug of the asset demo dataset.
@@ -429,13 +429,7 @@ pub async fn seed_demo(
     if store.get_dataset_by_slug(DEMO_DATASET).await?.is_some() {
         return Ok(None);
     }
-    let open_data = GroupRecord {
-        id: stable_id("group:open_data"),
-        parent_id: None,
-        code_name: "open_data".into(),
-        name: "Open Data".into(),
-        icon: "Public".into(),
-    };
+    let open_data = open_data_group();
     let demo = GroupRecord {
         id: stable_id("group:open_data.demo"),
         parent_id: Some(open_data.id),

@@ -26,6 +26,17 @@ use crate::store::{
     CollectionRecord, DatapointRecord, DatasetRecord, GroupRecord, RawId, Store, StoreError,
 };
 
+/// The top-level `open_data` group every demo dataset lives under.
+pub(crate) fn open_data_group() -> GroupRecord {
+    GroupRecord {
+        id: stable_id("group:open_data"),
+        parent_id: None,
+        code_name: "open_data".into(),
+        name: "Open Data".into(),
+        icon: "Public".into(),
+    }
+}
+
 /// A stable 16-byte id derived from a name.
 pub fn stable_id(name: &str) -> RawId {
     let digest = Sha256::digest(format!("tilebox-local-server:{name}").as_bytes());
@@ -549,13 +560,7 @@ pub async fn seed_if_empty(store: &dyn Store) -> Result<Option<DemoStats>, DemoE
         return Ok(None);
     }
     let started = Instant::now();
-    let open_data = GroupRecord {
-        id: stable_id("group:open_data"),
-        parent_id: None,
-        code_name: "open_data".into(),
-        name: "Open Data".into(),
-        icon: "Public".into(),
-    };
+    let open_data = open_data_group();
     let copernicus = GroupRecord {
         id: stable_id("group:open_data.copernicus"),
         parent_id: Some(open_data.id),
