@@ -132,7 +132,7 @@ mod tests {
             pool.execute(Box::new(move || {
                 let (arrived, all_there) = &*meeting;
                 let deadline = Instant::now() + Duration::from_secs(10);
-                let mut count = arrived.lock().unwrap();
+                let mut count = arrived.lock().expect("lock");
                 *count += 1;
                 all_there.notify_all();
                 while *count < jobs {
@@ -140,12 +140,12 @@ mod tests {
                     if left.is_zero() {
                         break;
                     }
-                    count = all_there.wait_timeout(count, left).unwrap().0;
+                    count = all_there.wait_timeout(count, left).expect("wait").0;
                 }
-                tx.send(*count >= jobs).unwrap();
+                tx.send(*count >= jobs).expect("report");
             }));
         }
-        (0..jobs).map(|_| rx.recv().unwrap()).collect()
+        (0..jobs).map(|_| rx.recv().expect("job ran")).collect()
     }
 
     #[test]
@@ -153,8 +153,8 @@ mod tests {
         let pool = WorkerPool::new(6);
         // One earlier request leaves one idle thread behind.
         let (tx, rx) = mpsc::channel();
-        pool.execute(Box::new(move || tx.send(()).unwrap()));
-        rx.recv().unwrap();
+        pool.execute(Box::new(move || tx.send(()).expect("report")));
+        rx.recv().expect("job ran");
         while pool.shared.lock().idle == 0 {
             std::thread::yield_now();
         }
@@ -169,9 +169,9 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         for i in 0..20 {
             let tx = tx.clone();
-            pool.execute(Box::new(move || tx.send(i).unwrap()));
+            pool.execute(Box::new(move || tx.send(i).expect("report")));
         }
-        let mut done: Vec<i32> = (0..20).map(|_| rx.recv().unwrap()).collect();
+        let mut done: Vec<i32> = (0..20).map(|_| rx.recv().expect("job ran")).collect();
         done.sort_unstable();
         assert_eq!(done, (0..20).collect::<Vec<_>>());
         assert!(pool.shared.lock().threads <= 3);
