@@ -149,12 +149,13 @@ fn measure<A: Api>(url: String, concurrent: bool, settings: Settings) -> Measure
         .collect();
     let start = Instant::now();
     let results = if concurrent {
-        api.load_collections(
-            &collections,
-            &year_2020()
-                .parallel_pages(settings.parallel_pages)
-                .concurrency(settings.concurrency),
-        )
+        let options = year_2020().concurrency(settings.concurrency);
+        // 0: the SDK's automatic split planning.
+        let options = match settings.parallel_pages {
+            0 => options,
+            parts => options.parallel_pages(parts),
+        };
+        api.load_collections(&collections, &options)
     } else {
         let options = year_2020().parallel_pages(1).concurrency(1);
         collections.iter().map(|c| api.query(c, &options)).collect()
