@@ -7,6 +7,7 @@
 mod migrate;
 mod postgres;
 mod reader;
+mod rows;
 mod sqlite;
 pub mod tx;
 pub mod workflows;

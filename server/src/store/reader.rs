@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter, types::Value};
 
+use super::rows::{DATASET_COLUMNS, raw_id};
 use super::{
     CollectionRecord, DatapointRecord, DatasetRecord, RangeQuery, RawId, RowFilter, StoreError,
 };
@@ -92,14 +93,6 @@ impl Reader {
         .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
     }
 }
-
-fn raw_id(v: &[u8]) -> Result<RawId, StoreError> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt(format!("id of {} bytes", v.len())))
-}
-
-const DATASET_COLUMNS: &str =
-    "id, group_id, code_name, slug, name, summary, description, icon, kind, fields, visibility";
 
 /// A dataset by id.
 pub(crate) fn get_dataset(

@@ -19,12 +19,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::reader::{self, Reader};
+use super::rows::{
+    DATASET_COLUMNS, collection_from_row, datapoint_from_row, dataset_from_row, group_from_row,
+    ms_prefix_id, raw_id, unique_violation,
+};
 use super::tx::{Writer, rollback_on_release};
 use super::{
     CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
@@ -154,79 +156,6 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
-
-fn raw_id(v: &[u8]) -> Result<RawId, StoreError> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt(format!("id of {} bytes", v.len())))
-}
-
-fn opt_raw_id(v: Option<Vec<u8>>) -> Result<Option<RawId>, StoreError> {
-    v.map(|v| raw_id(&v)).transpose()
-}
-
-fn group_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
-    Ok(GroupRecord {
-        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
-        parent_id: opt_raw_id(row.try_get("parent_id")?)?,
-        code_name: row.try_get("code_name")?,
-        name: row.try_get("name")?,
-        icon: row.try_get("icon")?,
-    })
-}
-
-fn dataset_from_row(row: &SqliteRow) -> Result<DatasetRecord, StoreError> {
-    Ok(DatasetRecord {
-        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
-        group_id: raw_id(&row.try_get::<Vec<u8>, _>("group_id")?)?,
-        code_name: row.try_get("code_name")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        summary: row.try_get("summary")?,
-        description: row.try_get("description")?,
-        icon: row.try_get("icon")?,
-        kind: row.try_get("kind")?,
-        fields: Bytes::from(row.try_get::<Vec<u8>, _>("fields")?),
-        visibility: row.try_get("visibility")?,
-    })
-}
-
-fn collection_from_row(row: &SqliteRow) -> Result<CollectionRecord, StoreError> {
-    Ok(CollectionRecord {
-        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
-        dataset_id: raw_id(&row.try_get::<Vec<u8>, _>("dataset_id")?)?,
-        name: row.try_get("name")?,
-    })
-}
-
-fn datapoint_from_row(row: &SqliteRow, with_data: bool) -> Result<DatapointRecord, StoreError> {
-    let data = if with_data {
-        Bytes::from(row.try_get::<Vec<u8>, _>("data")?)
-    } else {
-        Bytes::new()
-    };
-    Ok(DatapointRecord {
-        id: raw_id(&row.try_get::<Vec<u8>, _>("id")?)?,
-        time_ns: row.try_get("time_ns")?,
-        ingestion_time_ns: row.try_get("ingestion_time_ns")?,
-        bbox: None,
-        data,
-    })
-}
-
-fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-const DATASET_COLUMNS: &str =
-    "id, group_id, code_name, slug, name, summary, description, icon, kind, fields, visibility";
-
-/// The id whose first 6 bytes encode `ms` and whose other bytes are zero.
-fn ms_prefix_id(ms: i64) -> RawId {
-    let mut id = [0u8; 16];
-    let b = ms.to_be_bytes();
-    id[..6].copy_from_slice(&b[2..]);
-    id
 }
 
 impl Store for SqliteStore {
