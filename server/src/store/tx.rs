@@ -15,14 +15,29 @@
 //!   `Transaction` value). Once returned, dropping the `Transaction` queues its rollback as usual.
 //! * [`rollback_on_release`] is the pool's last line: a connection returned to the pool while sqlx still counts
 //!   an open transaction on it is rolled back before anyone else can acquire it.
+//!
+//! [`Writer::run_direct`] is the synchronous twin of [`Writer::run`] for hot write units of many small
+//! statements (the workflows task writes): it takes the same queue, then runs the whole unit on one
+//! `rusqlite` connection of its own to the same database file, on tokio's blocking pool, inside
+//! `BEGIN IMMEDIATE`. Every statement is then a plain function call on that thread instead of a round trip
+//! to sqlx's connection worker thread, and its prepared statement comes from the connection's cache. The
+//! same guarantees hold: a unit whose caller leaves while it is queued never starts; once started it runs
+//! to commit or rollback on the blocking thread (which keeps running when the awaiting future is dropped),
+//! and a panic inside it rolls the transaction back.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rusqlite::{OpenFlags, TransactionBehavior};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{SqlitePoolOptions, SqliteTransactionManager};
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction, TransactionManager};
 use tokio::sync::{Mutex, oneshot};
+
+use super::StoreError;
 
 /// The statement that opens every write transaction: it takes SQLite's write lock up front, so concurrent
 /// writers wait (busy timeout) instead of failing when a deferred transaction cannot be upgraded.
@@ -82,6 +97,78 @@ fn task_lost() -> sqlx::Error {
 pub struct Writer {
     pool: SqlitePool,
     queue: Arc<Mutex<()>>,
+    /// The connection of [`Writer::run_direct`], for databases in a file.
+    direct: Option<Arc<DirectConnection>>,
+}
+
+/// Prepared statements cached by the direct write connection (the claim has a shape per number of
+/// identifiers and whether it prefers a job).
+const DIRECT_STATEMENT_CACHE: usize = 64;
+
+/// The `rusqlite` write connection of a database file, opened on first use and kept.
+#[derive(Debug)]
+struct DirectConnection {
+    path: PathBuf,
+    /// `synchronous=FULL` (every commit on disk) rather than `OFF`, as the sqlx pool's connections.
+    durable: bool,
+    conn: StdMutex<Option<rusqlite::Connection>>,
+}
+
+impl DirectConnection {
+    /// Opens the connection with the settings of the sqlx pool: WAL, the same `synchronous`, a busy
+    /// timeout and foreign keys.
+    fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let _: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if self.durable { "FULL" } else { "OFF" },
+        )?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.set_prepared_statement_cache_capacity(DIRECT_STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `unit` in a `BEGIN IMMEDIATE` transaction: commit on `Ok`, rollback on `Err` or panic.
+    fn run<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        // A panicking unit poisons the lock after its transaction was rolled back by the unwind.
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
+            // Never reuse a connection left inside a transaction: closing it rolls back.
+            *slot = None;
+        }
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(self.open().map_err(StoreError::from)?),
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        match unit(&tx) {
+            Ok(value) => {
+                tx.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping the transaction would roll back too, but silently on failure.
+                if let Err(rollback) = tx.rollback() {
+                    tracing::warn!("rolling back a direct write unit failed: {rollback}");
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -90,7 +177,56 @@ impl Writer {
         Writer {
             pool,
             queue: Arc::new(Mutex::new(())),
+            direct: None,
         }
+    }
+
+    /// Lets [`Writer::run_direct`] write the database file at `path` (the file of `pool`); `durable` as the
+    /// pool's `synchronous` setting (`FULL` when true, `OFF` otherwise).
+    pub(crate) fn with_file(mut self, path: &Path, durable: bool) -> Self {
+        self.direct = Some(Arc::new(DirectConnection {
+            path: path.to_owned(),
+            durable,
+            conn: StdMutex::new(None),
+        }));
+        self
+    }
+
+    /// The database file, when the database is one ([`Writer::run_direct`] works only then).
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.direct.as_deref().map(|d| d.path.as_path())
+    }
+
+    /// Runs `unit` synchronously in one `BEGIN IMMEDIATE` transaction on the direct `rusqlite` connection,
+    /// on tokio's blocking pool, queued with the units of [`Writer::run`]: committed when it returns `Ok`,
+    /// rolled back when it returns `Err` or panics.
+    ///
+    /// Cancel safety as for [`Writer::run`]: dropped while queued, the unit never starts; once started it runs
+    /// to commit or rollback whatever happens to the caller. Fails for a database that is not a file.
+    pub(crate) async fn run_direct<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Some(direct) = self.direct.clone() else {
+            return Err(E::from(StoreError::Io(
+                "direct writes need a database file".into(),
+            )));
+        };
+        let turn = Arc::clone(&self.queue).lock_owned().await;
+        let (result_tx, result_rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            if result_tx.is_closed() {
+                // The caller left before the unit started: nothing is written.
+                return;
+            }
+            let _ = result_tx.send(direct.run(unit));
+        });
+        result_rx
+            .await
+            .map_err(|_| E::from(StoreError::Database(task_lost())))?
     }
 
     /// Runs `unit` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled back when it
