@@ -427,4 +427,79 @@ mod tests {
             .unwrap();
         assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_units_complete_or_never_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let pool = guarded_pool(&path).await;
+        let writer = Writer::new(pool.clone()).with_file(&path, true);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for i in 0..50i64 {
+            let mut unit = Box::pin(writer.run_direct(move |tx| {
+                for _ in 0..3 {
+                    tx.execute("INSERT INTO t VALUES (?)", [i])?;
+                    std::thread::yield_now();
+                }
+                Ok::<_, StoreError>(())
+            }));
+            // Drop the caller after a varying number of polls.
+            for _ in 0..(i % 7) {
+                if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
+                    r.unwrap();
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(unit);
+            // A later unit always runs, sqlx and direct ones sharing the queue …
+            writer
+                .run(|conn| {
+                    Box::pin(async move {
+                        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                })
+                .await
+                .unwrap();
+        }
+        // … and every unit wrote all of its rows or none.
+        let counts: Vec<i64> = sqlx::query_scalar("SELECT COUNT(*) FROM t GROUP BY v")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
+
+        // A unit that fails or panics writes nothing, and the next one runs.
+        let failed = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1000)", [])?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        let panicked = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1001)", [])?;
+                if tx.is_autocommit() {
+                    return Ok::<_, StoreError>(());
+                }
+                panic!("the unit panics inside its transaction");
+            })
+            .await;
+        assert!(panicked.is_err());
+        let (stray, synchronous, foreign_keys) = writer
+            .run_direct(|tx| {
+                let stray: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM t WHERE v >= 1000", [], |r| r.get(0))?;
+                let synchronous: i64 = tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let foreign_keys: i64 = tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok::<_, StoreError>((stray, synchronous, foreign_keys))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stray, 0);
+        // A durable database's direct connection syncs every commit (`FULL`) like the pool's.
+        assert_eq!((synchronous, foreign_keys), (2, 1));
+    }
 }
