@@ -69,7 +69,9 @@ impl SqliteWorkflowsStore {
         config: WorkflowsConfig,
     ) -> Result<Self, StoreError> {
         let file = writer.file().ok_or_else(|| {
-            StoreError::Io("the workflows store needs a database file, not a private in-memory one".into())
+            StoreError::Io(
+                "the workflows store needs a database file, not a private in-memory one".into(),
+            )
         })?;
         let reader = Reader::open(file)?;
         let store = SqliteWorkflowsStore {

@@ -61,13 +61,19 @@ pub(super) fn insert_groups(
             .filter(|&&d| open_per_group.get(d).copied().unwrap_or(0) > 0)
             .count() as i64;
         let id: i64 = insert_group.query_row(
-            params![parent.job.as_slice(), parent_task, open_per_group[g], pending],
+            params![
+                parent.job.as_slice(),
+                parent_task,
+                open_per_group[g],
+                pending
+            ],
             |r| r.get(0),
         )?;
         group_ids.push(id);
     }
-    let mut insert_dep = conn
-        .prepare_cached("INSERT OR IGNORE INTO wf_group_deps (group_id, depends_on) VALUES (?, ?)")?;
+    let mut insert_dep = conn.prepare_cached(
+        "INSERT OR IGNORE INTO wf_group_deps (group_id, depends_on) VALUES (?, ?)",
+    )?;
     for (g, group) in groups.iter().enumerate() {
         for &d in &group.deps {
             insert_dep.execute([group_ids[g], group_ids[d]])?;
@@ -231,7 +237,9 @@ fn skip_subtree(conn: &Connection, scope: &[u8], job: &RawId) -> WfResult<()> {
                 UNION ALL SELECT t.id FROM wf_tasks t JOIN sub ON t.parent_id = sub.id)
              SELECT t.id, t.state FROM wf_tasks t JOIN sub ON sub.id = t.id",
         )?
-        .query_map([scope], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map([scope], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut mark = conn.prepare_cached("UPDATE wf_tasks SET in_skip = 1 WHERE id = ?")?;
     mark.execute([scope])?;
@@ -625,12 +633,18 @@ fn claim_statement(
         }
         sql.push(')');
     }
-    sql.push_str(")) RETURNING id, job_id, name, version, input, display, failures, lease_expiries");
+    sql.push_str(
+        ")) RETURNING id, job_id, name, version, input, display, failures, lease_expiries",
+    );
     (sql, values)
 }
 
 /// Applies a failure report: the run ends, the task is requeued or (out of retries) fails for good.
-pub(super) fn failed(inner: &Inner, conn: &Connection, report: FailureReport) -> WfResult<TaskState> {
+pub(super) fn failed(
+    inner: &Inner,
+    conn: &Connection,
+    report: FailureReport,
+) -> WfResult<TaskState> {
     let now = super::now_us();
     reap_due(inner, conn, now)?;
     let id = report.id;
