@@ -17,13 +17,15 @@
 //!   an open transaction on it is rolled back before anyone else can acquire it.
 //!
 //! [`Writer::run_direct`] is the synchronous twin of [`Writer::run`] for hot write units of many small
-//! statements (the workflows task writes): it takes the same queue, then runs the whole unit on one
-//! `rusqlite` connection of its own to the same database file, on tokio's blocking pool, inside
-//! `BEGIN IMMEDIATE`. Every statement is then a plain function call on that thread instead of a round trip
-//! to sqlx's connection worker thread, and its prepared statement comes from the connection's cache. The
-//! same guarantees hold: a unit whose caller leaves while it is queued never starts; once started it runs
-//! to commit or rollback on the blocking thread (which keeps running when the awaiting future is dropped),
-//! and a panic inside it rolls the transaction back.
+//! statements (the workflows store): it takes the same queue, then runs the whole unit on one `rusqlite`
+//! connection of its own to the same database file inside `BEGIN IMMEDIATE` — on tokio's blocking pool for
+//! a durable database, in place for the throw-away one (no fsync, no other process: the unit is cheaper than
+//! the hop to a blocking thread). Every statement is then a plain function call on one thread instead of a
+//! round trip to sqlx's connection worker thread, and its prepared statement comes from the connection's
+//! cache. The same guarantees hold: a unit whose caller leaves while it is queued never starts; once
+//! started it runs to commit or rollback (on the blocking thread, which keeps running when the awaiting
+//! future is dropped, or within the one poll that runs it in place), and a panic inside it rolls the
+//! transaction back.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //!
 //! All of its SQL runs synchronously on `rusqlite` connections. Writes go through the database's shared
 //! [`Writer`] ([`Writer::run_direct`]): queued behind the datasets writes and each other, then run as one
-//! `BEGIN IMMEDIATE` transaction on the writer's direct connection on tokio's blocking pool (see
-//! [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in the
+//! `BEGIN IMMEDIATE` transaction on the writer's direct connection (on tokio's blocking pool, or in place for
+//! the throw-away database; see [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in the
 //! middle of a transaction never leaves a transaction open nor half a change behind. Reads run on the
 //! datasets read path's connections ([`Reader`]). The schema comes from the sqlx migrations the datasets
 //! store applies when it opens.
