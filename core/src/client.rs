@@ -26,7 +26,8 @@ use crate::query::{
     QueryOptions,
 };
 use crate::rpc::{RpcClient, rust_client_info};
-use crate::split::{estimate_datapoints, parts_for, split_interval};
+use crate::split::{estimate_datapoints, parts_for, plan_parts, split_interval};
+use crate::time::TimeInterval;
 use crate::time::{IntoDatapointId, uuid_from_wire, uuid_to_wire};
 use crate::transport::{AsyncSleep, Transport};
 use crate::wire::datasets::v1 as pb;
@@ -219,8 +220,9 @@ fn prepare_load<T>(
         extras: Vec::new(),
         slots: Vec::new(),
     };
-    for collection in collections {
-        match collection_job(collection, options, limit)
+    let parts = plan_load_parts(collections, options, limit);
+    for (collection, parts) in collections.iter().zip(parts) {
+        match collection_job(collection, options, parts)
             .and_then(|job| Ok((job, extra(collection)?)))
         {
             Ok((job, value)) => {
@@ -271,35 +273,21 @@ fn collection_request(collection: &Collection, options: &QueryOptions) -> Result
     })
 }
 
-/// The load job of one collection: the request plus its sub-intervals for parallel paging.
+/// The load job of one collection: the request plus its sub-intervals for parallel paging (`parts` of them
+/// at most, see [`plan_load_parts`]).
 fn collection_job(
     collection: &Collection,
     options: &QueryOptions,
-    concurrency: usize,
+    parts: usize,
 ) -> Result<LoadJob> {
     let request = collection_request(collection, options)?;
-    let mut estimated_datapoints = None;
-    let segments = match options.extent()? {
+    let (segments, estimated_datapoints) = match options.extent()? {
         Extent::Time(interval) => {
-            let info = collection.info();
-            let page_size = options.page_size_limit().unwrap_or(DEFAULT_PAGE_SIZE);
-            let hint = info.availability.filter(|a| !a.is_empty());
-            let estimate = match (hint, info.count) {
-                (Some(availability), Some(count)) => {
-                    Some(estimate_datapoints(&interval, &availability, count))
-                }
-                (None, Some(0)) => Some(0),
-                _ => None,
-            };
-            estimated_datapoints = estimate;
-            let parts = parts_for(
-                options.parallel_page_count().unwrap_or(concurrency),
-                estimate,
-                page_size,
-            );
-            split_interval(&interval, parts, hint.map(|a| (a.start(), a.end())))
+            let (hint, estimate) = time_spread(collection, &interval);
+            let segments = split_interval(&interval, parts, hint.map(|a| (a.start(), a.end())));
+            (segments, estimate)
         }
-        Extent::Datapoints(_) => Vec::new(),
+        Extent::Datapoints(_) => (Vec::new(), None),
     };
     Ok(LoadJob {
         label: collection.name().to_owned(),
@@ -308,6 +296,45 @@ fn collection_job(
         page_size: options.page_size_limit(),
         estimated_datapoints,
     })
+}
+
+/// Where `collection`'s datapoints are (its non-empty availability) and how many of them `interval` holds
+/// (estimated from the count, assuming an even spread; `None` when unknown).
+fn time_spread(
+    collection: &Collection,
+    interval: &TimeInterval,
+) -> (Option<TimeInterval>, Option<u64>) {
+    let info = collection.info();
+    let hint = info.availability.filter(|a| !a.is_empty());
+    let estimate = match (hint, info.count) {
+        (Some(availability), Some(count)) => {
+            Some(estimate_datapoints(interval, &availability, count))
+        }
+        (None, Some(0)) => Some(0),
+        _ => None,
+    };
+    (hint, estimate)
+}
+
+/// Sub-intervals per collection: `parallel_pages` each when the options set it (fewer for small loads),
+/// otherwise the `limit` requests in flight shared out by each collection's estimated size
+/// ([`plan_parts`]).
+fn plan_load_parts(collections: &[Collection], options: &QueryOptions, limit: usize) -> Vec<usize> {
+    let estimates: Vec<Option<u64>> = collections
+        .iter()
+        .map(|collection| match options.extent() {
+            Ok(Extent::Time(interval)) => time_spread(collection, &interval).1,
+            _ => None,
+        })
+        .collect();
+    let page_size = options.page_size_limit().unwrap_or(DEFAULT_PAGE_SIZE);
+    match options.parallel_page_count() {
+        Some(parts) => estimates
+            .iter()
+            .map(|&estimate| parts_for(parts, estimate, page_size))
+            .collect(),
+        None => plan_parts(&estimates, limit, page_size),
+    }
 }
 
 fn concurrency(rpc: &RpcClient, options: &QueryOptions) -> usize {

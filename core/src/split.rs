@@ -100,26 +100,108 @@ pub fn split_interval(
 /// chains of that length need, each part sized to fill whole pages (with 5% room for an uneven spread), so
 /// no part ends in a nearly empty extra page: fewer requests for the same longest chain.
 pub fn parts_for(max_parts: usize, estimated_datapoints: Option<u64>, page_size: u64) -> usize {
-    let max_parts = max_parts.max(1);
+    plan_parts(&[estimated_datapoints], max_parts, page_size)[0]
+}
+
+/// How many sub-intervals each of several loads gets when they run together with at most `in_flight`
+/// requests at once, planned so the whole load takes as few rounds of requests as it can.
+///
+/// Every sub-interval pages sequentially (a chain of dependent requests) and holds one of the `in_flight`
+/// slots while it does; the loader starts the longest chains first and the next one whenever a slot frees.
+/// The plan tries round counts `R` from the least the pages allow upwards: each load takes the split
+/// whose chains fit in `R` pages with the fewest requests in total (then the fewest parts), and `R` is
+/// accepted when those chains, scheduled longest first, all end within `R` rounds. So a large collection
+/// gets many parts, small ones few, and short chains share a slot one after another. Pages per part are
+/// estimated with 5% room for an uneven spread. A load with an unknown estimate gets `in_flight` parts and
+/// is left out of the plan.
+pub fn plan_parts(
+    estimated_datapoints: &[Option<u64>],
+    in_flight: usize,
+    page_size: u64,
+) -> Vec<usize> {
+    let in_flight = in_flight.max(1);
+    let slots = u64::try_from(in_flight).unwrap_or(u64::MAX);
     let page_size = page_size.max(1);
-    let Some(n) = estimated_datapoints else {
-        return max_parts;
-    };
-    let pages = n.div_ceil(page_size).max(1);
-    let max = u64::try_from(max_parts).unwrap_or(u64::MAX);
-    if pages <= max {
-        return usize::try_from(pages).unwrap_or(max_parts);
-    }
-    let mut chain = pages.div_ceil(max);
-    loop {
-        // Datapoints one part may hold: `chain` pages less 5%.
-        let per_part = (chain.saturating_mul(page_size) / 20 * 19).max(1);
-        let parts = n.div_ceil(per_part);
-        if parts <= max {
-            return usize::try_from(parts).unwrap_or(max_parts).max(1);
+    // Pages a part of `n / parts` datapoints is expected to need, with 10% room for an uneven spread and
+    // a rough estimate (a whole load that fits one page is one request however it is spread).
+    let chain = |n: u64, parts: u64| {
+        if n <= page_size {
+            return 1;
         }
-        chain += 1;
+        n.div_ceil(parts)
+            .saturating_mul(10)
+            .div_ceil(page_size.saturating_mul(9))
+            .max(1)
+    };
+    // Parts of `n` datapoints whose chains fit in `rounds` pages: the fewest requests in total (then the
+    // fewest parts), or the fewest parts (longer chains, fewer slots: better when slots are scarce).
+    let split = |n: u64, rounds: u64, fewest_requests: bool| {
+        let max_parts = slots.min(n.max(1));
+        let fewest = n
+            .div_ceil(rounds.saturating_mul(page_size))
+            .clamp(1, max_parts);
+        let mut fitting = (fewest..=max_parts).filter(|&p| chain(n, p) <= rounds);
+        if fewest_requests {
+            fitting.min_by_key(|&p| (p.saturating_mul(chain(n, p)), p))
+        } else {
+            fitting.next()
+        }
+    };
+    let known: Vec<u64> = estimated_datapoints.iter().flatten().copied().collect();
+    // With more loads than slots, one part each.
+    let best = if known.len() > in_flight {
+        vec![1; known.len()]
+    } else {
+        let total: u64 = known
+            .iter()
+            .map(|&n| chain(n, 1))
+            .fold(0, u64::saturating_add);
+        let longest = known.iter().map(|&n| chain(n, 1)).max().unwrap_or(1);
+        // A plan for `rounds`, if its chains end within them. At `longest` rounds one part each fits
+        // (fewer loads than slots), so the search ends there at the latest.
+        let plan = |rounds: u64, fewest_requests: bool| {
+            let plan: Vec<u64> = known
+                .iter()
+                .map(|&n| split(n, rounds, fewest_requests))
+                .collect::<Option<_>>()?;
+            let mut chains: Vec<u64> = known
+                .iter()
+                .zip(&plan)
+                .flat_map(|(&n, &p)| std::iter::repeat_n(chain(n, p), p as usize))
+                .collect();
+            (makespan(&mut chains, in_flight) <= rounds).then_some(plan)
+        };
+        (total.div_ceil(slots).max(1)..longest)
+            .find_map(|rounds| plan(rounds, true).or_else(|| plan(rounds, false)))
+            .unwrap_or_else(|| vec![1; known.len()])
+    };
+    let mut parts = best.into_iter();
+    estimated_datapoints
+        .iter()
+        .map(|estimate| match estimate {
+            None => in_flight,
+            Some(_) => parts
+                .next()
+                .and_then(|p| usize::try_from(p).ok())
+                .unwrap_or(1),
+        })
+        .collect()
+}
+
+/// When the last of `chains` (lengths in rounds) ends if they run longest first on `slots` slots, each
+/// starting on the first slot to free up.
+fn makespan(chains: &mut [u64], slots: usize) -> u64 {
+    chains.sort_unstable_by(|a, b| b.cmp(a));
+    let mut ends: std::collections::BinaryHeap<std::cmp::Reverse<u64>> =
+        std::iter::repeat_n(std::cmp::Reverse(0), slots.min(chains.len())).collect();
+    let mut last = 0;
+    for &length in chains.iter() {
+        let std::cmp::Reverse(free) = ends.pop().unwrap_or(std::cmp::Reverse(0));
+        let end = free.saturating_add(length);
+        last = last.max(end);
+        ends.push(std::cmp::Reverse(end));
     }
+    last
 }
 
 /// Estimates how many of `count` datapoints, spread over `availability`, fall into `interval` (assuming a

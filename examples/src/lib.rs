@@ -69,10 +69,22 @@ impl Backend {
 /// How the example loads.
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
-    /// Sub-intervals per collection in the concurrent approach (parallel paging).
-    pub parallel_pages: usize,
+    /// Sub-intervals per collection in the concurrent approach (parallel paging); `None`: the SDK's
+    /// automatic plan, which shares the requests in flight out by each collection's estimated size.
+    pub parallel_pages: Option<usize>,
     /// Show progress bars.
     pub progress: bool,
+}
+
+impl LoadSettings {
+    /// The concurrent approach's query: parallel paging as set, or planned by the SDK.
+    pub fn concurrent_query(&self) -> QueryOptions {
+        let options = QueryOptions::new(YEAR_2020).show_progress(self.progress);
+        match self.parallel_pages {
+            Some(parts) => options.parallel_pages(parts),
+            None => options,
+        }
+    }
 }
 
 /// What one approach loaded, per collection in input order, and how long it took.
@@ -123,7 +135,7 @@ pub fn report(sequential: &Outcome, concurrent: &Outcome) -> Result<(), BoxError
 }
 
 /// The query of the example: all of 2020, with or without progress bars, pages strictly one by one (the
-/// concurrent approach raises `parallel_pages`).
+/// concurrent approach lifts that, see [`LoadSettings::concurrent_query`]).
 pub fn year_query(progress: bool) -> QueryOptions {
     QueryOptions::new(YEAR_2020)
         .show_progress(progress)
@@ -165,7 +177,7 @@ pub async fn load_concurrently(
     settings: &LoadSettings,
 ) -> Result<Outcome, BoxError> {
     let started = Instant::now();
-    let options = year_query(settings.progress).parallel_pages(settings.parallel_pages);
+    let options = settings.concurrent_query();
     let results = client.load_collections(collections, &options).await;
     let mut per_collection = Vec::with_capacity(collections.len());
     for (collection, result) in collections.iter().zip(results) {
@@ -219,7 +231,7 @@ pub fn run_blocking(
 
     println!("\nLoading all collections concurrently:");
     let started = Instant::now();
-    let options = year_query(settings.progress).parallel_pages(settings.parallel_pages);
+    let options = settings.concurrent_query();
     let mut per_collection = Vec::with_capacity(collections.len());
     for (collection, result) in collections
         .iter()

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tilebox-client-tests --bin client-bench -- [--runs 3] [--markdown FILE] \
-//!     [--parallel-pages 8] [--concurrency 16]
+//!     [--parallel-pages N (default: automatic)] [--concurrency 16]
 //! ```
 //!
 //! For emulated server latencies of 0 and 50 ms it starts the local server in-process (demo data) and, for
@@ -10,7 +10,8 @@
 //! collections for 2020, 111 593 datapoints — two ways:
 //!
 //! - **sequential**: one collection after another, pages one by one (`parallel_pages(1)`, `concurrency(1)`);
-//! - **concurrent**: `load_collections` over all four, with parallel paging (`parallel_pages(P)`, `concurrency(C)`).
+//! - **concurrent**: `load_collections` over all four, with parallel paging (the automatic split plan or
+//!   `parallel_pages(P)`, and `concurrency(C)`).
 //!
 //! Each case runs in a fresh child process (so its peak memory, `VmHWM`, is the client's alone: the server
 //! lives in the parent) and the median of `--runs` runs is reported. Only the load is timed; opening the
@@ -26,8 +27,9 @@ use tilebox_client_tests::suite::tests::{LANDSAT, SEED, year_2020};
 const CLIENTS: [&str; 4] = ["tokio", "async-std", "smol", "blocking"];
 const MODES: [&str; 2] = ["sequential", "concurrent"];
 const LATENCIES_MS: [u64; 2] = [0, 50];
-/// Sub-intervals per collection when loading concurrently (default of `--parallel-pages`).
-const PARALLEL_PAGES: usize = 8;
+/// Sub-intervals per collection when loading concurrently (default of `--parallel-pages`; 0: the SDK's
+/// automatic plan).
+const PARALLEL_PAGES: usize = 0;
 /// Requests in flight at once when loading concurrently (default of `--concurrency`).
 const CONCURRENCY: usize = 16;
 
@@ -149,12 +151,13 @@ fn measure<A: Api>(url: String, concurrent: bool, settings: Settings) -> Measure
         .collect();
     let start = Instant::now();
     let results = if concurrent {
-        api.load_collections(
-            &collections,
-            &year_2020()
-                .parallel_pages(settings.parallel_pages)
-                .concurrency(settings.concurrency),
-        )
+        let options = year_2020().concurrency(settings.concurrency);
+        // 0: the SDK's automatic split planning.
+        let options = match settings.parallel_pages {
+            0 => options,
+            parts => options.parallel_pages(parts),
+        };
+        api.load_collections(&collections, &options)
     } else {
         let options = year_2020().parallel_pages(1).concurrency(1);
         collections.iter().map(|c| api.query(c, &options)).collect()
@@ -202,11 +205,14 @@ fn render(
     let bytes = rows.first().map_or(0, |r| r.2.bytes);
     out.push_str(&format!(
         "\nWorkload: {} datapoints ({:.1} MB serialized), median of {runs} run(s) per cell, each in a fresh process; \
-         concurrent = `load_collections` over the 4 collections with `parallel_pages({})` and \
+         concurrent = `load_collections` over the 4 collections with {} and \
          `concurrency({})`; sequential = one collection after another, one page at a time.\n",
         rows.first().map_or(0, |r| r.2.datapoints),
         bytes as f64 / 1e6,
-        settings.parallel_pages,
+        match settings.parallel_pages {
+            0 => "the automatic split plan".to_owned(),
+            parts => format!("`parallel_pages({parts})`"),
+        },
         settings.concurrency,
     ));
     out

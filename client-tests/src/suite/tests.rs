@@ -113,7 +113,8 @@ pub fn collections_and_info<A: Api>() {
 }
 
 /// The seed workload gives the exact counts sequentially (one collection after another, pages one by one)
-/// and concurrently (`load_collections` with parallel paging), datapoint for datapoint identical.
+/// and concurrently (`load_collections` with parallel paging: 4 parts per collection, and the automatic
+/// plan sharing 16 requests in flight by collection size), datapoint for datapoint identical.
 pub fn seed_workload_sequential_equals_concurrent<A: Api>() {
     let api = demo::<A>();
     let collections = seed_collections(&api);
@@ -127,16 +128,18 @@ pub fn seed_workload_sequential_equals_concurrent<A: Api>() {
     for ((name, count), data) in SEED.iter().zip(&sequential) {
         assert_eq!(data.len(), *count, "{name} sequential");
     }
-    let concurrent = api.load_collections(&collections, &year_2020().parallel_pages(4));
-    assert_eq!(concurrent.len(), SEED.len());
-    for (((name, count), seq), conc) in SEED.iter().zip(&sequential).zip(concurrent) {
-        let conc = conc.expect("concurrent load");
-        assert_eq!(conc.len(), *count, "{name} concurrent");
-        assert!(
-            conc.values() == seq.values(),
-            "{name}: concurrent result differs from sequential"
-        );
-        assert_eq!(conc.type_url(), seq.type_url());
+    for options in [year_2020().parallel_pages(4), year_2020().concurrency(16)] {
+        let concurrent = api.load_collections(&collections, &options);
+        assert_eq!(concurrent.len(), SEED.len());
+        for (((name, count), seq), conc) in SEED.iter().zip(&sequential).zip(concurrent) {
+            let conc = conc.expect("concurrent load");
+            assert_eq!(conc.len(), *count, "{name} concurrent ({options:?})");
+            assert!(
+                conc.values() == seq.values(),
+                "{name}: concurrent result differs from sequential ({options:?})"
+            );
+            assert_eq!(conc.type_url(), seq.type_url());
+        }
     }
 }
 

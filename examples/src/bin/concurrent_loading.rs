@@ -40,9 +40,10 @@ struct Args {
     /// Emulated network latency per request of the embedded server, in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
-    /// Sub-intervals per collection loaded in parallel in the concurrent approach.
-    #[arg(long, default_value_t = 8)]
-    parallel_pages: usize,
+    /// Sub-intervals per collection loaded in parallel in the concurrent approach (default: the SDK's
+    /// automatic plan, sharing the requests in flight out by each collection's estimated size).
+    #[arg(long)]
+    parallel_pages: Option<usize>,
     /// Maximum requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -62,7 +63,7 @@ fn main() {
 fn run(args: &Args) -> Result<(), BoxError> {
     let backend = Backend::from_env_or_embedded(Duration::from_millis(args.latency_ms))?;
     let settings = LoadSettings {
-        parallel_pages: args.parallel_pages.max(1),
+        parallel_pages: args.parallel_pages.map(|parts| parts.max(1)),
         progress: !args.no_progress,
     };
     eprintln!("Adapter: {:?}", args.adapter);
