@@ -6,15 +6,13 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
-use super::{Inner, clusters, fmt_id, now_us, raw_id, task_state};
+use super::{Inner, clusters, fmt_id, now_us, raw_id, task_state, tasks};
 use crate::store::RawId;
 use crate::store::workflows::machine::JobCounters;
 use crate::store::workflows::{
     JobPage, JobQuery, JobRecord, JobStats, NewJob, ProgressRecord, TaskSummaryRecord, WfResult,
     WorkflowsStoreError,
 };
-
-use super::tasks;
 
 fn not_found(id: &RawId) -> WorkflowsStoreError {
     WorkflowsStoreError::NotFound(format!("job {} not found", fmt_id(id)))
