@@ -32,7 +32,7 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// The database failed on the read path.
+    /// The database failed on a `rusqlite` connection (the datasets read path, the workflows store).
     #[error("database error: {0}")]
     Read(#[from] rusqlite::Error),
     /// A referenced row does not exist.

@@ -6,8 +6,9 @@
 //! statement comes from the connection's prepared-statement cache, rows are stepped in place, and every
 //! blob of a page is copied once into one buffer whose slices become the records' `data`.
 //!
-//! Reads only: connections refuse writes (`query_only`), so writes keep going through sqlx with
-//! their transactions and durability settings. WAL mode lets these readers run next to the writer; each
+//! Reads only: connections refuse writes (`query_only`); writes go through the [`Writer`](super::tx::Writer)
+//! with their transactions and durability settings. The workflows store reads through these connections
+//! too. WAL mode lets these readers run next to the writer; each
 //! read sees the last committed state.
 
 use std::ops::Bound;
@@ -77,10 +78,11 @@ impl Reader {
     }
 
     /// Runs `read` on a pooled connection on tokio's blocking pool.
-    pub(crate) async fn run<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, E, F>(self: &Arc<Self>, read: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         let reader = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
@@ -90,7 +92,7 @@ impl Reader {
             result
         })
         .await
-        .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+        .map_err(|e| E::from(StoreError::Io(format!("read task failed: {e}"))))?
     }
 }
 

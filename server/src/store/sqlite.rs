@@ -67,6 +67,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let mut store = Self::with_pool(pool, None).await?;
+        store.writer = store.writer.with_file(path, true);
         store.reader = Some(Reader::open(path)?);
         Ok(store)
     }
@@ -91,12 +92,14 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let mut store = Self::with_pool(pool, Some(Arc::new(dir))).await?;
+        store.writer = store.writer.with_file(&path, false);
         store.reader = Some(Reader::open(&path)?);
         Ok(store)
     }
 
     /// Opens a private in-memory database. A single connection is kept open for the pool's lifetime (an
-    /// in-memory SQLite database lives exactly as long as its connection).
+    /// in-memory SQLite database lives exactly as long as its connection). The workflows store cannot share
+    /// it (its task writes run on a connection of their own, see `Writer::run_direct`).
     pub async fn open_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let pool = rollback_on_release(SqlitePoolOptions::new())

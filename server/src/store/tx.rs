@@ -15,14 +15,32 @@
 //!   `Transaction` value). Once returned, dropping the `Transaction` queues its rollback as usual.
 //! * [`rollback_on_release`] is the pool's last line: a connection returned to the pool while sqlx still counts
 //!   an open transaction on it is rolled back before anyone else can acquire it.
+//!
+//! [`Writer::run_direct`] is the synchronous twin of [`Writer::run`] for hot write units of many small
+//! statements (the workflows store): it takes the same queue, then runs the whole unit on one `rusqlite`
+//! connection of its own to the same database file inside `BEGIN IMMEDIATE` — on tokio's blocking pool for
+//! a durable database, in place for the throw-away one (no fsync, no other process: the unit is cheaper than
+//! the hop to a blocking thread). Every statement is then a plain function call on one thread instead of a
+//! round trip to sqlx's connection worker thread, and its prepared statement comes from the connection's
+//! cache. The same guarantees hold: a unit whose caller leaves while it is queued never starts; once
+//! started it runs to commit or rollback (on the blocking thread, which keeps running when the awaiting
+//! future is dropped, or within the one poll that runs it in place), and a panic inside it rolls the
+//! transaction back.
 
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
+use rusqlite::{OpenFlags, TransactionBehavior};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{SqlitePoolOptions, SqliteTransactionManager};
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction, TransactionManager};
 use tokio::sync::{Mutex, oneshot};
+
+use super::StoreError;
 
 /// The statement that opens every write transaction: it takes SQLite's write lock up front, so concurrent
 /// writers wait (busy timeout) instead of failing when a deferred transaction cannot be upgraded.
@@ -82,6 +100,78 @@ fn task_lost() -> sqlx::Error {
 pub struct Writer {
     pool: SqlitePool,
     queue: Arc<Mutex<()>>,
+    /// The connection of [`Writer::run_direct`], for databases in a file.
+    direct: Option<Arc<DirectConnection>>,
+}
+
+/// Prepared statements cached by the direct write connection (the claim has a shape per number of
+/// identifiers and whether it prefers a job).
+const DIRECT_STATEMENT_CACHE: usize = 64;
+
+/// The `rusqlite` write connection of a database file, opened on first use and kept.
+#[derive(Debug)]
+struct DirectConnection {
+    path: PathBuf,
+    /// `synchronous=FULL` (every commit on disk) rather than `OFF`, as the sqlx pool's connections.
+    durable: bool,
+    conn: StdMutex<Option<rusqlite::Connection>>,
+}
+
+impl DirectConnection {
+    /// Opens the connection with the settings of the sqlx pool: WAL, the same `synchronous`, a busy
+    /// timeout and foreign keys.
+    fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let _: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if self.durable { "FULL" } else { "OFF" },
+        )?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.set_prepared_statement_cache_capacity(DIRECT_STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `unit` in a `BEGIN IMMEDIATE` transaction: commit on `Ok`, rollback on `Err` or panic.
+    fn run<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        // A panicking unit poisons the lock after its transaction was rolled back by the unwind.
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
+            // Never reuse a connection left inside a transaction: closing it rolls back.
+            *slot = None;
+        }
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(self.open().map_err(StoreError::from)?),
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        match unit(&tx) {
+            Ok(value) => {
+                tx.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping the transaction would roll back too, but silently on failure.
+                if let Err(rollback) = tx.rollback() {
+                    tracing::warn!("rolling back a direct write unit failed: {rollback}");
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -90,7 +180,67 @@ impl Writer {
         Writer {
             pool,
             queue: Arc::new(Mutex::new(())),
+            direct: None,
         }
+    }
+
+    /// Lets [`Writer::run_direct`] write the database file at `path` (the file of `pool`); `durable` as the
+    /// pool's `synchronous` setting (`FULL` when true; `OFF` otherwise, only for a throw-away database in a
+    /// private directory that no other process opens).
+    pub(crate) fn with_file(mut self, path: &Path, durable: bool) -> Self {
+        self.direct = Some(Arc::new(DirectConnection {
+            path: path.to_owned(),
+            durable,
+            conn: StdMutex::new(None),
+        }));
+        self
+    }
+
+    /// The database file, when the database is one ([`Writer::run_direct`] works only then).
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.direct.as_deref().map(|d| d.path.as_path())
+    }
+
+    /// Runs `unit` synchronously in one `BEGIN IMMEDIATE` transaction on the direct `rusqlite` connection,
+    /// queued with the units of [`Writer::run`]: committed when it returns `Ok`, rolled back when it returns
+    /// `Err` or panics. On a durable database (an fsync per commit) it runs on tokio's blocking pool; on a
+    /// throw-away one (`synchronous=OFF`, a private file) it runs in place, on the calling task's thread.
+    ///
+    /// Cancel safety as for [`Writer::run`]: dropped while queued, the unit never starts; once started it runs
+    /// to commit or rollback whatever happens to the caller (in place it finishes within one poll). Fails for
+    /// a database that is not a file.
+    pub(crate) async fn run_direct<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Some(direct) = self.direct.clone() else {
+            return Err(E::from(StoreError::Io(
+                "direct writes need a database file".into(),
+            )));
+        };
+        let turn = Arc::clone(&self.queue).lock_owned().await;
+        if !direct.durable {
+            // No fsync, and no other process knows the throw-away file, so nothing can make the unit wait:
+            // it is tens of microseconds of CPU, less than the hand-off to a blocking thread and back. It
+            // runs inside this poll, so it cannot be interrupted by the caller going away either.
+            let _turn = turn;
+            return std::panic::catch_unwind(AssertUnwindSafe(|| direct.run(unit)))
+                .unwrap_or_else(|_| Err(E::from(StoreError::Database(task_lost()))));
+        }
+        let (result_tx, result_rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            if result_tx.is_closed() {
+                // The caller left before the unit started: nothing is written.
+                return;
+            }
+            let _ = result_tx.send(direct.run(unit));
+        });
+        result_rx
+            .await
+            .map_err(|_| E::from(StoreError::Database(task_lost())))?
     }
 
     /// Runs `unit` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled back when it
@@ -290,5 +440,88 @@ mod tests {
             .await
             .unwrap();
         assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_units_complete_or_never_start() {
+        // Durable: on the blocking pool; throw-away: in place.
+        for durable in [true, false] {
+            direct_units_complete_or_never_start_on(durable).await;
+        }
+    }
+
+    async fn direct_units_complete_or_never_start_on(durable: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let pool = guarded_pool(&path).await;
+        let writer = Writer::new(pool.clone()).with_file(&path, durable);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for i in 0..50i64 {
+            let mut unit = Box::pin(writer.run_direct(move |tx| {
+                for _ in 0..3 {
+                    tx.execute("INSERT INTO t VALUES (?)", [i])?;
+                    std::thread::yield_now();
+                }
+                Ok::<_, StoreError>(())
+            }));
+            // Drop the caller after a varying number of polls.
+            for _ in 0..(i % 7) {
+                if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
+                    r.unwrap();
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(unit);
+            // A later unit always runs, sqlx and direct ones sharing the queue …
+            writer
+                .run(|conn| {
+                    Box::pin(async move {
+                        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                })
+                .await
+                .unwrap();
+        }
+        // … and every unit wrote all of its rows or none.
+        let counts: Vec<i64> = sqlx::query_scalar("SELECT COUNT(*) FROM t GROUP BY v")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
+
+        // A unit that fails or panics writes nothing, and the next one runs.
+        let failed = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1000)", [])?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        let panicked = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1001)", [])?;
+                if tx.is_autocommit() {
+                    return Ok::<_, StoreError>(());
+                }
+                panic!("the unit panics inside its transaction");
+            })
+            .await;
+        assert!(panicked.is_err());
+        let (stray, synchronous, foreign_keys) = writer
+            .run_direct(|tx| {
+                let stray: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM t WHERE v >= 1000", [], |r| r.get(0))?;
+                let synchronous: i64 = tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let foreign_keys: i64 = tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok::<_, StoreError>((stray, synchronous, foreign_keys))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stray, 0);
+        // A durable database's direct connection syncs every commit (`FULL`) like the pool's.
+        let expected = if durable { 2 } else { 0 };
+        assert_eq!((synchronous, foreign_keys), (expected, 1));
     }
 }

@@ -63,6 +63,12 @@ impl From<sqlx::Error> for WorkflowsStoreError {
     }
 }
 
+impl From<rusqlite::Error> for WorkflowsStoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        WorkflowsStoreError::Store(StoreError::Read(e))
+    }
+}
+
 /// Result of a workflows storage operation.
 pub type WfResult<T> = Result<T, WorkflowsStoreError>;
 

@@ -1,9 +1,12 @@
-//! SQLite backend of [`WorkflowsStore`] (sqlx), sharing the datasets store's database.
+//! SQLite backend of [`WorkflowsStore`], sharing the datasets store's database file.
 //!
-//! Writes go through the database's shared [`Writer`]: queued behind the datasets writes and each other, then
-//! run as one `BEGIN IMMEDIATE` transaction on a task of their own (see [`SqliteWorkflowsStore::write`]), so
-//! a request that is cancelled while it waits for the lock or in the middle of a transaction never leaves a
-//! transaction open on a pooled connection nor half a change behind.
+//! All of its SQL runs synchronously on `rusqlite` connections. Writes go through the database's shared
+//! [`Writer`] ([`Writer::run_direct`]): queued behind the datasets writes and each other, then run as one
+//! `BEGIN IMMEDIATE` transaction on the writer's direct connection (on tokio's blocking pool, or in place for
+//! the throw-away database; see [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in the
+//! middle of a transaction never leaves a transaction open nor half a change behind. Reads run on the
+//! datasets read path's connections ([`Reader`]). The schema comes from the sqlx migrations the datasets
+//! store applies when it opens.
 
 mod clusters;
 mod jobs;
@@ -16,7 +19,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::Connection;
+use sqlx::SqlitePool;
 use tilebox_core::wire::workflows::v1::TaskState;
 
 use super::{
@@ -24,10 +28,11 @@ use super::{
     JobRecord, Lease, NewJob, WfResult, WorkflowsStore, WorkflowsStoreError,
 };
 use crate::config::WorkflowsConfig;
+use crate::store::reader::Reader;
 use crate::store::tx::Writer;
 use crate::store::{RawId, StoreError};
 
-/// The workflows store on SQLite. Cloning shares the pool and the writer lock.
+/// The workflows store on SQLite. Cloning shares the connections and the writer lock.
 #[derive(Clone)]
 pub struct SqliteWorkflowsStore {
     inner: Arc<Inner>,
@@ -43,7 +48,7 @@ impl std::fmt::Debug for SqliteWorkflowsStore {
 
 /// What a write transaction can reach.
 pub(super) struct Inner {
-    pool: SqlitePool,
+    reader: Arc<Reader>,
     writer: Writer,
     pub(super) config: WorkflowsConfig,
     last_id: StdMutex<u128>,
@@ -55,62 +60,70 @@ pub(super) struct Inner {
 }
 
 impl SqliteWorkflowsStore {
-    /// Opens the store on the pool of the datasets store, writing through the same `writer`: creates (or
-    /// upgrades) the tables and the default cluster.
+    /// Opens the store on the database of the datasets store (`pool` and `writer` of the same database
+    /// file), writing through the same `writer`: upgrades old tables and creates the default cluster. A
+    /// database that is not a file (private in-memory) cannot hold the workflows store.
     pub async fn open(
         pool: SqlitePool,
         writer: Writer,
         config: WorkflowsConfig,
     ) -> Result<Self, StoreError> {
+        let file = writer.file().ok_or_else(|| {
+            StoreError::Io(
+                "the workflows store needs a database file, not a private in-memory one".into(),
+            )
+        })?;
+        let reader = Reader::open(file)?;
         let store = SqliteWorkflowsStore {
             inner: Arc::new(Inner {
-                pool,
+                reader,
                 writer,
                 config,
                 last_id: StdMutex::new(0),
                 lease_floor: AtomicI64::new(i64::MIN),
             }),
         };
-        store.init().await.map_err(|e| match e {
+        store.init(&pool).await.map_err(|e| match e {
             WorkflowsStoreError::Store(e) => e,
             other => StoreError::Corrupt(other.to_string()),
         })?;
         Ok(store)
     }
 
-    async fn init(&self) -> WfResult<()> {
-        schema::create(&self.inner.pool).await?;
-        self.write(|_, conn| Box::pin(clusters::ensure_default(conn)))
-            .await
+    async fn init(&self, pool: &SqlitePool) -> WfResult<()> {
+        schema::create(pool).await?;
+        self.write(|_, conn| clusters::ensure_default(conn)).await
     }
 
-    /// Runs `unit` as one write transaction through the [`Writer`]: committed when it returns `Ok`, rolled
-    /// back when it returns an error; once started it runs to its end whatever happens to the caller.
+    /// Runs `unit` as one write transaction through the [`Writer`]'s direct connection: committed when it
+    /// returns `Ok`, rolled back when it returns an error; once started it runs to its end whatever happens
+    /// to the caller.
     async fn write<T, F>(&self, unit: F) -> WfResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c Inner, &'c mut SqliteConnection) -> BoxFuture<'c, WfResult<T>>
-            + Send
-            + 'static,
+        F: FnOnce(&Inner, &Connection) -> WfResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         self.inner
             .writer
-            .run(move |conn| {
-                Box::pin(async move {
-                    let result = unit(&inner, conn).await;
-                    if result.is_err() {
-                        // The transaction rolls back, a reap inside it included.
-                        inner.forget_lease_floor();
-                    }
-                    result
-                })
+            .run_direct(move |tx| {
+                let result = unit(&inner, tx);
+                if result.is_err() {
+                    // The transaction rolls back, a reap inside it included.
+                    inner.forget_lease_floor();
+                }
+                result
             })
             .await
     }
 
-    fn pool(&self) -> &SqlitePool {
-        &self.inner.pool
+    /// Runs `read` on a read-only connection on the blocking pool.
+    async fn read<T, F>(&self, read: F) -> WfResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> WfResult<T> + Send + 'static,
+    {
+        self.inner.reader.run(read).await
     }
 }
 
@@ -194,21 +207,15 @@ pub(super) fn fmt_id(id: &RawId) -> String {
 
 impl WorkflowsStore for SqliteWorkflowsStore {
     fn get_cluster(&self, slug: Option<String>) -> BoxFuture<'_, WfResult<Option<ClusterRecord>>> {
-        Box::pin(async move {
-            let mut conn = self.pool().acquire().await?;
-            clusters::get(&mut conn, slug.as_deref()).await
-        })
+        Box::pin(self.read(move |conn| clusters::get(conn, slug.as_deref())))
     }
 
     fn list_clusters(&self) -> BoxFuture<'_, WfResult<Vec<ClusterRecord>>> {
-        Box::pin(async move {
-            let mut conn = self.pool().acquire().await?;
-            clusters::list(&mut conn).await
-        })
+        Box::pin(self.read(clusters::list))
     }
 
     fn create_cluster(&self, cluster: ClusterRecord) -> BoxFuture<'_, WfResult<ClusterRecord>> {
-        Box::pin(self.write(move |_, conn| Box::pin(clusters::create(conn, cluster))))
+        Box::pin(self.write(move |_, conn| clusters::create(conn, cluster)))
     }
 
     fn update_cluster(
@@ -217,39 +224,31 @@ impl WorkflowsStore for SqliteWorkflowsStore {
         display_name: Option<String>,
         description: Option<String>,
     ) -> BoxFuture<'_, WfResult<ClusterRecord>> {
-        Box::pin(self.write(move |_, conn| {
-            Box::pin(clusters::update(conn, slug, display_name, description))
-        }))
+        Box::pin(self.write(move |_, conn| clusters::update(conn, slug, display_name, description)))
     }
 
     fn delete_cluster(&self, slug: String) -> BoxFuture<'_, WfResult<()>> {
-        Box::pin(self.write(move |_, conn| Box::pin(clusters::delete(conn, slug))))
+        Box::pin(self.write(move |_, conn| clusters::delete(conn, slug)))
     }
 
     fn submit_job(&self, job: NewJob) -> BoxFuture<'_, WfResult<JobRecord>> {
-        Box::pin(self.write(move |inner, conn| Box::pin(jobs::submit(inner, conn, job))))
+        Box::pin(self.write(move |inner, conn| jobs::submit(inner, conn, job)))
     }
 
     fn get_job(&self, id: RawId, with_tasks: bool) -> BoxFuture<'_, WfResult<Option<JobRecord>>> {
-        Box::pin(async move {
-            let mut conn = self.pool().acquire().await?;
-            jobs::view(&mut conn, id, with_tasks).await
-        })
+        Box::pin(self.read(move |conn| jobs::view(conn, id, with_tasks)))
     }
 
     fn cancel_job(&self, id: RawId) -> BoxFuture<'_, WfResult<()>> {
-        Box::pin(self.write(move |_, conn| Box::pin(jobs::cancel(conn, id))))
+        Box::pin(self.write(move |_, conn| jobs::cancel(conn, id)))
     }
 
     fn retry_job(&self, id: RawId) -> BoxFuture<'_, WfResult<u64>> {
-        Box::pin(self.write(move |_, conn| Box::pin(jobs::retry(conn, id))))
+        Box::pin(self.write(move |_, conn| jobs::retry(conn, id)))
     }
 
     fn query_jobs(&self, query: JobQuery) -> BoxFuture<'_, WfResult<JobPage>> {
-        Box::pin(async move {
-            let mut conn = self.pool().acquire().await?;
-            jobs::query(&mut conn, &query).await
-        })
+        Box::pin(self.read(move |conn| jobs::query(conn, &query)))
     }
 
     fn next_task(
@@ -257,24 +256,18 @@ impl WorkflowsStore for SqliteWorkflowsStore {
         computed: Option<ComputedReport>,
         claim: Option<ClaimRequest>,
     ) -> BoxFuture<'_, WfResult<Option<ClaimedTask>>> {
-        Box::pin(
-            self.write(move |inner, conn| Box::pin(tasks::next_task(inner, conn, computed, claim))),
-        )
+        Box::pin(self.write(move |inner, conn| tasks::next_task(inner, conn, computed, claim)))
     }
 
     fn task_failed(&self, report: FailureReport) -> BoxFuture<'_, WfResult<TaskState>> {
-        Box::pin(self.write(move |inner, conn| Box::pin(tasks::failed(inner, conn, report))))
+        Box::pin(self.write(move |inner, conn| tasks::failed(inner, conn, report)))
     }
 
     fn extend_lease(&self, id: RawId, requested_us: i64) -> BoxFuture<'_, WfResult<Option<Lease>>> {
-        Box::pin(
-            self.write(move |inner, conn| {
-                Box::pin(tasks::extend_lease(inner, conn, id, requested_us))
-            }),
-        )
+        Box::pin(self.write(move |inner, conn| tasks::extend_lease(inner, conn, id, requested_us)))
     }
 
     fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {
-        Box::pin(self.write(|inner, conn| Box::pin(tasks::reap(inner, conn, now_us()))))
+        Box::pin(self.write(|inner, conn| tasks::reap(inner, conn, now_us())))
     }
 }
