@@ -163,6 +163,11 @@ impl UreqTransportBuilder {
 
 impl Transport for UreqTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        if tilebox_core::executor::inline_io_allowed() {
+            // The caller's thread waits for this request alone (e.g. the blocking runner's loop): run it here.
+            let response = send_blocking(&self.agent, request);
+            return Box::pin(std::future::ready(response));
+        }
         let (tx, rx) = oneshot::channel();
         let agent = self.agent.clone();
         self.workers.execute(Box::new(move || {

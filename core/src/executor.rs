@@ -7,8 +7,9 @@
 //! call, and the async variants are the better choice. The futures they drive need no runtime of their own
 //! when the transport does its I/O elsewhere (the blocking adapter's I/O threads, async-io's reactor thread).
 
+use std::cell::Cell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
@@ -42,6 +43,56 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+thread_local! {
+    /// Whether the future being polled on this thread lets a blocking transport run its I/O in place.
+    static INLINE_IO: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Polls `future` with blocking I/O allowed in place: a blocking transport (the blocking adapter's) runs a
+/// request that this future starts on the polling thread itself, instead of handing it to one of its I/O
+/// threads and parking until the answer comes back (two thread switches saved per request).
+///
+/// Only for a future that is the one thing its thread waits for, driven by [`block_on`], e.g. a blocking
+/// loop that sends one request at a time: while a request runs in place nothing else on that thread is
+/// polled, so concurrent requests started inside `future` would run one after another.
+pub fn inline_io<F: Future>(future: F) -> InlineIo<F> {
+    InlineIo {
+        future: Box::pin(future),
+    }
+}
+
+/// Whether the future being polled on this thread allows blocking I/O in place (see [`inline_io`]).
+pub fn inline_io_allowed() -> bool {
+    INLINE_IO.with(Cell::get)
+}
+
+/// The future of [`inline_io`].
+pub struct InlineIo<F> {
+    future: Pin<Box<F>>,
+}
+
+impl<F> std::fmt::Debug for InlineIo<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineIo").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for InlineIo<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Restores the previous setting, also when the poll panics.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                INLINE_IO.with(|flag| flag.set(self.0));
+            }
+        }
+        let _restore = Restore(INLINE_IO.with(|flag| flag.replace(true)));
+        self.future.as_mut().poll(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +103,26 @@ mod tests {
         let t = std::thread::spawn(move || tx.send(block_on(async { block_on(async { 3 }) })));
         assert_eq!(block_on(rx), Ok(3));
         assert!(t.join().is_ok());
+    }
+
+    #[test]
+    fn inline_io_is_allowed_only_while_its_future_is_polled() {
+        assert!(!inline_io_allowed());
+        let inside = block_on(inline_io(async { inline_io_allowed() }));
+        assert!(inside);
+        assert!(!inline_io_allowed());
+        // Nested: the inner scope ends without clearing the outer one.
+        let (outer_after, inner) = block_on(inline_io(async {
+            let inner = inline_io(async { inline_io_allowed() }).await;
+            (inline_io_allowed(), inner)
+        }));
+        assert!(outer_after && inner);
+        assert!(!inline_io_allowed());
+        // A panicking poll restores the setting too.
+        let caught = std::panic::catch_unwind(|| {
+            block_on(inline_io(async { panic!("inside") }));
+        });
+        assert!(caught.is_err());
+        assert!(!inline_io_allowed());
     }
 }

@@ -410,6 +410,16 @@ enum Mode {
     UntilJobs(Vec<Uuid>),
 }
 
+/// Where the loop's `NextTask` requests do their I/O.
+#[derive(Clone, Copy)]
+enum Io {
+    /// On the loop's own thread, when the transport can ([`tilebox_core::executor::inline_io`]): the blocking
+    /// `run_*` methods, whose thread waits for each answer anyway.
+    InPlace,
+    /// Wherever the transport does it: the async `run_*` methods, which must not block their executor.
+    Handed,
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut end = max;
@@ -469,7 +479,7 @@ impl Runner {
                 .unwrap_or_default()
         };
         let _entered = runtime.enter();
-        tilebox_core::block_on(Arc::clone(&self.inner).run(mode, runtime.clone()))
+        tilebox_core::block_on(Arc::clone(&self.inner).run(mode, runtime.clone(), Io::InPlace))
     }
 
     /// Run until shut down (blocking; works inside any runtime, see [`tilebox_core::block_on`]).
@@ -491,21 +501,25 @@ impl Runner {
     /// Run until shut down, on the caller's executor.
     pub async fn run_forever_async(&self) -> Result<()> {
         Arc::clone(&self.inner)
-            .run(Mode::Forever, TaskRuntime::current())
+            .run(Mode::Forever, TaskRuntime::current(), Io::Handed)
             .await
     }
 
     /// Run until there is no more work, on the caller's executor.
     pub async fn run_all_async(&self) -> Result<()> {
         Arc::clone(&self.inner)
-            .run(Mode::All, TaskRuntime::current())
+            .run(Mode::All, TaskRuntime::current(), Io::Handed)
             .await
     }
 
     /// Run until every listed job is finished, on the caller's executor.
     pub async fn run_until_jobs_finish_async(&self, jobs: &[Uuid]) -> Result<()> {
         Arc::clone(&self.inner)
-            .run(Mode::UntilJobs(jobs.to_vec()), TaskRuntime::current())
+            .run(
+                Mode::UntilJobs(jobs.to_vec()),
+                TaskRuntime::current(),
+                Io::Handed,
+            )
             .await
     }
 }
@@ -547,7 +561,7 @@ impl Inner {
         self.client.rpc().sleeper().sleep(d)
     }
 
-    async fn run(self: Arc<Self>, mode: Mode, runtime: TaskRuntime) -> Result<()> {
+    async fn run(self: Arc<Self>, mode: Mode, runtime: TaskRuntime, io: Io) -> Result<()> {
         let heartbeat = Heartbeat::spawn(
             self.client.rpc().clone(),
             Arc::clone(&self.stats),
@@ -556,7 +570,7 @@ impl Inner {
         let signals = self
             .signals
             .then(|| crate::signals::listen(self.shutdown.clone()));
-        let result = self.run_loop(mode, &heartbeat, &runtime).await;
+        let result = self.run_loop(mode, &heartbeat, &runtime, io).await;
         drop(signals);
         result
     }
@@ -576,6 +590,7 @@ impl Inner {
         mode: Mode,
         heartbeat: &Heartbeat,
         runtime: &TaskRuntime,
+        io: Io,
     ) -> Result<()> {
         let caps = self.caps();
         let mut running: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
@@ -616,7 +631,13 @@ impl Inner {
                     next_task_to_run: want_task.then(|| caps.clone()),
                 };
                 let deadline = report.as_ref().map(|r| r.1.clone());
-                match self.next_task(req, deadline.as_ref()).await {
+                let next = self.next_task(req, deadline.as_ref());
+                let next = match io {
+                    // The loop waits for this answer alone (its task threads and lease thread run apart).
+                    Io::InPlace => tilebox_core::executor::inline_io(next).await,
+                    Io::Handed => next.await,
+                };
+                match next {
                     Ok(resp) => {
                         failures = 0;
                         if let Some((id, _, _)) = &report {
