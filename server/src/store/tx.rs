@@ -391,16 +391,42 @@ mod tests {
         cancel_begin_at_every_await_point(&pool, || pool.begin_with(BEGIN_IMMEDIATE)).await;
     }
 
+    /// Polls a write `unit` up to `polls` times (it may finish, which must be a success), drops it, then
+    /// checks that a sqlx unit queued after it runs to its end.
+    async fn poll_then_drop_then_queue<E: std::fmt::Debug>(
+        writer: &Writer,
+        mut unit: Pin<Box<impl Future<Output = Result<(), E>>>>,
+        polls: u64,
+    ) {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for _ in 0..polls {
+            if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
+                r.unwrap();
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(unit);
+        writer
+            .run(|conn| {
+                Box::pin(async move {
+                    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                    Ok::<_, sqlx::Error>(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn write_units_complete_or_never_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let pool = guarded_pool(&path).await;
         let writer = Writer::new(pool.clone());
-        let mut cx = Context::from_waker(noop_waker_ref());
         let mut started = 0;
         for i in 0..50u64 {
-            let mut unit = Box::pin(writer.run(move |conn| {
+            let unit = Box::pin(writer.run(move |conn| {
                 Box::pin(async move {
                     for _ in 0..3 {
                         sqlx::query("INSERT INTO t VALUES (?)")
@@ -412,25 +438,9 @@ mod tests {
                     Ok::<_, sqlx::Error>(())
                 })
             }));
-            // Drop the caller after a varying number of polls.
-            for _ in 0..(i % 7) {
-                if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
-                    r.unwrap();
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            drop(unit);
-            // A later unit always runs (the queue and the write lock are free again) …
-            writer
-                .run(|conn| {
-                    Box::pin(async move {
-                        sqlx::query("SELECT 1").execute(&mut *conn).await?;
-                        Ok::<_, sqlx::Error>(())
-                    })
-                })
-                .await
-                .unwrap();
+            // Drop the caller after a varying number of polls; a later unit always runs (the queue and the
+            // write lock are free again) …
+            poll_then_drop_then_queue(&writer, unit, i % 7).await;
             started += 1;
         }
         assert_eq!(started, 50);
@@ -455,34 +465,17 @@ mod tests {
         let path = dir.path().join("db");
         let pool = guarded_pool(&path).await;
         let writer = Writer::new(pool.clone()).with_file(&path, durable);
-        let mut cx = Context::from_waker(noop_waker_ref());
         for i in 0..50i64 {
-            let mut unit = Box::pin(writer.run_direct(move |tx| {
+            let unit = Box::pin(writer.run_direct(move |tx| {
                 for _ in 0..3 {
                     tx.execute("INSERT INTO t VALUES (?)", [i])?;
                     std::thread::yield_now();
                 }
                 Ok::<_, StoreError>(())
             }));
-            // Drop the caller after a varying number of polls.
-            for _ in 0..(i % 7) {
-                if let Poll::Ready(r) = Pin::as_mut(&mut unit).poll(&mut cx) {
-                    r.unwrap();
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            drop(unit);
-            // A later unit always runs, sqlx and direct ones sharing the queue …
-            writer
-                .run(|conn| {
-                    Box::pin(async move {
-                        sqlx::query("SELECT 1").execute(&mut *conn).await?;
-                        Ok::<_, sqlx::Error>(())
-                    })
-                })
-                .await
-                .unwrap();
+            // Drop the caller after a varying number of polls; a later unit always runs, sqlx and direct
+            // ones sharing the queue …
+            poll_then_drop_then_queue(&writer, unit, (i % 7) as u64).await;
         }
         // … and every unit wrote all of its rows or none.
         let counts: Vec<i64> = sqlx::query_scalar("SELECT COUNT(*) FROM t GROUP BY v")
