@@ -30,7 +30,6 @@ mod model;
 mod offload;
 mod sleep;
 mod transport;
-mod workers;
 
 pub use client::{Blocking, Client, ClientBuilder};
 #[cfg(feature = "arrow")]

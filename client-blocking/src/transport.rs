@@ -9,10 +9,21 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
-use crate::workers::WorkerPool;
+use tilebox_core::threads::ThreadPool;
 
 /// The most a `Content-Length` header may pre-size a response buffer (larger bodies grow as they arrive).
 const MAX_BODY_PRESIZE: u64 = 64 << 20;
+
+/// How long an idle worker thread waits for work before it ends.
+pub(crate) const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// Runs `job` on `pool`, or on this thread when not a single pool thread could be started.
+pub(crate) fn run_or_inline(pool: &ThreadPool, job: tilebox_core::threads::PoolJob) {
+    if let Err(unstarted) = pool.execute(job) {
+        tracing::warn!(error = %unstarted.error, "could not start a tilebox I/O thread");
+        (unstarted.job)();
+    }
+}
 
 /// Sends the core's HTTP requests with a pooled [`ureq::Agent`] (rustls with ring).
 ///
@@ -22,7 +33,7 @@ const MAX_BODY_PRESIZE: u64 = 64 << 20;
 /// a thread picked it up is never sent.
 pub struct UreqTransport {
     agent: ureq::Agent,
-    workers: Arc<WorkerPool>,
+    workers: Arc<ThreadPool>,
 }
 
 impl std::fmt::Debug for UreqTransport {
@@ -156,7 +167,7 @@ impl UreqTransportBuilder {
             .build();
         UreqTransport {
             agent: config.into(),
-            workers: Arc::new(WorkerPool::new(self.io_threads)),
+            workers: Arc::new(ThreadPool::new("tilebox-io", self.io_threads, IDLE_EXIT)),
         }
     }
 }
@@ -170,13 +181,16 @@ impl Transport for UreqTransport {
         }
         let (tx, rx) = oneshot::channel();
         let agent = self.agent.clone();
-        self.workers.execute(Box::new(move || {
-            if tx.is_canceled() {
-                // The caller dropped the future before the request started.
-                return;
-            }
-            let _ = tx.send(send_blocking(&agent, request));
-        }));
+        run_or_inline(
+            &self.workers,
+            Box::new(move || {
+                if tx.is_canceled() {
+                    // The caller dropped the future before the request started.
+                    return;
+                }
+                let _ = tx.send(send_blocking(&agent, request));
+            }),
+        );
         Box::pin(async move {
             rx.await.unwrap_or_else(|_| {
                 Err(TransportError::Other(

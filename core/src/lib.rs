@@ -2,8 +2,9 @@
 //!
 //! It holds everything that does not depend on how bytes move: the wire messages ([`wire`]), the Connect
 //! unary codec, typed RPC calls, the domain model, datapoint decoding, paging/progress/split planning,
-//! retries, and the concurrent loading logic. It performs no I/O and starts no runtime or thread: the
-//! runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
+//! retries, and the concurrent loading logic. It performs no I/O and starts no runtime or thread of its own
+//! (its [`threads::ThreadPool`] is the one thread pool the blocking adapter and the workflows runner share):
+//! the runtime adapters (`tilebox-tokio`, `tilebox-async-std`, `tilebox-blocking`) supply a [`Transport`]
 //! and an [`AsyncSleep`], and the core drives them.
 
 #[cfg(feature = "arrow")]
@@ -28,6 +29,7 @@ pub mod replay;
 pub mod retry;
 pub mod rpc;
 pub mod split;
+pub mod threads;
 pub mod time;
 pub mod transport;
 pub mod wire;

@@ -112,9 +112,20 @@ pub(super) fn datapoint_from_row(
     })
 }
 
-/// Whether `e` is a unique-constraint violation.
-pub(super) fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// `result`, with a unique-constraint violation turned into [`StoreError::Conflict`] saying `message()`.
+pub(super) fn conflict_on_duplicate<T>(
+    result: Result<T, sqlx::Error>,
+    message: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    result.map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        e => e.into(),
+    })
+}
+
+/// The conflict message of a dataset slug that is taken.
+pub(super) fn slug_taken(slug: &str) -> String {
+    format!("a dataset with slug {slug} already exists")
 }
 
 /// The id whose first 6 bytes encode `ms` and whose other bytes are zero.

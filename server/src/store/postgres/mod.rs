@@ -23,8 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use super::rows::{
-    DATASET_COLUMNS, collection_from_row, datapoint_from_row, dataset_from_row, group_from_row,
-    ms_prefix_id, unique_violation,
+    DATASET_COLUMNS, collection_from_row, conflict_on_duplicate, datapoint_from_row,
+    dataset_from_row, group_from_row, ms_prefix_id, slug_taken,
 };
 use super::{
     CollectionRecord, CollectionStats, DatapointRecord, DatasetRecord, GroupRecord, InsertOutcome,
@@ -213,14 +213,8 @@ impl Store for PgStore {
             .bind(d.visibility)
             .execute(&self.pool)
             .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
-                    "a dataset with slug {} already exists",
-                    d.slug
-                ))),
-                Err(e) => Err(e.into()),
-            }
+            conflict_on_duplicate(result, || slug_taken(&d.slug))?;
+            Ok(())
         })
     }
 
@@ -242,17 +236,10 @@ impl Store for PgStore {
             .bind(&d.id[..])
             .execute(&self.pool)
             .await;
-            match result {
-                Ok(r) if r.rows_affected() == 0 => {
-                    Err(StoreError::NotFound("no such dataset".into()))
-                }
-                Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
-                    "a dataset with slug {} already exists",
-                    d.slug
-                ))),
-                Err(e) => Err(e.into()),
+            if conflict_on_duplicate(result, || slug_taken(&d.slug))?.rows_affected() == 0 {
+                return Err(StoreError::NotFound("no such dataset".into()));
             }
+            Ok(())
         })
     }
 
@@ -347,14 +334,8 @@ impl Store for PgStore {
                     .bind(&c.name)
                     .execute(&self.pool)
                     .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
-                    "collection {} already exists",
-                    c.name
-                ))),
-                Err(e) => Err(e.into()),
-            }
+            conflict_on_duplicate(result, || format!("collection {} already exists", c.name))?;
+            Ok(())
         })
     }
 

@@ -9,6 +9,7 @@
 pub(crate) mod machine;
 mod postgres;
 mod sqlite;
+mod values;
 
 use std::ops::Bound;
 

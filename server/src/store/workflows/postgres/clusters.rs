@@ -5,6 +5,7 @@ use sqlx::{PgConnection, Row};
 
 use super::now_us;
 use crate::store::workflows::random_suffix;
+use crate::store::workflows::values::{named_clusters, unknown_cluster};
 use crate::store::workflows::{ClusterRecord, NewGroup, WfResult, WorkflowsStoreError};
 
 fn from_row(row: &PgRow) -> WfResult<ClusterRecord> {
@@ -156,26 +157,15 @@ pub(super) async fn delete(conn: &mut PgConnection, slug: String) -> WfResult<()
 
 /// Fails with `InvalidArgument` when a task of `groups` names a cluster that does not exist.
 pub(super) async fn check_exist(conn: &mut PgConnection, groups: &[NewGroup]) -> WfResult<()> {
-    let mut seen: Vec<&str> = Vec::new();
-    for cluster in groups
-        .iter()
-        .flat_map(|g| &g.tasks)
-        .filter_map(|t| t.cluster.as_deref())
-    {
-        if seen.contains(&cluster) {
-            continue;
-        }
+    for cluster in named_clusters(groups) {
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT 1::BIGINT FROM wf_clusters WHERE slug = $1")
                 .bind(cluster)
                 .fetch_optional(&mut *conn)
                 .await?;
         if exists.is_none() {
-            return Err(WorkflowsStoreError::InvalidArgument(format!(
-                "cluster {cluster:?} does not exist"
-            )));
+            return Err(unknown_cluster(cluster));
         }
-        seen.push(cluster);
     }
     Ok(())
 }

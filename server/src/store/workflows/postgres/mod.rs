@@ -12,14 +12,14 @@ mod clusters;
 mod jobs;
 mod tasks;
 
+use super::values::IdGenerator;
 use std::sync::Arc;
-use std::sync::Mutex as StdMutex;
 
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 use tilebox_core::wire::workflows::v1::TaskState;
 
-pub(super) use super::sqlite::{dur_us, fmt_id, now_us, raw_id, task_state};
+pub(super) use super::values::{dur_us, fmt_id, now_us, raw_id, task_state};
 use super::{
     ClaimRequest, ClaimedTask, ClusterRecord, ComputedReport, FailureReport, JobPage, JobQuery,
     JobRecord, Lease, NewJob, WfResult, WorkflowsStore, WorkflowsStoreError,
@@ -47,7 +47,7 @@ pub(super) struct Inner {
     pool: PgPool,
     writer: PgWriter,
     pub(super) config: WorkflowsConfig,
-    last_id: StdMutex<u128>,
+    ids: IdGenerator,
 }
 
 impl UnitError for WorkflowsStoreError {
@@ -68,7 +68,7 @@ impl PgWorkflowsStore {
                 writer: PgWriter::new(pool.clone()),
                 pool,
                 config,
-                last_id: StdMutex::new(0),
+                ids: IdGenerator::default(),
             }),
         };
         store
@@ -113,20 +113,7 @@ impl Inner {
     /// A new UUIDv7, strictly greater than every id handed out before by this process (ids of different
     /// processes are ordered by their millisecond only).
     fn new_id(&self) -> RawId {
-        let ms = (now_us() / 1000) as u128;
-        let rand = u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes());
-        // 48-bit ms | version 7 | 12 random bits | variant 10 | 62 random bits
-        let mut v = (ms & 0xFFFF_FFFF_FFFF) << 80;
-        v |= 0x7u128 << 76;
-        v |= (rand >> 64 & 0xFFF) << 64;
-        v |= 0b10u128 << 62;
-        v |= rand & 0x3FFF_FFFF_FFFF_FFFF;
-        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
-        if v <= *last {
-            v = *last + 1;
-        }
-        *last = v;
-        v.to_be_bytes()
+        self.ids.next()
     }
 }
 

@@ -15,31 +15,15 @@
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use tilebox_core::wire::workflows::v1::TaskState;
 
-use super::{Inner, dur_us, fmt_id, jobs, raw_id, task_state};
+use super::{Inner, dur_us, jobs, raw_id, task_state};
 use crate::store::RawId;
 use crate::store::workflows::machine::{self, ReportEffect, TerminalFailure};
+pub(super) use crate::store::workflows::values::Parent;
+use crate::store::workflows::values::task_not_found;
 use crate::store::workflows::{
     ClaimRequest, ClaimedTask, ComputedReport, FailureReport, Lease, NewGroup, ProgressRecord,
-    WfResult, WorkflowsStoreError,
+    WfResult,
 };
-
-fn not_found(id: &RawId) -> WorkflowsStoreError {
-    WorkflowsStoreError::NotFound(format!("task {} not found", fmt_id(id)))
-}
-
-/// Where inserted task groups hang.
-pub(super) struct Parent {
-    /// The job.
-    pub(super) job: RawId,
-    /// The parent task, `None` for root tasks.
-    pub(super) task: Option<RawId>,
-    /// Cluster of tasks that name none.
-    pub(super) cluster: String,
-    /// The optional scope the parent lies in.
-    pub(super) scope: Option<RawId>,
-    /// The parent's optional scope failed: new tasks are skipped at once.
-    pub(super) skip: bool,
-}
 
 /// Inserts the groups of one submission under `parent`; returns how many inserted tasks are open (not
 /// skipped).
@@ -371,7 +355,7 @@ async fn apply_computed(
     .bind(id.as_slice())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| not_found(&id))?;
+    .ok_or_else(|| task_not_found(&id))?;
     let job = raw_id(&row.try_get::<Vec<u8>, _>("job_id")?)?;
     let state = task_state(row.try_get("state")?)?;
     if machine::computed_report(state) == ReportEffect::Ignore {
@@ -543,7 +527,7 @@ pub(super) async fn failed(
     .bind(id.as_slice())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| not_found(&id))?;
+    .ok_or_else(|| task_not_found(&id))?;
     let state = task_state(row.try_get("state")?)?;
     if !machine::failure_applies(state) {
         return Ok(state);
@@ -591,7 +575,7 @@ pub(super) async fn extend_lease(
         .fetch_optional(&mut *conn)
         .await?;
     if exists.is_none() {
-        return Err(not_found(&id));
+        return Err(task_not_found(&id));
     }
     let granted = machine::granted_extension(requested_us, dur_us(inner.config.max_lease));
     if granted <= 0 {

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::now_us;
 use crate::store::workflows::random_suffix;
+use crate::store::workflows::values::{named_clusters, unknown_cluster};
 use crate::store::workflows::{ClusterRecord, NewGroup, WfResult, WorkflowsStoreError};
 
 const COLUMNS: &str = "slug, display_name, description, is_default";
@@ -140,21 +141,10 @@ pub(super) fn delete(conn: &Connection, slug: String) -> WfResult<()> {
 
 /// Fails with `InvalidArgument` when a task of `groups` names a cluster that does not exist.
 pub(super) fn check_exist(conn: &Connection, groups: &[NewGroup]) -> WfResult<()> {
-    let mut seen: Vec<&str> = Vec::new();
-    for cluster in groups
-        .iter()
-        .flat_map(|g| &g.tasks)
-        .filter_map(|t| t.cluster.as_deref())
-    {
-        if seen.contains(&cluster) {
-            continue;
-        }
+    for cluster in named_clusters(groups) {
         if !exists(conn, cluster)? {
-            return Err(WorkflowsStoreError::InvalidArgument(format!(
-                "cluster {cluster:?} does not exist"
-            )));
+            return Err(unknown_cluster(cluster));
         }
-        seen.push(cluster);
     }
     Ok(())
 }

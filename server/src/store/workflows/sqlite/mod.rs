@@ -13,10 +13,9 @@ mod jobs;
 mod schema;
 mod tasks;
 
+use super::values::IdGenerator;
 use std::sync::Arc;
-use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 use rusqlite::Connection;
@@ -51,7 +50,7 @@ pub(super) struct Inner {
     reader: Arc<Reader>,
     writer: Writer,
     pub(super) config: WorkflowsConfig,
-    last_id: StdMutex<u128>,
+    ids: IdGenerator,
     /// No running task's lease ends before this instant (µs since the epoch): the reap that opens every
     /// task write is skipped until then. Claims and extensions lower it inside their transaction; a reap
     /// raises it to the earliest lease it leaves running; a failed write unit forgets it (`i64::MIN`), so
@@ -79,7 +78,7 @@ impl SqliteWorkflowsStore {
                 reader,
                 writer,
                 config,
-                last_id: StdMutex::new(0),
+                ids: IdGenerator::default(),
                 lease_floor: AtomicI64::new(i64::MIN),
             }),
         };
@@ -150,60 +149,11 @@ impl Inner {
 
     /// A new UUIDv7, strictly greater than every id handed out before by this store.
     fn new_id(&self) -> RawId {
-        let ms = (now_us() / 1000) as u128;
-        let rand = u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes());
-        // 48-bit ms | version 7 | 12 random bits | variant 10 | 62 random bits
-        let mut v = (ms & 0xFFFF_FFFF_FFFF) << 80;
-        v |= 0x7u128 << 76;
-        v |= (rand >> 64 & 0xFFF) << 64;
-        v |= 0b10u128 << 62;
-        v |= rand & 0x3FFF_FFFF_FFFF_FFFF;
-        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
-        if v <= *last {
-            v = *last + 1;
-        }
-        *last = v;
-        v.to_be_bytes()
+        self.ids.next()
     }
 }
 
-/// Microseconds since the Unix epoch.
-pub(super) fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// A duration in microseconds (saturating).
-pub(super) fn dur_us(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// A 16-byte id from a BLOB column.
-pub(super) fn raw_id(v: &[u8]) -> WfResult<RawId> {
-    v.try_into().map_err(|_| {
-        WorkflowsStoreError::Store(StoreError::Corrupt(format!(
-            "stored id has {} bytes, expected 16",
-            v.len()
-        )))
-    })
-}
-
-/// A task state from an INTEGER column.
-pub(super) fn task_state(v: i64) -> WfResult<TaskState> {
-    i32::try_from(v)
-        .ok()
-        .and_then(|v| TaskState::try_from(v).ok())
-        .ok_or_else(|| {
-            WorkflowsStoreError::Store(StoreError::Corrupt(format!("unknown task state {v}")))
-        })
-}
-
-/// Formats an id for messages.
-pub(super) fn fmt_id(id: &RawId) -> String {
-    uuid::Uuid::from_bytes(*id).to_string()
-}
+pub(super) use super::values::{dur_us, fmt_id, now_us, raw_id, task_state};
 
 impl WorkflowsStore for SqliteWorkflowsStore {
     fn get_cluster(&self, slug: Option<String>) -> BoxFuture<'_, WfResult<Option<ClusterRecord>>> {

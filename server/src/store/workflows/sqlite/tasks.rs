@@ -10,31 +10,15 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
-use super::{Inner, dur_us, fmt_id, jobs, raw_id, task_state};
+use super::{Inner, dur_us, jobs, raw_id, task_state};
 use crate::store::RawId;
 use crate::store::workflows::machine::{self, ReportEffect, TerminalFailure};
+pub(super) use crate::store::workflows::values::Parent;
+use crate::store::workflows::values::task_not_found;
 use crate::store::workflows::{
     ClaimRequest, ClaimedTask, ComputedReport, FailureReport, Lease, NewGroup, ProgressRecord,
-    WfResult, WorkflowsStoreError,
+    WfResult,
 };
-
-fn not_found(id: &RawId) -> WorkflowsStoreError {
-    WorkflowsStoreError::NotFound(format!("task {} not found", fmt_id(id)))
-}
-
-/// Where inserted task groups hang.
-pub(super) struct Parent {
-    /// The job.
-    pub(super) job: RawId,
-    /// The parent task, `None` for root tasks.
-    pub(super) task: Option<RawId>,
-    /// Cluster of tasks that name none.
-    pub(super) cluster: String,
-    /// The optional scope the parent lies in.
-    pub(super) scope: Option<RawId>,
-    /// The parent's optional scope failed: new tasks are skipped at once.
-    pub(super) skip: bool,
-}
 
 /// Inserts the groups of one submission under `parent`; returns how many inserted tasks are open (not
 /// skipped).
@@ -420,7 +404,7 @@ fn apply_computed(
             ))
         })
         .optional()?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| task_not_found(&id))?;
     let row = Reported {
         job: raw_id(&row.0)?,
         state: task_state(row.1)?,
@@ -656,7 +640,7 @@ pub(super) fn failed(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| task_not_found(&id))?;
     let state = task_state(state)?;
     if !machine::failure_applies(state) {
         return Ok(state);
@@ -700,7 +684,7 @@ pub(super) fn extend_lease(
         .query_row([id.as_slice()], |_| Ok(()))
         .optional()?;
     if exists.is_none() {
-        return Err(not_found(&id));
+        return Err(task_not_found(&id));
     }
     let granted = machine::granted_extension(requested_us, dur_us(inner.config.max_lease));
     if granted <= 0 {
