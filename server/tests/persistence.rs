@@ -18,6 +18,20 @@ fn database_location(dir: &tempfile::TempDir, file: &str) -> String {
     }
 }
 
+/// Serves the database at `location` (with the demo seeded when `demo`).
+async fn serve_at(
+    location: &str,
+    demo: bool,
+) -> Result<tilebox_server::ServerHandle, tilebox_server::ServerError> {
+    tilebox_server::serve(
+        ServerConfig::builder()
+            .storage(Database::from_location(location))
+            .demo(demo)
+            .build(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn data_survives_a_restart_on_the_same_file() {
     if common::skip() {
@@ -26,13 +40,7 @@ async fn data_survives_a_restart_on_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = database_location(&dir, "tilebox.db");
     let ids = {
-        let handle = tilebox_server::serve(
-            ServerConfig::builder()
-                .storage(Database::from_location(&path))
-                .build(),
-        )
-        .await
-        .unwrap();
+        let handle = serve_at(&path, false).await.unwrap();
         let url = handle.url();
         let (_, c) = create_test_dataset(&url, "durable").await;
         let values = (0..100).map(|i| point(T2020 + i, i as f64, "x")).collect();
@@ -40,13 +48,7 @@ async fn data_survives_a_restart_on_the_same_file() {
         handle.shutdown().await;
         r.datapoint_ids
     };
-    let handle = tilebox_server::serve(
-        ServerConfig::builder()
-            .storage(Database::from_location(&path))
-            .build(),
-    )
-    .await
-    .unwrap();
+    let handle = serve_at(&path, false).await.unwrap();
     let url = handle.url();
     let d = dataset(&url, "local.durable").await;
     let info = collection(&url, d.id.as_ref().unwrap(), "main").await;
@@ -82,25 +84,11 @@ async fn demo_is_seeded_once_per_database() {
             .count
             .unwrap()
     };
-    let first = tilebox_server::serve(
-        ServerConfig::builder()
-            .storage(Database::from_location(&path))
-            .demo(true)
-            .build(),
-    )
-    .await
-    .unwrap();
+    let first = serve_at(&path, true).await.unwrap();
     let n1 = count(first.url()).await;
     let d1 = dataset(&first.url(), "open_data.copernicus.landsat8_oli_tirs").await;
     first.shutdown().await;
-    let second = tilebox_server::serve(
-        ServerConfig::builder()
-            .storage(Database::from_location(&path))
-            .demo(true)
-            .build(),
-    )
-    .await
-    .unwrap();
+    let second = serve_at(&path, true).await.unwrap();
     assert_eq!(count(second.url()).await, n1);
     // Deterministic: same ids and schema after the restart.
     assert_eq!(
@@ -170,13 +158,7 @@ async fn a_database_with_a_newer_schema_is_refused() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let path = database_location(&dir, "future.db");
-    let handle = tilebox_server::serve(
-        ServerConfig::builder()
-            .storage(Database::from_location(&path))
-            .build(),
-    )
-    .await
-    .unwrap();
+    let handle = serve_at(&path, false).await.unwrap();
     handle.shutdown().await;
     // A later server version migrated this database further.
     if on_postgres() {
@@ -202,13 +184,7 @@ async fn a_database_with_a_newer_schema_is_refused() {
         .unwrap();
         conn.close().await.unwrap();
     }
-    let err = tilebox_server::serve(
-        ServerConfig::builder()
-            .storage(Database::from_location(&path))
-            .build(),
-    )
-    .await
-    .unwrap_err();
+    let err = serve_at(&path, false).await.unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("9999") && message.contains("newer"),
