@@ -110,6 +110,18 @@ async fn call<Req: Message, Resp: Message + Default>(
     Ok(Resp::decode(&body[..]).expect("response decodes"))
 }
 
+/// The report of `task` completed without subtasks.
+fn done(task: &wf::Task) -> wf::ComputedTask {
+    #[allow(deprecated)]
+    wf::ComputedTask {
+        id: task.id.clone(),
+        display: String::new(),
+        sub_tasks: None,
+        legacy_sub_tasks: vec![],
+        progress_updates: vec![],
+    }
+}
+
 fn job_request(n: usize) -> wf::SubmitJobRequest {
     wf::SubmitJobRequest {
         tasks: Some(wf::TaskSubmissions {
@@ -178,15 +190,7 @@ async fn runner(
                     .lock()
                     .unwrap()
                     .push(task.input.clone().unwrap_or_default());
-                #[allow(deprecated)]
-                let computed = wf::ComputedTask {
-                    id: task.id.clone(),
-                    display: String::new(),
-                    sub_tasks: None,
-                    legacy_sub_tasks: vec![],
-                    progress_updates: vec![],
-                };
-                report = Some(computed);
+                report = Some(done(&task));
             }
             None => {
                 let job: Result<wf::Job, _> = call(
@@ -468,15 +472,7 @@ async fn expired_leases_are_requeued_once_across_processes() {
                 let previous =
                     retries.insert(task.input.clone().unwrap_or_default(), task.retry_count);
                 assert!(previous.is_none(), "a reclaimed task was handed out twice");
-                #[allow(deprecated)]
-                let computed = wf::ComputedTask {
-                    id: task.id.clone(),
-                    display: String::new(),
-                    sub_tasks: None,
-                    legacy_sub_tasks: vec![],
-                    progress_updates: vec![],
-                };
-                report = Some(computed);
+                report = Some(done(&task));
             }
             // Leases still running: ask again shortly (polling, as runners do).
             None => tokio::time::sleep(Duration::from_millis(20)).await,
