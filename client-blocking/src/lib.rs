@@ -25,6 +25,7 @@
 
 mod block_on;
 mod client;
+mod coalesce;
 mod model;
 #[cfg(feature = "arrow")]
 mod offload;

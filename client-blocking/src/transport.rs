@@ -10,6 +10,10 @@ use futures::channel::oneshot;
 use tilebox_core::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 use tilebox_core::threads::ThreadPool;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
+
+use crate::coalesce::CoalescingConnector;
 
 /// The most a `Content-Length` header may pre-size a response buffer (larger bodies grow as they arrive).
 const MAX_BODY_PRESIZE: u64 = 64 << 20;
@@ -165,8 +169,9 @@ impl UreqTransportBuilder {
             .max_idle_connections(self.max_idle_per_host.max(1) * 4)
             .tls_config(tls)
             .build();
+        let connector = DefaultConnector::default().chain(CoalescingConnector);
         UreqTransport {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(config, connector, DefaultResolver::default()),
             workers: Arc::new(ThreadPool::new("tilebox-io", self.io_threads, IDLE_EXIT)),
         }
     }
