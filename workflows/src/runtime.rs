@@ -27,10 +27,16 @@ impl TaskRuntime {
         }
     }
 
-    /// Whether a runtime is present.
-    #[cfg(feature = "tokio")]
+    /// Whether a runtime is present (never without the `tokio` feature).
     pub(crate) fn is_present(&self) -> bool {
-        self.handle.is_some()
+        #[cfg(feature = "tokio")]
+        {
+            self.handle.is_some()
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            false
+        }
     }
 
     /// A runtime from this tokio handle.

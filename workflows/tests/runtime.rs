@@ -194,3 +194,109 @@ fn a_runner_reuses_connections_the_blocking_client_opened() {
         JobState::Completed
     );
 }
+
+/// The names of the threads a job's executions ran on, in execution order.
+#[derive(Clone, Default)]
+struct Spots(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Spots {
+    fn names(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Records the name of its thread, sleeps `ms`, and submits `children` leaves like itself.
+#[derive(Serialize, Deserialize)]
+struct Spot {
+    children: u64,
+    ms: u64,
+}
+
+impl TaskSpec for Spot {
+    fn identifier() -> TaskIdentifier {
+        TaskIdentifier::new("tests/Spot", "v1.0")
+    }
+}
+
+impl Task for Spot {
+    fn execute(&self, ctx: &TaskContext) -> Result<(), TaskError> {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        ctx.data::<Spots>()?.0.lock().unwrap().push(name);
+        std::thread::sleep(Duration::from_millis(self.ms));
+        for _ in 0..self.children {
+            ctx.submit_subtask(&Spot {
+                children: 0,
+                ms: self.ms,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a job of one `Spot` with `children` leaves of `ms` each with a blocking runner on this thread and
+/// returns where the executions ran.
+fn spots(children: u64, ms: u64, concurrent: usize) -> Vec<String> {
+    let server = tilebox_server::spawn_background(
+        tilebox_server::ServerConfig::builder()
+            .workflows(workflows_config(Duration::from_secs(5)))
+            .build(),
+    )
+    .unwrap();
+    let client = blocking_client(&server.url());
+    let spots = Spots::default();
+    let runner = client
+        .runner()
+        .data(spots.clone())
+        .max_concurrent_tasks(concurrent)
+        .register::<Spot>()
+        .build()
+        .unwrap();
+    let job = client.submit("spots", &Spot { children, ms }).unwrap();
+    runner.run_until_jobs_finish(&[job.id]).unwrap();
+    assert_eq!(
+        client.job_progress(job.id).unwrap().state,
+        JobState::Completed
+    );
+    spots.names()
+}
+
+/// A blocking runner that runs one task at a time executes a sync task whose last execution was short on
+/// its own (the caller's) thread; the first execution, with no history, runs on a task thread.
+#[test]
+fn short_sync_tasks_run_on_the_blocking_runners_thread() {
+    let caller = std::thread::current().name().unwrap().to_owned();
+    let names = spots(20, 0, 1);
+    assert_eq!(names.len(), 21);
+    assert_eq!(
+        names[0], "tilebox-task",
+        "the first execution has no history"
+    );
+    // Each no-op execution takes microseconds; a stall of a millisecond sends one back to a task thread,
+    // so count rather than require all 20.
+    let in_place = names.iter().filter(|n| **n == caller).count();
+    assert!(in_place >= 1, "no execution ran in place: {names:?}");
+    assert!(
+        names.iter().all(|n| *n == caller || n == "tilebox-task"),
+        "{names:?}"
+    );
+}
+
+/// Long sync tasks, and any task of a runner that runs several at once, stay on task threads.
+#[test]
+fn long_or_concurrent_sync_tasks_stay_on_task_threads() {
+    for names in [spots(4, 5, 1), spots(10, 0, 2)] {
+        assert!(names.iter().all(|n| n == "tilebox-task"), "{names:?}");
+    }
+}
+
+/// Inside a runtime (here a current-thread one) the caller's thread is the runtime's: sync tasks stay on task
+/// threads, where `block_on` works as everywhere else.
+#[test]
+fn sync_tasks_stay_on_task_threads_when_the_runner_blocks_inside_a_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let names = rt.block_on(async { spots(10, 0, 1) });
+    assert!(names.iter().all(|n| n == "tilebox-task"), "{names:?}");
+}

@@ -5,7 +5,9 @@
 //! entry points (`run_*_async`) on the caller's executor (tokio, async-std, smol, ...), the blocking ones
 //! (`run_*`) on the calling thread with the core's parking [`block_on`](tilebox_core::block_on) — the SDK's
 //! one rule for blocking entry points: they work inside any runtime. Sync [`Task`]s run on threads of their
-//! own, so they may block; [`AsyncTask`]s are futures polled by the runner itself, so they must not block.
+//! own, so they may block (a short one may run on the blocking runner's own thread instead, which waits for
+//! it anyway; see [`RunnerBuilder::register`]); [`AsyncTask`]s are futures polled by the runner itself, so
+//! they must not block.
 //! Each running task has its own lease, extended from the runner's heartbeat thread until its result is
 //! reported, and its own `tracing` span (see [`crate::trace`]). Panics become task failures.
 //!
@@ -45,7 +47,80 @@ const MAX_DISPLAY: usize = 1024;
 /// A started execution: resolves to the task's error text on failure.
 type Running = BoxFuture<'static, std::result::Result<(), String>>;
 
-type Exec = Arc<dyn Fn(&[u8], ExecutionContext, tracing::Span) -> Result<Running> + Send + Sync>;
+/// Decodes a task's input and prepares its execution (in the task's span and context).
+type Prepare<T> = Arc<dyn Fn(&[u8], ExecutionContext, tracing::Span) -> Result<T> + Send + Sync>;
+
+/// A sync execution, ready to run on whichever thread takes it.
+type SyncJob = Box<dyn FnOnce() -> std::result::Result<(), String> + Send>;
+
+/// A sync task at most this long (by its previous execution in this runner) runs on the loop's own thread
+/// when the runner runs one task at a time from a blocking entry point (see [`SyncExec::start`]).
+const INLINE_BELOW: Duration = Duration::from_millis(1);
+
+/// How a registered task type executes.
+#[derive(Clone)]
+enum Exec {
+    /// A sync task: decoding its input gives a job for a task thread (or the loop's own thread).
+    Sync(SyncExec),
+    /// An async task: decoding its input gives a future the runner polls.
+    Async(Prepare<Running>),
+}
+
+/// A sync task type, with how long its last execution took.
+#[derive(Clone)]
+struct SyncExec {
+    prepare: Prepare<SyncJob>,
+    /// Nanoseconds of the last execution (`u64::MAX` before the first).
+    last_ns: Arc<AtomicU64>,
+}
+
+impl SyncExec {
+    fn new(
+        prepare: impl Fn(&[u8], ExecutionContext, tracing::Span) -> Result<SyncJob>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            prepare: Arc::new(prepare),
+            last_ns: Arc::new(AtomicU64::new(u64::MAX)),
+        }
+    }
+
+    /// Starts an execution on a task thread; or, when `inline_allowed` and the last execution was shorter
+    /// than [`INLINE_BELOW`], right here on the caller's thread, saving the two thread hand-offs (to the
+    /// task thread and back) that cost more than such a task itself. A task that turns out long on the
+    /// caller's thread goes back to a task thread the next time.
+    fn start(
+        &self,
+        input: &[u8],
+        ctx: ExecutionContext,
+        span: tracing::Span,
+        inline_allowed: bool,
+    ) -> Result<Running> {
+        let job = (self.prepare)(input, ctx, span)?;
+        let last_ns = Arc::clone(&self.last_ns);
+        let timed = move || {
+            let started = Instant::now();
+            let result = job();
+            let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+            last_ns.store(took, Ordering::Relaxed);
+            result
+        };
+        if inline_allowed && self.last_ns.load(Ordering::Relaxed) < INLINE_BELOW.as_nanos() as u64 {
+            return Ok(futures::future::ready(timed()).boxed());
+        }
+        let (tx, rx) = futures::channel::oneshot::channel();
+        threads::run(move || {
+            let _ = tx.send(timed());
+        })?;
+        Ok(async move {
+            rx.await
+                .unwrap_or_else(|_| Err("the task thread ended without a result".to_owned()))
+        }
+        .boxed())
+    }
+}
 
 /// Counters of a runner.
 #[derive(Debug, Default)]
@@ -202,37 +277,33 @@ impl RunnerBuilder {
     }
 
     /// Register a sync task type: each execution runs on a thread of its own (threads are reused by later
-    /// executions, so thread-local state may outlive a task).
+    /// executions, so thread-local state may outlive a task). One exception saves two thread switches per
+    /// task: a runner that runs one task at a time from a blocking entry point (`run_*`) executes a task
+    /// whose previous execution took under a millisecond on its own thread; a longer one goes back to a task
+    /// thread the next time.
     pub fn register<T: Task>(mut self) -> Self {
-        let exec: Exec = Arc::new(|input, ctx, span| {
+        let exec = SyncExec::new(|input, ctx, span| {
             let task = T::decode_input(input)?;
-            let (tx, rx) = futures::channel::oneshot::channel();
-            threads::run(move || {
+            let job: SyncJob = Box::new(move || {
                 let runtime = ctx.task_runtime().clone();
                 let _entered = runtime.enter_for_task();
                 let _span = span.enter();
                 let ctx = TaskContext::new(ctx);
-                let result = match std::panic::catch_unwind(AssertUnwindSafe(|| task.execute(&ctx)))
-                {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| task.execute(&ctx))) {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(payload) => Err(panic_message(&*payload)),
-                };
-                let _ = tx.send(result);
-            })?;
-            Ok(async move {
-                rx.await
-                    .unwrap_or_else(|_| Err("the task thread ended without a result".to_owned()))
-            }
-            .boxed())
+                }
+            });
+            Ok(job)
         });
-        self.add(T::identifier(), exec);
+        self.add(T::identifier(), Exec::Sync(exec));
         self
     }
 
     /// Register an async task type: each execution is a future polled by the runner (it must not block).
     pub fn register_async<T: AsyncTask>(mut self) -> Self {
-        let exec: Exec = Arc::new(|input, ctx, span| {
+        let exec = Exec::Async(Arc::new(|input, ctx, span| {
             let task = T::decode_input(input)?;
             let fut = async move {
                 let ctx = AsyncTaskContext::new(ctx);
@@ -243,7 +314,7 @@ impl RunnerBuilder {
                 .map(|r| r.unwrap_or_else(|payload| Err(panic_message(&*payload))))
                 .instrument(span)
                 .boxed())
-        });
+        }));
         self.add(T::identifier(), exec);
         self
     }
@@ -411,11 +482,13 @@ enum Mode {
 }
 
 /// Where the loop's `NextTask` requests do their I/O.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Io {
     /// On the loop's own thread, when the transport can ([`tilebox_core::executor::inline_io`]): the blocking
-    /// `run_*` methods, whose thread waits for each answer anyway.
-    InPlace,
+    /// `run_*` methods, whose thread waits for each answer anyway. `tasks` when short sync tasks may run on
+    /// that thread too (see [`RunnerBuilder::register`]): the caller's thread belongs to no tokio runtime,
+    /// so a task finds the same runtime context there as on a task thread.
+    InPlace { tasks: bool },
     /// Wherever the transport does it: the async `run_*` methods, which must not block their executor.
     Handed,
 }
@@ -478,8 +551,11 @@ impl Runner {
                 .map(OwnRuntime::task_runtime)
                 .unwrap_or_default()
         };
+        let io = Io::InPlace {
+            tasks: !TaskRuntime::current().is_present(),
+        };
         let _entered = runtime.enter();
-        tilebox_core::block_on(Arc::clone(&self.inner).run(mode, runtime.clone(), Io::InPlace))
+        tilebox_core::block_on(Arc::clone(&self.inner).run(mode, runtime.clone(), io))
     }
 
     /// Run until shut down (blocking; works inside any runtime, see [`tilebox_core::block_on`]).
@@ -634,7 +710,7 @@ impl Inner {
                 let next = self.next_task(req, deadline.as_ref());
                 let next = match io {
                     // The loop waits for this answer alone (its task threads and lease thread run apart).
-                    Io::InPlace => tilebox_core::executor::inline_io(next).await,
+                    Io::InPlace { .. } => tilebox_core::executor::inline_io(next).await,
                     Io::Handed => next.await,
                 };
                 match next {
@@ -646,7 +722,10 @@ impl Inner {
                         }
                         if let Some(task) = resp.next_task {
                             claim_after = None;
-                            running.push(self.start(task, heartbeat, runtime));
+                            // Short sync tasks may run in place when the loop has nothing else to do.
+                            let inline =
+                                io == Io::InPlace { tasks: true } && self.max_concurrent == 1;
+                            running.push(self.start(task, heartbeat, runtime, inline));
                             continue;
                         }
                         if !want_task {
@@ -792,6 +871,7 @@ impl Inner {
         task: wf::Task,
         heartbeat: &Heartbeat,
         runtime: &TaskRuntime,
+        inline_allowed: bool,
     ) -> BoxFuture<'static, Done> {
         let id = uuid_of(task.id.as_ref());
         let identifier = task
@@ -851,7 +931,11 @@ impl Inner {
         self.in_flight()
             .insert(id, (clock.clone(), ctx.clone(), display.clone()));
         let input = task.input.clone().unwrap_or_default();
-        let running = match exec(&input, ctx.clone(), span) {
+        let started = match exec {
+            Exec::Sync(exec) => exec.start(&input, ctx.clone(), span, inline_allowed),
+            Exec::Async(exec) => exec(&input, ctx.clone(), span),
+        };
+        let running = match started {
             Ok(running) => running,
             Err(e) => return fail(clock, format!("{display}\n{e}"), true),
         };
