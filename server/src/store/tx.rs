@@ -34,7 +34,7 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rusqlite::{OpenFlags, TransactionBehavior};
+use rusqlite::OpenFlags;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{SqlitePoolOptions, SqliteTransactionManager};
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool, Transaction, TransactionManager};
@@ -141,7 +141,7 @@ impl DirectConnection {
     /// Runs `unit` in a `BEGIN IMMEDIATE` transaction: commit on `Ok`, rollback on `Err` or panic.
     fn run<T, E, F>(&self, unit: F) -> Result<T, E>
     where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E>,
         E: From<StoreError>,
     {
         // A panicking unit poisons the lock after its transaction was rolled back by the unwind.
@@ -154,21 +154,55 @@ impl DirectConnection {
             Some(conn) => conn,
             None => slot.insert(self.open().map_err(StoreError::from)?),
         };
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        match unit(&tx) {
+        let tx = DirectTx::begin(conn).map_err(StoreError::from)?;
+        match unit(conn) {
             Ok(value) => {
-                tx.commit().map_err(StoreError::from)?;
+                tx.end("COMMIT").map_err(StoreError::from)?;
                 Ok(value)
             }
             Err(e) => {
                 // Dropping the transaction would roll back too, but silently on failure.
-                if let Err(rollback) = tx.rollback() {
+                if let Err(rollback) = tx.end("ROLLBACK") {
                     tracing::warn!("rolling back a direct write unit failed: {rollback}");
                     *slot = None;
                 }
                 Err(e)
+            }
+        }
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction on the direct connection, begun and ended with cached statements (a
+/// `rusqlite::Transaction` parses `BEGIN` and `COMMIT` anew every time, a sizeable part of a small unit).
+/// Dropped before it ended (an error on the way out, or a panic in the unit), it rolls back.
+struct DirectTx<'c> {
+    conn: &'c rusqlite::Connection,
+    open: bool,
+}
+
+impl<'c> DirectTx<'c> {
+    fn begin(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Self { conn, open: true })
+    }
+
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`; when that fails it is still rolled back on drop.
+    fn end(mut self, statement: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(statement)?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for DirectTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let rolled_back = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut s| s.execute([]));
+            if let Err(e) = rolled_back {
+                tracing::warn!("rolling back an unfinished direct write unit failed: {e}");
             }
         }
     }
@@ -211,7 +245,7 @@ impl Writer {
     /// a database that is not a file.
     pub(crate) async fn run_direct<T, E, F>(&self, unit: F) -> Result<T, E>
     where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
