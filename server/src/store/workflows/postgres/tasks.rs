@@ -184,6 +184,15 @@ async fn complete(conn: &mut PgConnection, start: RawId) -> WfResult<()> {
                     .await?;
             }
         }
+        // As in the SQLite store: the open count matters only to dependent groups, submitted with this one.
+        let has_dependents: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wf_group_deps WHERE depends_on = $1)")
+                .bind(group)
+                .fetch_one(&mut *conn)
+                .await?;
+        if !has_dependents {
+            continue;
+        }
         let open: i64 = sqlx::query_scalar(
             "UPDATE wf_task_groups SET open_tasks = open_tasks - 1 WHERE id = $1 RETURNING open_tasks",
         )

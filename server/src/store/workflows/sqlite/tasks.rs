@@ -177,6 +177,14 @@ fn completed(
                 .execute([job])?;
         }
     }
+    // A group's open count matters only to the groups that depend on it, all of which were submitted with
+    // it: without any, the count is left alone (one write fewer for most completions).
+    let has_dependents: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM wf_group_deps WHERE depends_on = ?)")?
+        .query_row([group], |r| r.get(0))?;
+    if !has_dependents {
+        return Ok(next);
+    }
     let open: i64 = conn
         .prepare_cached(
             "UPDATE wf_task_groups SET open_tasks = open_tasks - 1 WHERE id = ? RETURNING open_tasks",
