@@ -6,9 +6,18 @@
 //! body. For the SDK's small Connect requests (a few hundred bytes) that second wake-up is a large part of a
 //! loopback round trip, e.g. for the workflows runner's `NextTask` loop. Large bodies pass through as before:
 //! only a head that fits in the output buffer together with the first body chunk is held back.
+//!
+//! The same layer skips a redundant liveness probe: ureq probes a pooled connection (three system calls)
+//! when it goes back to the pool and again when it is taken out, for back-to-back requests microseconds
+//! later. A probe within [`PROBE_FRESH`] of a successful one, with no I/O in between, is answered from it.
+
+use std::time::{Duration, Instant};
 
 use ureq::Error;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
+
+/// How long a successful liveness probe answers for (with no I/O since).
+const PROBE_FRESH: Duration = Duration::from_millis(1);
 
 /// Wraps every transport of the chain before it in a [`CoalescingTransport`].
 #[derive(Debug, Default)]
@@ -34,6 +43,8 @@ pub(crate) struct CoalescingTransport<T> {
     held: Vec<u8>,
     /// The timeout of the write that was held back.
     held_timeout: Option<NextTimeout>,
+    /// When the connection last passed a liveness probe, if no I/O happened since.
+    probed_open: Option<Instant>,
 }
 
 impl<T: Transport> CoalescingTransport<T> {
@@ -42,6 +53,7 @@ impl<T: Transport> CoalescingTransport<T> {
             inner,
             held: Vec::new(),
             held_timeout: None,
+            probed_open: None,
         }
     }
 
@@ -71,6 +83,7 @@ impl<T: Transport> Transport for CoalescingTransport<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+        self.probed_open = None;
         let capacity = self.inner.buffers().output().len();
         if self.held.is_empty() {
             if amount > 0 && amount <= capacity / 2 {
@@ -101,17 +114,39 @@ impl<T: Transport> Transport for CoalescingTransport<T> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         // The request is complete when ureq waits for the answer.
+        self.probed_open = None;
         self.flush()?;
         self.inner.await_input(timeout)
     }
 
     fn is_open(&mut self) -> bool {
-        // Bytes still held belong to a request that was abandoned half-way: the connection is not reusable.
-        self.held.is_empty() && self.inner.is_open()
+        self.is_open_at(Instant::now())
     }
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+impl<T: Transport> CoalescingTransport<T> {
+    /// [`Transport::is_open`] at `now`.
+    fn is_open_at(&mut self, now: Instant) -> bool {
+        // Bytes still held belong to a request that was abandoned half-way: the connection is not reusable.
+        if !self.held.is_empty() {
+            return false;
+        }
+        if self
+            .probed_open
+            .take()
+            .is_some_and(|at| now.saturating_duration_since(at) < PROBE_FRESH)
+        {
+            return true;
+        }
+        let open = self.inner.is_open();
+        if open {
+            self.probed_open = Some(now);
+        }
+        open
     }
 }
 
@@ -127,6 +162,7 @@ mod tests {
     struct Recorder {
         buffers: LazyBuffers,
         sent: Vec<Vec<u8>>,
+        probes: usize,
     }
 
     impl Transport for Recorder {
@@ -144,6 +180,7 @@ mod tests {
         }
 
         fn is_open(&mut self) -> bool {
+            self.probes += 1;
             true
         }
     }
@@ -154,6 +191,7 @@ mod tests {
         CoalescingTransport::new(Recorder {
             buffers: LazyBuffers::new(CAPACITY, CAPACITY),
             sent: Vec::new(),
+            probes: 0,
         })
     }
 
@@ -203,5 +241,26 @@ mod tests {
         let big = vec![b'x'; CAPACITY / 2 + 1];
         write(&mut t, &big);
         assert_eq!(t.inner.sent, vec![big]);
+    }
+
+    #[test]
+    fn a_probe_right_after_a_successful_one_is_answered_from_it() {
+        let mut t = transport();
+        write(&mut t, b"GET / HTTP/1.1\r\n\r\n");
+        t.await_input(NextTimeout::default()).unwrap();
+        let now = Instant::now();
+        // Back to the pool, then out again for the next request: one real probe.
+        assert!(t.is_open_at(now));
+        assert!(t.is_open_at(now + Duration::from_micros(50)));
+        assert_eq!(t.inner.probes, 1);
+        // A third check probes again, and so does one after I/O or once the probe is stale.
+        assert!(t.is_open_at(now + Duration::from_micros(60)));
+        assert_eq!(t.inner.probes, 2);
+        write(&mut t, b"GET / HTTP/1.1\r\n\r\n");
+        t.await_input(NextTimeout::default()).unwrap();
+        assert!(t.is_open_at(now + Duration::from_micros(70)));
+        assert_eq!(t.inner.probes, 3);
+        assert!(t.is_open_at(now + Duration::from_micros(70) + PROBE_FRESH));
+        assert_eq!(t.inner.probes, 4);
     }
 }
