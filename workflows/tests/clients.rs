@@ -131,12 +131,7 @@ async fn query_jobs_with_filters_and_paging() {
 /// state, manual cursor paging, the job diagram.
 #[test]
 fn update_cluster_automation_and_task_state_queries_cursor_paging_and_diagram() {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(std::time::Duration::from_secs(2)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = blocking_client(&server.url());
 
     let created = client.create_cluster("Edge").unwrap();

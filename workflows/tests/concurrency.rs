@@ -191,12 +191,7 @@ async fn eight_sync_tasks_overlap_in_one_runner_on_tokio() {
 /// inside the tasks.
 #[test]
 fn eight_tasks_overlap_on_smol_without_tokio() {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(2)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = async_std_client(&server.url());
     smol::block_on(async {
         assert!(tokio::runtime::Handle::try_current().is_err());

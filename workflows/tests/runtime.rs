@@ -77,12 +77,7 @@ fn check(cache: &InMemoryCache, job: uuid::Uuid) {
 
 #[test]
 fn block_on_runs_any_future_with_the_blocking_runner() {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(2)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = blocking_client(&server.url());
     let cache = InMemoryCache::new();
     let runner = client
@@ -142,12 +137,7 @@ async fn block_on_works_when_the_runner_runs_inside_a_runtime() {
 /// `block_on` (the blocking adapter's transport does its I/O on threads of its own).
 #[test]
 fn blocking_entry_points_work_inside_a_current_thread_runtime() {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(2)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = blocking_client(&server.url());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,12 +156,7 @@ fn blocking_entry_points_work_inside_a_current_thread_runtime() {
 /// client opened must keep working for the runner afterwards, even while the blocking client is idle.
 #[test]
 fn a_runner_reuses_connections_the_blocking_client_opened() {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(2)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = blocking_client(&server.url());
     // Opens the pool's first connection from the blocking client.
     let job = client.submit("reuse", &Node::leaf("a")).unwrap();
@@ -236,12 +221,7 @@ impl Task for Spot {
 /// Runs a job of one `Spot` with `children` leaves of `ms` each with a blocking runner on this thread and
 /// returns where the executions ran.
 fn spots(children: u64, ms: u64, concurrent: usize) -> Vec<String> {
-    let server = tilebox_server::spawn_background(
-        tilebox_server::ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(5)))
-            .build(),
-    )
-    .unwrap();
+    let server = background_server();
     let client = blocking_client(&server.url());
     let spots = Spots::default();
     let runner = client

@@ -23,6 +23,16 @@ pub async fn server() -> ServerHandle {
     server_with(workflows_config(Duration::from_secs(2))).await
 }
 
+/// The test server on a runtime of its own, for blocking tests (and async-std/smol ones): 2 s leases.
+pub fn background_server() -> tilebox_server::BackgroundServer {
+    tilebox_server::spawn_background(
+        ServerConfig::builder()
+            .workflows(workflows_config(Duration::from_secs(2)))
+            .build(),
+    )
+    .expect("server starts")
+}
+
 pub async fn server_with(config: WorkflowsConfig) -> ServerHandle {
     tilebox_server::serve(ServerConfig::builder().workflows(config).build())
         .await
