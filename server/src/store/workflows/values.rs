@@ -1,6 +1,7 @@
 //! Values both workflows backends read and write the same way: times in microseconds, 16-byte ids (and new
 //! UUIDv7 ones), task states from their stored numbers, and where inserted task groups hang.
 
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +9,18 @@ use tilebox_core::wire::workflows::v1::TaskState;
 
 use super::{NewGroup, WfResult, WorkflowsStoreError};
 use crate::store::{RawId, StoreError};
+
+/// One end of a query range as SQL: `column <operator> value`, `None` when the end is open (`lower`: the
+/// range's start, else its end).
+pub(super) fn range_end<T>(bound: Bound<T>, lower: bool) -> Option<(&'static str, T)> {
+    match (bound, lower) {
+        (Bound::Unbounded, _) => None,
+        (Bound::Included(v), true) => Some((">=", v)),
+        (Bound::Excluded(v), true) => Some((">", v)),
+        (Bound::Included(v), false) => Some(("<=", v)),
+        (Bound::Excluded(v), false) => Some(("<", v)),
+    }
+}
 
 /// Microseconds since the Unix epoch.
 pub(super) fn now_us() -> i64 {

@@ -9,6 +9,7 @@ use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 use super::{Inner, clusters, fmt_id, now_us, raw_id, task_state, tasks};
 use crate::store::RawId;
 use crate::store::workflows::machine::JobCounters;
+use crate::store::workflows::values::range_end;
 use crate::store::workflows::{
     JobPage, JobQuery, JobRecord, JobStats, NewJob, ProgressRecord, TaskSummaryRecord, WfResult,
     WorkflowsStoreError,
@@ -288,12 +289,8 @@ impl Built {
     }
 
     fn bound<T: Into<Value>>(&mut self, column: &str, bound: Bound<T>, lower: bool) {
-        let (op, value) = match (bound, lower) {
-            (Bound::Unbounded, _) => return,
-            (Bound::Included(v), true) => (">=", v),
-            (Bound::Excluded(v), true) => (">", v),
-            (Bound::Included(v), false) => ("<=", v),
-            (Bound::Excluded(v), false) => ("<", v),
+        let Some((op, value)) = range_end(bound, lower) else {
+            return;
         };
         self.push(&format!(" AND {column} {op} "));
         self.bind(value);
