@@ -103,7 +103,7 @@ impl SyncExec {
         let timed = move || {
             let started = Instant::now();
             let result = job();
-            let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+            let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             last_ns.store(took, Ordering::Relaxed);
             result
         };
@@ -669,6 +669,8 @@ impl Inner {
         io: Io,
     ) -> Result<()> {
         let caps = self.caps();
+        // Short sync tasks may run in place when the loop would only wait for them.
+        let tasks_in_place = io == Io::InPlace { tasks: true } && self.max_concurrent == 1;
         let mut running: FuturesUnordered<BoxFuture<'static, Done>> = FuturesUnordered::new();
         let mut reports: VecDeque<(Uuid, LeaseClock, wf::ComputedTask)> = VecDeque::new();
         // No claim before this instant (after an idle answer or a failed call).
@@ -722,10 +724,7 @@ impl Inner {
                         }
                         if let Some(task) = resp.next_task {
                             claim_after = None;
-                            // Short sync tasks may run in place when the loop has nothing else to do.
-                            let inline =
-                                io == Io::InPlace { tasks: true } && self.max_concurrent == 1;
-                            running.push(self.start(task, heartbeat, runtime, inline));
+                            running.push(self.start(task, heartbeat, runtime, tasks_in_place));
                             continue;
                         }
                         if !want_task {
