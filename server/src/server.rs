@@ -136,12 +136,19 @@ async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
         _ => sqlite,
     };
     let pool = sqlite.pool().clone();
-    let workflows = SqliteWorkflowsStore::open(
-        pool.clone(),
-        sqlite.writer().clone(),
-        config.workflows.clone(),
-    )
-    .await?;
+    // A throw-away server keeps the workflows tables in a private file beside the datasets one (see
+    // `SqliteWorkflowsStore::open_private`); a kept database file holds both.
+    let workflows = match sqlite.scratch_dir() {
+        Some(dir) => SqliteWorkflowsStore::open_private(dir, config.workflows.clone()).await?,
+        None => {
+            SqliteWorkflowsStore::open(
+                pool.clone(),
+                sqlite.writer().clone(),
+                config.workflows.clone(),
+            )
+            .await?
+        }
+    };
     Ok(Stores {
         postgres: None,
         datasets: Arc::new(sqlite),

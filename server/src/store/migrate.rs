@@ -24,6 +24,19 @@ pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
         .map_err(|e| migrate_error(&SQLITE, e))
 }
 
+/// Creates the schema of this build in a new private SQLite file (see `Writer::private`) on its one
+/// `rusqlite` connection, in one transaction. Every migration creates only what is missing, so they apply in
+/// order to an empty file; no sqlx pool ever opens the file, so none records them.
+pub(crate) fn sqlite_private(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    let script: String = SQLITE
+        .iter()
+        .map(|m| m.sql.as_ref())
+        .collect::<Vec<&str>>()
+        .join("\n;\n");
+    conn.execute_batch(&format!("BEGIN;\n{script}\n;\nCOMMIT;"))
+        .map_err(StoreError::from)
+}
+
 /// Brings a PostgreSQL database up to the schema this build knows.
 pub(crate) async fn postgres(pool: &PgPool) -> Result<(), StoreError> {
     POSTGRES

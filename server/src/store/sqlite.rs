@@ -45,7 +45,7 @@ pub struct SqliteStore {
     /// Runs every write transaction cancel-safely, one at a time.
     writer: Writer,
     /// The directory of an ephemeral database, removed when the last clone of the store is dropped.
-    _ephemeral: Option<Arc<tempfile::TempDir>>,
+    ephemeral: Option<Arc<tempfile::TempDir>>,
 }
 
 /// Connections of a file-backed pool: WAL lets readers run in parallel with each other and with the writer.
@@ -112,6 +112,11 @@ impl SqliteStore {
         Self::with_pool(pool, None).await
     }
 
+    /// The temporary directory of a throw-away database (`None` for a file the server keeps, or memory).
+    pub(crate) fn scratch_dir(&self) -> Option<Arc<tempfile::TempDir>> {
+        self.ephemeral.clone()
+    }
+
     async fn with_pool(
         pool: SqlitePool,
         ephemeral: Option<Arc<tempfile::TempDir>>,
@@ -121,7 +126,7 @@ impl SqliteStore {
             writer: Writer::new(pool.clone()),
             pool,
             reader: None,
-            _ephemeral: ephemeral,
+            ephemeral,
         })
     }
 

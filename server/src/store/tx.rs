@@ -19,8 +19,10 @@
 //! [`Writer::run_direct`] is the synchronous twin of [`Writer::run`] for hot write units of many small
 //! statements (the workflows store): it takes the same queue, then runs the whole unit on one `rusqlite`
 //! connection of its own to the same database file inside `BEGIN IMMEDIATE` — on tokio's blocking pool for
-//! a durable database, in place for the throw-away one (no fsync, no other process: the unit is cheaper than
-//! the hop to a blocking thread). Every statement is then a plain function call on one thread instead of a
+//! a durable database, in place for a throw-away one (no fsync, no other process: the unit is cheaper than
+//! the hop to a blocking thread). A [`Writer::private`] writer has no pool at all: its connection is the only
+//! one that ever opens its throw-away file, which lets it hold the file's lock for good and keep its rollback
+//! journal in memory (see [`Journal::Private`]). Every statement is then a plain function call on one thread instead of a
 //! round trip to sqlx's connection worker thread, and its prepared statement comes from the connection's
 //! cache. The same guarantees hold: a unit whose caller leaves while it is queued never starts; once
 //! started it runs to commit or rollback (on the blocking thread, which keeps running when the awaiting
@@ -98,7 +100,8 @@ fn task_lost() -> sqlx::Error {
 /// queue here (cheaply, cancellable) rather than inside SQLite's busy wait holding a pooled connection.
 #[derive(Clone, Debug)]
 pub struct Writer {
-    pool: SqlitePool,
+    /// The sqlx pool of [`Writer::run`]; `None` for a [`Writer::private`] one.
+    pool: Option<SqlitePool>,
     queue: Arc<Mutex<()>>,
     /// The connection of [`Writer::run_direct`], for databases in a file.
     direct: Option<Arc<DirectConnection>>,
@@ -108,31 +111,63 @@ pub struct Writer {
 /// identifiers and whether it prefers a job).
 const DIRECT_STATEMENT_CACHE: usize = 64;
 
+/// How the direct connection keeps its database file, which decides where its units run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Journal {
+    /// A file shared with the sqlx pool and readers that must survive a crash: WAL, every commit synced
+    /// (`synchronous=FULL`, as the pool's connections). Units run on tokio's blocking pool (an fsync each).
+    Durable,
+    /// A throw-away file shared with the sqlx pool and readers: WAL, commits not synced. Units run in place.
+    Unsynced,
+    /// A throw-away file that no other connection opens: exclusive locking (the lock is taken once and
+    /// kept, so no file lock per transaction), the rollback journal in memory (a commit writes each changed
+    /// page once, in place, instead of a WAL frame and its header), commits not synced. Units run in place.
+    /// A crash loses the file, which is thrown away anyway.
+    Private,
+}
+
 /// The `rusqlite` write connection of a database file, opened on first use and kept.
 #[derive(Debug)]
 struct DirectConnection {
     path: PathBuf,
-    /// `synchronous=FULL` (every commit on disk) rather than `OFF`, as the sqlx pool's connections.
-    durable: bool,
+    journal: Journal,
     conn: StdMutex<Option<rusqlite::Connection>>,
 }
 
 impl DirectConnection {
-    /// Opens the connection with the settings of the sqlx pool: WAL, the same `synchronous`, a busy
-    /// timeout and foreign keys.
+    /// The connection of the file at `path`, not opened yet.
+    fn new(path: &Path, journal: Journal) -> Arc<Self> {
+        Arc::new(DirectConnection {
+            path: path.to_owned(),
+            journal,
+            conn: StdMutex::new(None),
+        })
+    }
+
+    /// Opens the connection: for a shared file with the settings of the sqlx pool (WAL, the same
+    /// `synchronous`), for a private one as [`Journal::Private`] says; a busy timeout and foreign keys.
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
         let conn = rusqlite::Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        let journal_mode = match self.journal {
+            Journal::Durable | Journal::Unsynced => "WAL",
+            Journal::Private => {
+                conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+                "MEMORY"
+            }
+        };
         let _: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if self.durable { "FULL" } else { "OFF" },
-        )?;
+            conn.pragma_update_and_check(None, "journal_mode", journal_mode, |row| row.get(0))?;
+        let synchronous = match self.journal {
+            Journal::Durable => "FULL",
+            Journal::Unsynced | Journal::Private => "OFF",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.set_prepared_statement_cache_capacity(DIRECT_STATEMENT_CACHE);
         Ok(conn)
@@ -212,7 +247,7 @@ impl Writer {
     /// A writer over `pool`.
     pub fn new(pool: SqlitePool) -> Self {
         Writer {
-            pool,
+            pool: Some(pool),
             queue: Arc::new(Mutex::new(())),
             direct: None,
         }
@@ -222,28 +257,79 @@ impl Writer {
     /// pool's `synchronous` setting (`FULL` when true; `OFF` otherwise, only for a throw-away database in a
     /// private directory that no other process opens).
     pub(crate) fn with_file(mut self, path: &Path, durable: bool) -> Self {
-        self.direct = Some(Arc::new(DirectConnection {
-            path: path.to_owned(),
-            durable,
-            conn: StdMutex::new(None),
-        }));
+        let journal = if durable {
+            Journal::Durable
+        } else {
+            Journal::Unsynced
+        };
+        self.direct = Some(DirectConnection::new(path, journal));
         self
     }
 
-    /// The database file, when the database is one ([`Writer::run_direct`] works only then).
-    pub(crate) fn file(&self) -> Option<&Path> {
-        self.direct.as_deref().map(|d| d.path.as_path())
+    /// A writer whose one connection is the only one ever to open the throw-away database file at `path`
+    /// (created if missing, its schema applied with `schema`): [`Writer::run_direct`] and
+    /// [`Writer::read_direct`] only, no sqlx pool, no other reader ([`Journal::Private`]).
+    pub(crate) fn private<F>(path: &Path, schema: F) -> Result<Self, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<(), StoreError>,
+    {
+        let direct = DirectConnection::new(path, Journal::Private);
+        let conn = direct.open()?;
+        schema(&conn)?;
+        *direct.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        Ok(Writer {
+            pool: None,
+            queue: Arc::new(Mutex::new(())),
+            direct: Some(direct),
+        })
+    }
+
+    /// The database file when other connections may open it too (for a [`Writer::private`] writer: `None`,
+    /// read with [`Writer::read_direct`]).
+    pub(crate) fn shared_file(&self) -> Option<&Path> {
+        self.direct
+            .as_deref()
+            .filter(|d| d.journal != Journal::Private)
+            .map(|d| d.path.as_path())
     }
 
     /// Runs `unit` synchronously in one `BEGIN IMMEDIATE` transaction on the direct `rusqlite` connection,
     /// queued with the units of [`Writer::run`]: committed when it returns `Ok`, rolled back when it returns
     /// `Err` or panics. On a durable database (an fsync per commit) it runs on tokio's blocking pool; on a
-    /// throw-away one (`synchronous=OFF`, a private file) it runs in place, on the calling task's thread.
+    /// throw-away one (`synchronous=OFF`, a file in a private directory) it runs in place, on the calling
+    /// task's thread.
     ///
     /// Cancel safety as for [`Writer::run`]: dropped while queued, the unit never starts; once started it runs
     /// to commit or rollback whatever happens to the caller (in place it finishes within one poll). Fails for
     /// a database that is not a file.
     pub(crate) async fn run_direct<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let in_place = self
+            .direct
+            .as_ref()
+            .is_some_and(|d| d.journal != Journal::Durable);
+        self.run_queued(unit, in_place).await
+    }
+
+    /// Runs `read` on the direct connection of a [`Writer::private`] writer, queued with its writes, on
+    /// tokio's blocking pool (a read may be long: a job with all its tasks). Like a unit of
+    /// [`Writer::run_direct`] it runs inside one transaction, so it sees one state.
+    pub(crate) async fn read_direct<T, E, F>(&self, read: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run_queued(read, false).await
+    }
+
+    /// Takes the queue, then runs `unit` on the direct connection in place (within the poll that got the
+    /// turn) or on tokio's blocking pool.
+    async fn run_queued<T, E, F>(&self, unit: F, in_place: bool) -> Result<T, E>
     where
         F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -255,7 +341,7 @@ impl Writer {
             )));
         };
         let turn = Arc::clone(&self.queue).lock_owned().await;
-        if !direct.durable {
+        if in_place {
             // No fsync, and no other process knows the throw-away file, so nothing can make the unit wait:
             // it is tens of microseconds of CPU, less than the hand-off to a blocking thread and back. It
             // runs inside this poll, so it cannot be interrupted by the caller going away either.
@@ -289,8 +375,10 @@ impl Writer {
         T: Send + 'static,
         E: From<sqlx::Error> + Send + 'static,
     {
+        let Some(pool) = self.pool.clone() else {
+            return Err(E::from(sqlx::Error::PoolClosed));
+        };
         let turn = Arc::clone(&self.queue).lock_owned().await;
-        let pool = self.pool.clone();
         let (result_tx, result_rx) = oneshot::channel();
         tokio::spawn(async move {
             let _turn = turn;
@@ -550,5 +638,80 @@ mod tests {
         // A durable database's direct connection syncs every commit (`FULL`) like the pool's.
         let expected = if durable { 2 } else { 0 };
         assert_eq!((synchronous, foreign_keys), (expected, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn private_units_complete_or_never_start_and_reads_see_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.db");
+        let writer = Writer::private(&path, |conn| {
+            conn.execute_batch("CREATE TABLE t (v INTEGER)")?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(writer.shared_file(), None);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for i in 0..50i64 {
+            let mut unit = Box::pin(writer.run_direct(move |tx| {
+                for _ in 0..3 {
+                    tx.execute("INSERT INTO t VALUES (?)", [i])?;
+                }
+                Ok::<_, StoreError>(())
+            }));
+            // Polled or not before it is dropped: it runs whole within one poll, or never.
+            if i % 2 == 0 {
+                let _ = Pin::as_mut(&mut unit).poll(&mut cx);
+            }
+            drop(unit);
+        }
+        let failed = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1000)", [])?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        let panicked = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1001)", [])?;
+                if tx.is_autocommit() {
+                    return Ok::<_, StoreError>(());
+                }
+                panic!("the unit panics inside its transaction");
+            })
+            .await;
+        assert!(panicked.is_err());
+        // Reads run on the same connection, queued with the writes.
+        let (counts, stray, journal, locking) = writer
+            .read_direct(|conn| {
+                let counts = conn
+                    .prepare("SELECT COUNT(*) FROM t GROUP BY v")?
+                    .query_map([], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let stray: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM t WHERE v >= 1000", [], |r| r.get(0))?;
+                let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let locking: String = conn.query_row("PRAGMA locking_mode", [], |r| r.get(0))?;
+                Ok::<_, StoreError>((counts, stray, journal, locking))
+            })
+            .await
+            .unwrap();
+        // Exactly the polled units wrote, each all of its rows.
+        assert_eq!(counts, vec![3; 25]);
+        assert_eq!(stray, 0);
+        assert_eq!(
+            (journal.as_str(), locking.as_str()),
+            ("memory", "exclusive")
+        );
+        // No other connection gets at the file while the writer holds it.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        let read = other.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0));
+        assert!(read.is_err(), "{read:?}");
+        // A private writer has no pool for sqlx units.
+        let sqlx_unit = writer
+            .run(|_conn| Box::pin(async { Ok::<_, sqlx::Error>(()) }))
+            .await;
+        assert!(sqlx_unit.is_err());
     }
 }

@@ -1,12 +1,20 @@
-//! SQLite backend of [`WorkflowsStore`], sharing the datasets store's database file.
+//! SQLite backend of [`WorkflowsStore`]: in the datasets store's database file, or in a private throw-away
+//! file of its own.
 //!
-//! All of its SQL runs synchronously on `rusqlite` connections. Writes go through the database's shared
-//! [`Writer`] ([`Writer::run_direct`]): queued behind the datasets writes and each other, then run as one
-//! `BEGIN IMMEDIATE` transaction on the writer's direct connection (on tokio's blocking pool, or in place for
-//! the throw-away database; see [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in the
-//! middle of a transaction never leaves a transaction open nor half a change behind. Reads run on the
-//! datasets read path's connections ([`Reader`]). The schema comes from the sqlx migrations the datasets
-//! store applies when it opens.
+//! All of its SQL runs synchronously on `rusqlite` connections, through a [`Writer`] ([`Writer::run_direct`]):
+//! queued behind the other writes, then run as one `BEGIN IMMEDIATE` transaction on the writer's direct
+//! connection (on tokio's blocking pool, or in place for a throw-away database; see
+//! [`SqliteWorkflowsStore::write`]), so a request that is cancelled while it waits for the lock or in the
+//! middle of a transaction never leaves a transaction open nor half a change behind.
+//!
+//! * In a database file the server keeps ([`SqliteWorkflowsStore::open`]) the store shares the datasets
+//!   store's writer queue, and reads run on read-only connections of their own ([`Reader`]). The schema comes
+//!   from the sqlx migrations the datasets store applies when it opens.
+//! * The throw-away server ([`SqliteWorkflowsStore::open_private`]) keeps the workflows tables in a file of
+//!   their own, next to the datasets file, that only the writer's one connection opens: it holds the file's
+//!   lock for good and keeps its rollback journal in memory, which makes the small transaction of every task
+//!   report and claim cheaper than in a shared WAL file. Reads then run on that connection too
+//!   ([`Writer::read_direct`]), queued with the writes.
 
 mod clusters;
 mod jobs;
@@ -47,7 +55,9 @@ impl std::fmt::Debug for SqliteWorkflowsStore {
 
 /// What a write transaction can reach.
 pub(super) struct Inner {
-    reader: Arc<Reader>,
+    /// Read-only connections to a shared database file; `None` for a private file (reads go through the
+    /// writer).
+    reader: Option<Arc<Reader>>,
     writer: Writer,
     pub(super) config: WorkflowsConfig,
     ids: IdGenerator,
@@ -56,6 +66,8 @@ pub(super) struct Inner {
     /// raises it to the earliest lease it leaves running; a failed write unit forgets it (`i64::MIN`), so
     /// a rolled-back reap is repeated. The background reaper always reaps.
     lease_floor: AtomicI64,
+    /// The directory of a private throw-away file, removed when the last user of it is dropped.
+    _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 impl SqliteWorkflowsStore {
@@ -67,31 +79,58 @@ impl SqliteWorkflowsStore {
         writer: Writer,
         config: WorkflowsConfig,
     ) -> Result<Self, StoreError> {
-        let file = writer.file().ok_or_else(|| {
+        let file = writer.shared_file().ok_or_else(|| {
             StoreError::Io(
                 "the workflows store needs a database file, not a private in-memory one".into(),
             )
         })?;
         let reader = Reader::open(file)?;
-        let store = SqliteWorkflowsStore {
+        let store = Self::with(Some(reader), writer, config, None);
+        schema::create(&pool).await.map_err(into_store_error)?;
+        store.init().await?;
+        Ok(store)
+    }
+
+    /// Opens the store of a throw-away server in a new private file `workflows.db` in `dir` (kept until the
+    /// store is dropped), created with the schema of this build.
+    pub async fn open_private(
+        dir: Arc<tempfile::TempDir>,
+        config: WorkflowsConfig,
+    ) -> Result<Self, StoreError> {
+        let path = dir.path().join("workflows.db");
+        let writer = tokio::task::spawn_blocking(move || {
+            Writer::private(&path, crate::store::migrate::sqlite_private)
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("opening the workflows database failed: {e}")))??;
+        let store = Self::with(None, writer, config, Some(dir));
+        store.init().await?;
+        Ok(store)
+    }
+
+    fn with(
+        reader: Option<Arc<Reader>>,
+        writer: Writer,
+        config: WorkflowsConfig,
+        scratch: Option<Arc<tempfile::TempDir>>,
+    ) -> Self {
+        SqliteWorkflowsStore {
             inner: Arc::new(Inner {
                 reader,
                 writer,
                 config,
                 ids: IdGenerator::default(),
                 lease_floor: AtomicI64::new(i64::MIN),
+                _scratch: scratch,
             }),
-        };
-        store.init(&pool).await.map_err(|e| match e {
-            WorkflowsStoreError::Store(e) => e,
-            other => StoreError::Corrupt(other.to_string()),
-        })?;
-        Ok(store)
+        }
     }
 
-    async fn init(&self, pool: &SqlitePool) -> WfResult<()> {
-        schema::create(pool).await?;
-        self.write(|_, conn| clusters::ensure_default(conn)).await
+    /// Creates the default cluster.
+    async fn init(&self) -> Result<(), StoreError> {
+        self.write(|_, conn| clusters::ensure_default(conn))
+            .await
+            .map_err(into_store_error)
     }
 
     /// Runs `unit` as one write transaction through the [`Writer`]'s direct connection: committed when it
@@ -116,13 +155,25 @@ impl SqliteWorkflowsStore {
             .await
     }
 
-    /// Runs `read` on a read-only connection on the blocking pool.
+    /// Runs `read` on the blocking pool: on a read-only connection, or on the writer's for a private file.
     async fn read<T, F>(&self, read: F) -> WfResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> WfResult<T> + Send + 'static,
     {
-        self.inner.reader.run(read).await
+        match &self.inner.reader {
+            Some(reader) => reader.run(read).await,
+            None => self.inner.writer.read_direct(read).await,
+        }
+    }
+}
+
+/// Opening fails with a storage error; anything else the store reports then means the tables are not what
+/// this build expects.
+fn into_store_error(e: WorkflowsStoreError) -> StoreError {
+    match e {
+        WorkflowsStoreError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
     }
 }
 
