@@ -75,7 +75,8 @@ impl SqliteStore {
     /// Opens a throw-away database: a WAL file in a fresh temporary directory that is deleted with the
     /// store. This is the default when no database path is configured: unlike a private in-memory database
     /// (one connection), it serves concurrent queries on several connections in parallel. Durability is
-    /// irrelevant for it, so commits are not synced.
+    /// irrelevant for it, so commits are not synced. The server's workflows store keeps a private file of its
+    /// own in the same directory (`SqliteStore::scratch_dir`).
     pub async fn open_ephemeral() -> Result<Self, StoreError> {
         let dir = crate::scratch::scratch_dir("tilebox-server-db-")
             .map_err(|e| StoreError::Io(e.to_string()))?;

@@ -20,9 +20,9 @@
 //! statements (the workflows store): it takes the same queue, then runs the whole unit on one `rusqlite`
 //! connection of its own to the same database file inside `BEGIN IMMEDIATE` — on tokio's blocking pool for
 //! a durable database, in place for a throw-away one (no fsync, no other process: the unit is cheaper than
-//! the hop to a blocking thread). A [`Writer::private`] writer has no pool at all: its connection is the only
+//! the hop to a blocking thread). A `Writer::private` writer has no pool at all: its connection is the only
 //! one that ever opens its throw-away file, which lets it hold the file's lock for good and keep its rollback
-//! journal in memory (see [`Journal::Private`]). Every statement is then a plain function call on one thread instead of a
+//! journal in memory (see `Journal::Private`). Every statement is then a plain function call on one thread instead of a
 //! round trip to sqlx's connection worker thread, and its prepared statement comes from the connection's
 //! cache. The same guarantees hold: a unit whose caller leaves while it is queued never starts; once
 //! started it runs to commit or rollback (on the blocking thread, which keeps running when the awaiting
