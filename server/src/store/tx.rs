@@ -574,6 +574,28 @@ mod tests {
         assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
     }
 
+    /// Runs a direct unit that inserts a row (1000) then fails, and one that inserts a row (1001) then panics
+    /// inside its transaction; both must report an error.
+    async fn fail_and_panic_inside_units(writer: &Writer) {
+        let failed = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1000)", [])?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        let panicked = writer
+            .run_direct(|tx| {
+                tx.execute("INSERT INTO t VALUES (1001)", [])?;
+                if tx.is_autocommit() {
+                    return Ok::<_, StoreError>(());
+                }
+                panic!("the unit panics inside its transaction");
+            })
+            .await;
+        assert!(panicked.is_err());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_units_complete_or_never_start() {
         // Durable: on the blocking pool; throw-away: in place.
@@ -607,23 +629,7 @@ mod tests {
         assert!(counts.iter().all(|&c| c == 3), "{counts:?}");
 
         // A unit that fails or panics writes nothing, and the next one runs.
-        let failed = writer
-            .run_direct(|tx| {
-                tx.execute("INSERT INTO t VALUES (1000)", [])?;
-                Err::<(), _>(StoreError::Conflict("refused".into()))
-            })
-            .await;
-        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
-        let panicked = writer
-            .run_direct(|tx| {
-                tx.execute("INSERT INTO t VALUES (1001)", [])?;
-                if tx.is_autocommit() {
-                    return Ok::<_, StoreError>(());
-                }
-                panic!("the unit panics inside its transaction");
-            })
-            .await;
-        assert!(panicked.is_err());
+        fail_and_panic_inside_units(&writer).await;
         let (stray, synchronous, foreign_keys) = writer
             .run_direct(|tx| {
                 let stray: i64 =
@@ -664,23 +670,7 @@ mod tests {
             }
             drop(unit);
         }
-        let failed = writer
-            .run_direct(|tx| {
-                tx.execute("INSERT INTO t VALUES (1000)", [])?;
-                Err::<(), _>(StoreError::Conflict("refused".into()))
-            })
-            .await;
-        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
-        let panicked = writer
-            .run_direct(|tx| {
-                tx.execute("INSERT INTO t VALUES (1001)", [])?;
-                if tx.is_autocommit() {
-                    return Ok::<_, StoreError>(());
-                }
-                panic!("the unit panics inside its transaction");
-            })
-            .await;
-        assert!(panicked.is_err());
+        fail_and_panic_inside_units(&writer).await;
         // Reads run on the same connection, queued with the writes.
         let (counts, stray, journal, locking) = writer
             .read_direct(|conn| {
