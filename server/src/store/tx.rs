@@ -147,12 +147,12 @@ impl DirectConnection {
     /// Opens the connection: for a shared file with the settings of the sqlx pool (WAL, the same
     /// `synchronous`), for a private one as [`Journal::Private`] says; a busy timeout and foreign keys.
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        // A shared file exists (its pool created it); a private one is created here.
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if self.journal == Journal::Private {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = rusqlite::Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let journal_mode = match self.journal {
             Journal::Durable | Journal::Unsynced => "WAL",
