@@ -225,6 +225,48 @@ fn eight_tasks_overlap_on_smol_without_tokio() {
     });
 }
 
+/// When the last tasks of a job finish together, the runner reports them and sees the job is done, rather
+/// than waiting out an idle answer it got for a claim meanwhile: this server suggests 10 minutes of idling
+/// (the runner caps it at 5), so a runner that waited would hit the safety net.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_finishing_together_end_the_run_without_waiting_out_an_idle_answer() {
+    let server = server_with(
+        tilebox_server::WorkflowsConfig::builder()
+            .lease(Duration::from_secs(2))
+            .idle(Duration::from_secs(600))
+            .build(),
+    )
+    .await;
+    let client = client(&server.url());
+    let runner = client
+        .runner()
+        .register::<Fan>()
+        .register::<Meet>()
+        .register_async::<MeetAsync>()
+        .max_concurrent_tasks(8)
+        .build_async()
+        .await
+        .unwrap();
+    for r#async in [false, true] {
+        let job = client
+            .jobs()
+            .submit("together", &Fan { n: 8, r#async })
+            .await
+            .unwrap();
+        tokio::time::timeout(SAFETY_NET, runner.run_until_jobs_finish_async(&[job.id]))
+            .await
+            .unwrap_or_else(|_| panic!("async: {async}: the run did not end with its job"))
+            .unwrap();
+        assert_eq!(
+            client.jobs().progress(job.id).await.unwrap().state,
+            JobState::Completed,
+            "async: {async}"
+        );
+    }
+    assert_eq!(runner.stats().max_running, 8);
+    server.shutdown().await;
+}
+
 /// Executions per task id, over all runners of this process.
 static EXECUTIONS: Mutex<Option<HashMap<Uuid, usize>>> = Mutex::new(None);
 

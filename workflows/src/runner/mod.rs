@@ -699,9 +699,11 @@ impl Inner {
                 return Ok(());
             }
             let now = Instant::now();
+            // A report may unlock other tasks (and may finish the job), so one that is sent claims too, even
+            // while an earlier idle answer holds back claims of their own; a failed call's backoff does not.
             let want_task = !shutting
                 && running.len() < self.max_concurrent
-                && claim_after.is_none_or(|t| now >= t);
+                && (claim_after.is_none_or(|t| now >= t) || (!reports.is_empty() && failures == 0));
             if want_task || !reports.is_empty() {
                 let report = reports.pop_front();
                 let req = wf::NextTaskRequest {
