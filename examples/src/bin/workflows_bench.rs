@@ -6,6 +6,9 @@
 //! workflows_bench URL run N MS CONCURRENT      submit a job, run it with one runner, print the timings
 //! workflows_bench URL submit N MS              submit a job, print its id
 //! workflows_bench URL runner JOB CONCURRENT    run until the job finishes (one runner process)
+//! workflows_bench URL poll JOB CONCURRENT      the same, polling as bench/workflows_python.py does: `run_all`
+//!                                              (returns at the first idle answer) and a job check in a loop,
+//!                                              instead of waiting out the server's suggested idle time
 //! ```
 
 use std::time::Instant;
@@ -72,7 +75,7 @@ fn runner(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: workflows_bench URL run N MS CONCURRENT | URL submit N MS | URL runner JOB CONCURRENT";
+    let usage = "usage: workflows_bench URL run N MS CONCURRENT | URL submit N MS | URL runner JOB CONCURRENT | URL poll JOB CONCURRENT";
     let arg = |i: usize| args.get(i).cloned().ok_or(usage);
     let client = BlockingClient::from(
         tilebox::blocking::Client::builder()
@@ -94,6 +97,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "runner" => {
             let job: Uuid = arg(3)?.parse()?;
             runner(&client, arg(4)?.parse()?)?.run_until_jobs_finish(&[job])?;
+        }
+        "poll" => {
+            let job: Uuid = arg(3)?.parse()?;
+            let runner = runner(&client, arg(4)?.parse()?)?;
+            loop {
+                runner.run_all()?;
+                if client.job_progress(job)?.state.is_finished() {
+                    break;
+                }
+            }
         }
         "run" => {
             let n: u64 = arg(3)?.parse()?;
