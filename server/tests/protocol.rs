@@ -365,3 +365,80 @@ async fn connect_over_h2c_prior_knowledge() {
     let r = ds::ListDatasetsResponse::decode(resp.bytes().await.unwrap()).unwrap();
     assert_eq!(r.datasets.len(), 3); // Landsat-8, Sentinel-1 and the asset demo
 }
+
+/// The OTLP/HTTP traces endpoint the official Python client exports its spans to: a protobuf export is
+/// accepted (also gzipped), anything else gets the HTTP status OTLP/HTTP prescribes, and the API key is
+/// checked like for any call.
+#[tokio::test]
+async fn otlp_trace_exports_are_accepted_and_checked() {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    let export = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: "task".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    let server = empty_server(ServerConfig::builder().api_key("s3cret"));
+    let traces = format!("{}/v1/traces", server.url());
+    let post = |body: Vec<u8>, content_type: &'static str, auth: Option<&'static str>| {
+        let mut r = http()
+            .post(&traces)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    let key = Some("Bearer s3cret");
+
+    let ok = post(export.clone(), "application/x-protobuf", key)
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(
+        ok.headers()["content-type"].to_str().unwrap(),
+        "application/x-protobuf"
+    );
+    let answer = ExportTraceServiceResponse::decode(ok.bytes().await.unwrap()).unwrap();
+    assert!(answer.partial_success.is_none());
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &export).unwrap();
+    let gzipped = http()
+        .post(&traces)
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .header("authorization", "Bearer s3cret")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status().as_u16(), 200);
+
+    let unauthenticated = post(export.clone(), "application/x-protobuf", None)
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    let garbage = post(vec![0xff; 7], "application/x-protobuf", key)
+        .await
+        .unwrap();
+    assert_eq!(garbage.status().as_u16(), 400);
+    let json = post(b"{}".to_vec(), "application/json", key).await.unwrap();
+    assert_eq!(json.status().as_u16(), 415);
+    let get = http().get(&traces).send().await.unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+}

@@ -71,3 +71,37 @@ def test_python_submitted_task_runs_on_a_rust_runner(server_url, peer):
                          timeout=120)
     assert "rust executed Greeting name=from-python count=2" in out.stdout
     assert client.jobs().find(job.id).state == JobState.COMPLETED
+
+@pytest.mark.parametrize("transport", ["grpc", "http1"])
+def test_the_official_clients_span_exports_are_accepted(server_url, transport, caplog):
+    """The official client exports its task spans over OTLP/HTTP to `{url}/v1/traces` of the API it uses;
+    the local server accepts them (before, every export logged "Failed to export spans batch code: 501")."""
+    import logging
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from tilebox.workflows import Client
+    from tilebox.workflows.data import JobState
+
+    caplog.set_level(logging.WARNING)
+    client = Client(url=server_url, token="local-dummy-token", transport=transport)
+    job = client.jobs().submit("traced", _greeting_class()(name=f"traced-{transport}", count=1))
+    client.runner(tasks=[_greeting_class()]).run_all()
+    assert client.jobs().find(job.id).state == JobState.COMPLETED
+    # The client's span processor: flush the runner's spans to the server now.
+    assert client._tracer._tilebox_span_exporter.force_flush()  # noqa: SLF001
+    failures = [r.getMessage() for r in caplog.records if "export" in r.getMessage().lower()]
+    assert failures == []
+
+    # The same exporter the client uses, called directly, reports success.
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("peer").start_as_current_span("task"):
+        pass
+    exporter = OTLPSpanExporter(endpoint=f"{server_url}/v1/traces",
+                                headers={"Authorization": "Bearer local-dummy-token"})
+    assert exporter.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+    exporter.shutdown()

@@ -2,11 +2,13 @@
 //!
 //! The handler checks method, content type, authentication and body size, undoes compression and framing,
 //! and calls [`ServiceRegistry::dispatch`](crate::registry::ServiceRegistry::dispatch). Paths may carry the
-//! `/public` prefix of the hosted API.
+//! `/public` prefix of the hosted API. Beside them, `POST /v1/traces` takes the official Python client's
+//! OTLP/HTTP span exports (`otlp`).
 
 mod codec;
 mod connect;
 mod grpc;
+mod otlp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +59,10 @@ fn protocol_of(headers: &HeaderMap) -> Option<Protocol> {
 
 /// Builds the axum router serving every registered RPC.
 pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(app)
+    axum::Router::new()
+        .route(otlp::TRACES_PATH, axum::routing::post(otlp::traces))
+        .fallback(handle)
+        .with_state(app)
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
