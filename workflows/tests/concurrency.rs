@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::*;
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    AsyncTask, AsyncTaskContext, JobState, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec,
-    Uuid,
+    AsyncTask, AsyncTaskContext, JobState, RunnerBuilder, Task, TaskContext, TaskError,
+    TaskIdentifier, TaskSpec, Uuid,
 };
 
 /// How long a rendezvous waits before it fails the task: a safety net against a hang, not a timing check.
@@ -152,6 +152,15 @@ async fn futures_timer_like(d: Duration) {
 /// Marker data: tasks assert that no tokio runtime is present.
 struct NoTokio;
 
+/// A runner for [`Fan`] jobs of sync or async meeting tasks, 8 at once.
+fn meeting_runner(builder: RunnerBuilder) -> RunnerBuilder {
+    builder
+        .register::<Fan>()
+        .register::<Meet>()
+        .register_async::<MeetAsync>()
+        .max_concurrent_tasks(8)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_sync_tasks_overlap_in_one_runner_on_tokio() {
     let server = server().await;
@@ -195,13 +204,7 @@ fn eight_tasks_overlap_on_smol_without_tokio() {
     let client = async_std_client(&server.url());
     smol::block_on(async {
         assert!(tokio::runtime::Handle::try_current().is_err());
-        let runner = client
-            .runner()
-            .data(NoTokio)
-            .register::<Fan>()
-            .register::<Meet>()
-            .register_async::<MeetAsync>()
-            .max_concurrent_tasks(8)
+        let runner = meeting_runner(client.runner().data(NoTokio))
             .build_async()
             .await
             .unwrap();
@@ -238,15 +241,7 @@ async fn tasks_finishing_together_end_the_run_without_waiting_out_an_idle_answer
     )
     .await;
     let client = client(&server.url());
-    let runner = client
-        .runner()
-        .register::<Fan>()
-        .register::<Meet>()
-        .register_async::<MeetAsync>()
-        .max_concurrent_tasks(8)
-        .build_async()
-        .await
-        .unwrap();
+    let runner = meeting_runner(client.runner()).build_async().await.unwrap();
     for r#async in [false, true] {
         let job = client
             .jobs()
