@@ -393,11 +393,17 @@ async fn otlp_trace_exports_are_accepted_and_checked() {
     .encode_to_vec();
     let server = empty_server(ServerConfig::builder().api_key("s3cret"));
     let traces = format!("{}/v1/traces", server.url());
-    let post = |body: Vec<u8>, content_type: &'static str, auth: Option<&'static str>| {
+    let post = |body: Vec<u8>,
+                content_type: &'static str,
+                encoding: Option<&'static str>,
+                auth: Option<&'static str>| {
         let mut r = http()
             .post(&traces)
             .header("content-type", content_type)
             .body(body);
+        if let Some(e) = encoding {
+            r = r.header("content-encoding", e);
+        }
         if let Some(a) = auth {
             r = r.header("authorization", a);
         }
@@ -405,7 +411,7 @@ async fn otlp_trace_exports_are_accepted_and_checked() {
     };
     let key = Some("Bearer s3cret");
 
-    let ok = post(export.clone(), "application/x-protobuf", key)
+    let ok = post(export.clone(), "application/x-protobuf", None, key)
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
@@ -418,26 +424,27 @@ async fn otlp_trace_exports_are_accepted_and_checked() {
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &export).unwrap();
-    let gzipped = http()
-        .post(&traces)
-        .header("content-type", "application/x-protobuf")
-        .header("content-encoding", "gzip")
-        .header("authorization", "Bearer s3cret")
-        .body(gz.finish().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let gzipped = post(
+        gz.finish().unwrap(),
+        "application/x-protobuf",
+        Some("gzip"),
+        key,
+    )
+    .await
+    .unwrap();
     assert_eq!(gzipped.status().as_u16(), 200);
 
-    let unauthenticated = post(export.clone(), "application/x-protobuf", None)
+    let unauthenticated = post(export.clone(), "application/x-protobuf", None, None)
         .await
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
-    let garbage = post(vec![0xff; 7], "application/x-protobuf", key)
+    let garbage = post(vec![0xff; 7], "application/x-protobuf", None, key)
         .await
         .unwrap();
     assert_eq!(garbage.status().as_u16(), 400);
-    let json = post(b"{}".to_vec(), "application/json", key).await.unwrap();
+    let json = post(b"{}".to_vec(), "application/json", None, key)
+        .await
+        .unwrap();
     assert_eq!(json.status().as_u16(), 415);
     let get = http().get(&traces).send().await.unwrap();
     assert_eq!(get.status().as_u16(), 405);

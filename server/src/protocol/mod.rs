@@ -65,8 +65,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .with_state(app)
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response {
-    let mut r = Response::new(Body::from(text));
+fn plain(status: StatusCode, text: impl Into<Body>) -> Response {
+    let mut r = Response::new(text.into());
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -11,16 +11,16 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;
 
-use super::codec::gunzip;
-use super::{App, authorized, read_body};
-use crate::status::Status;
+use super::connect::decode_body;
+use super::{App, authorized, plain, read_body};
+use crate::status::{Code, Status};
 
 /// The path OTLP/HTTP exporters post spans to.
 pub(super) const TRACES_PATH: &str = "/v1/traces";
@@ -28,14 +28,10 @@ pub(super) const TRACES_PATH: &str = "/v1/traces";
 /// Handles `POST /v1/traces`.
 pub(super) async fn traces(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let config = &app.state.config;
-    if let Some(key) = &config.api_key
+    if let Some(key) = &app.state.config.api_key
         && !authorized(&parts.headers, key)
     {
-        return text(
-            StatusCode::UNAUTHORIZED,
-            "missing or invalid API key".into(),
-        );
+        return plain(StatusCode::UNAUTHORIZED, "missing or invalid API key\n");
     }
     let content_type = parts
         .headers
@@ -43,10 +39,10 @@ pub(super) async fn traces(State(app): State<Arc<App>>, request: Request) -> Res
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.starts_with("application/x-protobuf") {
-        return text(
+        return plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "unsupported content type {content_type:?}: OTLP/HTTP here takes application/x-protobuf"
+                "unsupported content type {content_type:?}: OTLP/HTTP here takes application/x-protobuf\n"
             ),
         );
     }
@@ -66,7 +62,15 @@ pub(super) async fn traces(State(app): State<Arc<App>>, request: Request) -> Res
             );
             r
         }
-        Err((status, message)) => text(status, message),
+        Err(status) => {
+            // The HTTP statuses OTLP/HTTP clients understand, for the body's failures.
+            let http = match status.code {
+                Code::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+                Code::Unimplemented => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            plain(http, format!("{}\n", status.wire_message()))
+        }
     }
 }
 
@@ -76,45 +80,13 @@ struct Received {
     services: Vec<String>,
 }
 
-async fn export(
-    app: &App,
-    headers: &http::HeaderMap,
-    body: Body,
-) -> Result<Received, (StatusCode, String)> {
+/// Reads, decompresses and decodes an export, as the Connect front-end reads a request body.
+async fn export(app: &App, headers: &HeaderMap, body: Body) -> Result<Received, Status> {
     let config = &app.state.config;
-    let limit = config.body_limit;
-    let too_large = |s: Status| (StatusCode::PAYLOAD_TOO_LARGE, s.wire_message().into_owned());
-    let wire = read_body(body, limit, config.idle_timeout)
-        .await
-        .map_err(|s| match s.code {
-            crate::status::Code::ResourceExhausted => too_large(s),
-            _ => (StatusCode::BAD_REQUEST, s.wire_message().into_owned()),
-        })?;
-    let wire = match headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    {
-        None => wire,
-        Some(e) if e.eq_ignore_ascii_case("identity") => wire,
-        Some(e) if e.eq_ignore_ascii_case("gzip") => gunzip(&wire, limit).map_err(|s| {
-            if s.code == crate::status::Code::ResourceExhausted {
-                too_large(s)
-            } else {
-                (StatusCode::BAD_REQUEST, s.wire_message().into_owned())
-            }
-        })?,
-        Some(e) => {
-            return Err((
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unsupported content-encoding {e:?}; supported: gzip, identity"),
-            ));
-        }
-    };
+    let wire = read_body(body, config.body_limit, config.idle_timeout).await?;
+    let wire = decode_body(headers, wire, config.body_limit)?;
     let request = ExportTraceServiceRequest::decode(wire).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("not an OTLP ExportTraceServiceRequest: {e}"),
-        )
+        Status::invalid_argument(format!("not an OTLP ExportTraceServiceRequest: {e}"))
     })?;
     let mut received = Received {
         count: 0,
@@ -139,14 +111,4 @@ async fn export(
         }
     }
     Ok(received)
-}
-
-fn text(status: StatusCode, message: String) -> Response {
-    let mut r = Response::new(Body::from(message + "\n"));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
