@@ -4,7 +4,9 @@
 //! datapoints are their encoded protobuf bytes plus the indexed columns). SQL stays inside the backends; both
 //! get their schema from the versioned migrations in [`migrate`].
 
+pub(crate) mod db;
 mod migrate;
+mod migrations;
 mod postgres;
 mod reader;
 mod rows;
@@ -35,6 +37,9 @@ pub enum StoreError {
     /// The database failed on a `rusqlite` connection (the datasets read path, the workflows store).
     #[error("database error: {0}")]
     Read(#[from] rusqlite::Error),
+    /// The database failed (the store's own drivers).
+    #[error(transparent)]
+    Db(db::DbError),
     /// A referenced row does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -61,6 +66,21 @@ pub enum StoreError {
     /// Applying the schema migrations failed.
     #[error("schema migration: {0}")]
     Migration(String),
+}
+
+impl From<db::DbError> for StoreError {
+    fn from(e: db::DbError) -> Self {
+        if let db::DbError::Setup(message) = &e
+            && let Some(found) = message.strip_prefix(migrations::TOO_NEW)
+            && let Ok(found) = found.parse()
+        {
+            return StoreError::SchemaTooNew {
+                found,
+                known: migrations::latest(),
+            };
+        }
+        StoreError::Db(e)
+    }
 }
 
 /// A dataset group (a folder in the dataset tree).
