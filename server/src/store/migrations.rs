@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_claim_indexes.sql"),
         postgres: include_str!("../../migrations/postgres/0002_claim_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        description: "no shared counters",
+        sqlite: include_str!("../../migrations/sqlite/0003_no_shared_counters.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_no_shared_counters.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -8,6 +8,7 @@
 
 pub(crate) mod machine;
 mod postgres;
+mod sql;
 mod sqlite;
 mod values;
 
@@ -18,6 +19,7 @@ use futures::future::BoxFuture;
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
 pub use postgres::PgWorkflowsStore;
+pub use sql::SqlWorkflowsStore;
 pub use sqlite::SqliteWorkflowsStore;
 
 use super::{RawId, StoreError};
@@ -61,6 +63,12 @@ pub enum WorkflowsStoreError {
 impl From<sqlx::Error> for WorkflowsStoreError {
     fn from(e: sqlx::Error) -> Self {
         WorkflowsStoreError::Store(StoreError::Database(e))
+    }
+}
+
+impl From<crate::store::db::DbError> for WorkflowsStoreError {
+    fn from(e: crate::store::db::DbError) -> Self {
+        WorkflowsStoreError::Store(e.into())
     }
 }
 

@@ -1,0 +1,247 @@
+//! The workflows store, written once over the [`Db`] interface for SQLite and PostgreSQL.
+//!
+//! Every write is one unit of the [`Database`]: one transaction that commits or rolls back even when the
+//! request that asked for it is cancelled. Where the store keeps its tables:
+//!
+//! * a kept SQLite file or a PostgreSQL database holds them next to the datasets tables
+//!   ([`SqlWorkflowsStore::open`]);
+//! * the throw-away server keeps them in a private file of their own (see `SqliteMode::Private`), which
+//!   makes the small transaction of every task report and claim cheaper than in a shared WAL file.
+
+mod clusters;
+mod jobs;
+mod tasks;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tilebox_core::wire::workflows::v1::TaskState;
+
+use self::jobs::JobHead;
+use super::values::IdGenerator;
+use super::{
+    ClaimRequest, ClaimedTask, ClusterRecord, ComputedReport, FailureReport, JobPage, JobQuery,
+    JobRecord, Lease, NewJob, WfResult, WorkflowsStore,
+};
+use crate::config::WorkflowsConfig;
+use crate::store::db::{Database, Db, Dialect};
+use crate::store::{RawId, StoreError};
+
+pub(super) use super::values::{dur_us, fmt_id, now_us, raw_id, task_state};
+
+/// Job heads kept in memory for claims (a job's name, trace parent and submission time never change).
+const HEAD_CACHE: usize = 4096;
+
+/// The workflows store. Cloning shares the database and the caches.
+#[derive(Clone)]
+pub struct SqlWorkflowsStore {
+    db: Database,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqlWorkflowsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlWorkflowsStore")
+            .field("db", &self.db)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a unit can reach besides its connection.
+pub(super) struct Inner {
+    pub(super) config: WorkflowsConfig,
+    ids: IdGenerator,
+    /// SQLite only (one process): no running task's lease ends before this instant (µs since the epoch), so
+    /// the reap that opens every task write is skipped until then. Claims and extensions lower it inside
+    /// their transaction; a reap raises it to the earliest lease it leaves running; a failed unit forgets it
+    /// (`i64::MIN`), so a rolled-back reap is repeated. The background reaper always reaps.
+    lease_floor: AtomicI64,
+    heads: Mutex<HashMap<RawId, Arc<JobHead>>>,
+}
+
+impl SqlWorkflowsStore {
+    /// Opens the store on `db` (whose schema the migrations made) and creates the default cluster.
+    pub async fn open(db: Database, config: WorkflowsConfig) -> Result<Self, StoreError> {
+        let store = SqlWorkflowsStore {
+            db,
+            inner: Arc::new(Inner {
+                config,
+                ids: IdGenerator::default(),
+                lease_floor: AtomicI64::new(i64::MIN),
+                heads: Mutex::new(HashMap::new()),
+            }),
+        };
+        store
+            .write(clusters::ensure_default)
+            .await
+            .map_err(|e| match e {
+                super::WorkflowsStoreError::Store(e) => e,
+                other => StoreError::Corrupt(other.to_string()),
+            })?;
+        Ok(store)
+    }
+
+    /// Runs `unit` as one write transaction.
+    async fn write<T, F>(&self, unit: F) -> WfResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &mut dyn Db) -> WfResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        self.db
+            .write(move |db| {
+                let result = unit(&inner, db);
+                if result.is_err() {
+                    // The transaction rolls back, a reap inside it included.
+                    inner.forget_lease_floor();
+                }
+                result
+            })
+            .await
+    }
+
+    /// Runs `read` on a read connection.
+    async fn read<T, F>(&self, read: F) -> WfResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> WfResult<T> + Send + 'static,
+    {
+        self.db.read(read).await
+    }
+
+    /// Completes the parents a committed unit left open (PostgreSQL: see `tasks`).
+    async fn complete_parents(&self, parents: Vec<RawId>) -> WfResult<()> {
+        if parents.is_empty() || self.db.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        self.write(move |_, db| tasks::complete_parents(db, &parents))
+            .await
+    }
+}
+
+impl Inner {
+    /// Whether a running task's lease may have ended by `now`.
+    fn lease_may_have_ended(&self, now: i64) -> bool {
+        now >= self.lease_floor.load(Ordering::Acquire)
+    }
+
+    /// A running task's lease now ends at `until`.
+    fn lease_ends_at(&self, until: i64) {
+        self.lease_floor.fetch_min(until, Ordering::AcqRel);
+    }
+
+    /// After a reap: the earliest lease still running ends at `earliest` (`None`: no task runs).
+    fn set_lease_floor(&self, earliest: Option<i64>) {
+        self.lease_floor
+            .store(earliest.unwrap_or(i64::MAX), Ordering::Release);
+    }
+
+    fn forget_lease_floor(&self) {
+        self.lease_floor.store(i64::MIN, Ordering::Release);
+    }
+
+    /// A new UUIDv7, strictly greater than every id handed out before by this store.
+    fn new_id(&self) -> RawId {
+        self.ids.next()
+    }
+
+    fn cached_head(&self, job: &RawId) -> Option<Arc<JobHead>> {
+        self.heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job)
+            .cloned()
+    }
+
+    fn cache_head(&self, job: RawId, head: JobHead) -> Arc<JobHead> {
+        let head = Arc::new(head);
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        if heads.len() >= HEAD_CACHE {
+            heads.clear();
+        }
+        heads.insert(job, Arc::clone(&head));
+        head
+    }
+}
+
+impl WorkflowsStore for SqlWorkflowsStore {
+    fn get_cluster(&self, slug: Option<String>) -> BoxFuture<'_, WfResult<Option<ClusterRecord>>> {
+        Box::pin(self.read(move |db| clusters::get(db, slug.as_deref())))
+    }
+
+    fn list_clusters(&self) -> BoxFuture<'_, WfResult<Vec<ClusterRecord>>> {
+        Box::pin(self.read(clusters::list))
+    }
+
+    fn create_cluster(&self, cluster: ClusterRecord) -> BoxFuture<'_, WfResult<ClusterRecord>> {
+        Box::pin(self.write(move |_, db| clusters::create(db, cluster)))
+    }
+
+    fn update_cluster(
+        &self,
+        slug: String,
+        display_name: Option<String>,
+        description: Option<String>,
+    ) -> BoxFuture<'_, WfResult<ClusterRecord>> {
+        Box::pin(self.write(move |_, db| clusters::update(db, slug, display_name, description)))
+    }
+
+    fn delete_cluster(&self, slug: String) -> BoxFuture<'_, WfResult<()>> {
+        Box::pin(self.write(move |_, db| clusters::delete(db, slug)))
+    }
+
+    fn submit_job(&self, job: NewJob) -> BoxFuture<'_, WfResult<JobRecord>> {
+        Box::pin(self.write(move |inner, db| jobs::submit(inner, db, job)))
+    }
+
+    fn get_job(&self, id: RawId, with_tasks: bool) -> BoxFuture<'_, WfResult<Option<JobRecord>>> {
+        Box::pin(self.read(move |db| jobs::view(db, id, with_tasks)))
+    }
+
+    fn cancel_job(&self, id: RawId) -> BoxFuture<'_, WfResult<()>> {
+        Box::pin(self.write(move |_, db| jobs::cancel(db, id)))
+    }
+
+    fn retry_job(&self, id: RawId) -> BoxFuture<'_, WfResult<u64>> {
+        Box::pin(self.write(move |_, db| jobs::retry(db, id)))
+    }
+
+    fn query_jobs(&self, query: JobQuery) -> BoxFuture<'_, WfResult<JobPage>> {
+        Box::pin(self.read(move |db| jobs::query(db, &query)))
+    }
+
+    fn next_task(
+        &self,
+        computed: Option<ComputedReport>,
+        claim: Option<ClaimRequest>,
+    ) -> BoxFuture<'_, WfResult<Option<ClaimedTask>>> {
+        Box::pin(async move {
+            let next = self
+                .write(move |inner, db| tasks::next_task(inner, db, computed, claim))
+                .await?;
+            self.complete_parents(next.open_parents).await?;
+            Ok(next.claimed)
+        })
+    }
+
+    fn task_failed(&self, report: FailureReport) -> BoxFuture<'_, WfResult<TaskState>> {
+        Box::pin(async move {
+            let (state, open) = self
+                .write(move |inner, db| tasks::failed(inner, db, report))
+                .await?;
+            self.complete_parents(open).await?;
+            Ok(state)
+        })
+    }
+
+    fn extend_lease(&self, id: RawId, requested_us: i64) -> BoxFuture<'_, WfResult<Option<Lease>>> {
+        Box::pin(self.write(move |inner, db| tasks::extend_lease(inner, db, id, requested_us)))
+    }
+
+    fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {
+        Box::pin(self.write(|inner, db| tasks::reap(inner, db, now_us())))
+    }
+}
