@@ -1,8 +1,8 @@
 //! Replays real responses of the hosted Tilebox API (the official Go client's test recordings).
 //!
 //! The folder comes from `TILEBOX_RECORDINGS` (the `recordings` directory holding `datasets/*.rpcs.bin`);
-//! without it every test prints why it is skipped and passes. The recordings are data only and are not part of
-//! the repository.
+//! without it every test prints `SKIPPED: <test>: <reason>` and returns. The recordings are data only and are
+//! not part of the repository.
 //!
 //! Three levels: (a) every entry decodes as the message type the call sequence says; (b) the typed calls of
 //! `RpcClient` over the replay transport make exactly the recorded RPC sequence and consume every entry;
@@ -36,8 +36,8 @@ fn recordings() -> Option<PathBuf> {
     match std::env::var_os("TILEBOX_RECORDINGS") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => {
-            println!(
-                "skipped: TILEBOX_RECORDINGS is not set (point it at the `recordings` fixtures folder)"
+            tilebox_test_support::report_skip(
+                "TILEBOX_RECORDINGS is not set (point it at the `recordings` fixtures folder)",
             );
             None
         }

@@ -1,5 +1,6 @@
-//! The `persistence` suite on PostgreSQL: `persistence.rs` compiled once more, every server on a fresh database
-//! of the PostgreSQL server at `TILEBOX_TEST_POSTGRES_URL` (the tests skip, printing why, when it is unset).
+//! The `persistence` suite on PostgreSQL: `persistence.rs` compiled once more, every server on a fresh database of the
+//! test PostgreSQL server (`TILEBOX_TEST_POSTGRES_URL`, or the throw-away cluster `tilebox-test-support` starts
+//! for the `cargo test` run; the tests skip, printing `SKIPPED:` lines, only when PostgreSQL is not installed).
 
 #[path = "persistence.rs"]
 mod suite;

@@ -12,6 +12,9 @@ const LIST: &str = "datasets.v1.DatasetService/ListDatasets";
 
 #[tokio::test]
 async fn non_post_is_405_and_unknown_content_type_is_415() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let r = http().get(format!("{url}/{LIST}")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
@@ -34,6 +37,9 @@ async fn non_post_is_405_and_unknown_content_type_is_415() {
 
 #[tokio::test]
 async fn unknown_rpc_is_unimplemented() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let err = call::<_, ds::Dataset>(
         url,
@@ -50,6 +56,9 @@ async fn unknown_rpc_is_unimplemented() {
 
 #[tokio::test]
 async fn public_prefix_serves_the_same_rpcs() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let a: ds::ListDatasetsResponse = call(url, LIST, &ds::ListDatasetsRequest::default())
         .await
@@ -67,6 +76,9 @@ async fn public_prefix_serves_the_same_rpcs() {
 
 #[tokio::test]
 async fn json_codec_round_trip() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let (status, v) = call_json(
         url,
@@ -115,6 +127,9 @@ async fn json_codec_round_trip() {
 
 #[tokio::test]
 async fn gzip_request_and_response_bodies() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let body = ds::ListDatasetsRequest::default().encode_to_vec();
     let (status, headers, resp) = connect_raw(
@@ -149,6 +164,9 @@ async fn gzip_request_and_response_bodies() {
 
 #[tokio::test]
 async fn malformed_protobuf_is_invalid_argument() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     for garbage in [
         vec![0xff, 0xff, 0xff],
@@ -166,6 +184,9 @@ async fn malformed_protobuf_is_invalid_argument() {
 
 #[tokio::test]
 async fn oversized_bodies_are_rejected() {
+    if common::skip() {
+        return;
+    }
     let server = empty_server(ServerConfig::builder().body_limit(1024));
     let url = server.url();
     let big = vec![b'x'; 4096];
@@ -187,6 +208,9 @@ async fn oversized_bodies_are_rejected() {
 
 #[tokio::test]
 async fn grpc_unary_with_trailers() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let req = ds::GetDatasetRequest {
         slug: "open_data.copernicus.landsat8_oli_tirs".into(),
@@ -223,6 +247,9 @@ async fn grpc_unary_with_trailers() {
 
 #[tokio::test]
 async fn grpc_errors_are_trailers_only() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let req = ds::GetDatasetRequest {
         slug: "open_data.copernicus.nope".into(),
@@ -262,6 +289,9 @@ async fn grpc_errors_are_trailers_only() {
 
 #[tokio::test]
 async fn large_grpc_response_is_compressed_when_accepted() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let d = dataset(url, "open_data.copernicus.landsat8_oli_tirs").await;
     let req = ds::QueryRequest {
@@ -291,6 +321,9 @@ async fn large_grpc_response_is_compressed_when_accepted() {
 
 #[tokio::test]
 async fn api_key_is_enforced_when_configured() {
+    if common::skip() {
+        return;
+    }
     let server = empty_server(ServerConfig::builder().api_key("s3cret"));
     let url = server.url();
     let req = ds::ListDatasetsRequest::default();
@@ -334,6 +367,9 @@ async fn api_key_is_enforced_when_configured() {
 
 #[tokio::test]
 async fn connect_timeout_header_is_honoured_for_fast_calls() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let r: ds::ListDatasetsResponse = call_with(
         url,
@@ -348,6 +384,9 @@ async fn connect_timeout_header_is_honoured_for_fast_calls() {
 
 #[tokio::test]
 async fn connect_over_h2c_prior_knowledge() {
+    if common::skip() {
+        return;
+    }
     let url = demo();
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()
@@ -371,6 +410,9 @@ async fn connect_over_h2c_prior_knowledge() {
 /// checked like for any call.
 #[tokio::test]
 async fn otlp_trace_exports_are_accepted_and_checked() {
+    if common::skip() {
+        return;
+    }
     use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
     };

@@ -8,6 +8,9 @@ use tilebox_workflows::{DiagramOptions, JobQuery, JobState, TaskState, Workflows
 
 #[tokio::test]
 async fn cluster_create_list_get_delete() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let clusters = client(&server.url()).clusters();
     let default = clusters.default_cluster().await.unwrap();
@@ -48,6 +51,9 @@ async fn cluster_create_list_get_delete() {
 
 #[tokio::test]
 async fn query_jobs_with_filters_and_paging() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let mut ids = Vec::new();
@@ -131,6 +137,9 @@ async fn query_jobs_with_filters_and_paging() {
 /// state, manual cursor paging, the job diagram.
 #[test]
 fn update_cluster_automation_and_task_state_queries_cursor_paging_and_diagram() {
+    if common::skip() {
+        return;
+    }
     let server = background_server();
     let client = blocking_client(&server.url());
 

@@ -163,6 +163,9 @@ fn meeting_runner(builder: RunnerBuilder) -> RunnerBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_sync_tasks_overlap_in_one_runner_on_tokio() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let runner = client
@@ -200,6 +203,9 @@ async fn eight_sync_tasks_overlap_in_one_runner_on_tokio() {
 /// inside the tasks.
 #[test]
 fn eight_tasks_overlap_on_smol_without_tokio() {
+    if common::skip() {
+        return;
+    }
     let server = background_server();
     let client = async_std_client(&server.url());
     smol::block_on(async {
@@ -233,6 +239,9 @@ fn eight_tasks_overlap_on_smol_without_tokio() {
 /// (the runner caps it at 5), so a runner that waited would hit the safety net.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_finishing_together_end_the_run_without_waiting_out_an_idle_answer() {
+    if common::skip() {
+        return;
+    }
     let server = server_with(
         tilebox_server::WorkflowsConfig::builder()
             .lease(Duration::from_secs(2))
@@ -312,6 +321,9 @@ impl AsyncTask for Count {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_concurrent_runners_never_run_a_task_twice() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let job = client

@@ -1,5 +1,5 @@
 //! The recorded production runs (`$TILEBOX_RECORDINGS/workflows/`) replayed through the client and runner.
-//! Skipped, with a printed reason, when `TILEBOX_RECORDINGS` is unset.
+//! Skipped, printing `SKIPPED: <test>: <reason>`, when `TILEBOX_RECORDINGS` is unset.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -21,7 +21,9 @@ fn recording(name: &str) -> Option<PathBuf> {
     match std::env::var_os("TILEBOX_RECORDINGS") {
         Some(dir) => Some(PathBuf::from(dir).join("workflows").join(name)),
         None => {
-            eprintln!("skipping: TILEBOX_RECORDINGS is not set (path to the recordings folder)");
+            tilebox_test_support::report_skip(
+                "TILEBOX_RECORDINGS is not set (path to the recordings folder)",
+            );
             None
         }
     }

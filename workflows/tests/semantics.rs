@@ -33,6 +33,9 @@ fn summary<'a>(job: &'a tilebox_workflows::Job, name: &str) -> &'a tilebox_workf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dependants_wait_for_whole_subtrees() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -111,6 +114,9 @@ impl Task for FlakyRoot {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_then_failure_then_retry_job_completes() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -172,6 +178,9 @@ async fn retries_then_failure_then_retry_job_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_workflow_failure_requeues_without_counting_a_retry() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -241,6 +250,9 @@ async fn non_workflow_failure_requeues_without_counting_a_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn optional_subtask_and_optional_subbranch() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -317,6 +329,9 @@ impl AsyncTask for WaitForCancel {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_while_running_then_resume() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -413,6 +428,9 @@ impl AsyncTask for Sleeper {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lease_extension_keeps_a_long_task_alive() {
+    if common::skip() {
+        return;
+    }
     let server = server().await; // 2 s leases
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -465,6 +483,9 @@ async fn lease_extension_keeps_a_long_task_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn graceful_shutdown_finishes_or_requeues_the_running_task() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -608,6 +629,9 @@ versioned!(V20, "v2.0");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_and_cluster_routing() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();
@@ -679,6 +703,9 @@ async fn version_and_cluster_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_runners_never_run_a_task_twice() {
+    if common::skip() {
+        return;
+    }
     let server = server().await;
     let client = client(&server.url());
     let cache = InMemoryCache::new();

@@ -662,27 +662,40 @@ pub fn tls_untrusted_root_fails<A: Api>() {
     }
 }
 
-/// Expands to one `#[test]` per suite test for the [`Api`] implementation `$api`.
+/// Expands to one `#[test]` per suite test for the [`Api`] implementation `$api`, against servers on
+/// SQLite; `client_suite!($api, postgres)` expands to the same tests (but the restart test, which restarts a
+/// server process on its SQLite file) against servers on PostgreSQL
+/// ([`use_postgres`](crate::suite::servers::use_postgres)), skipped, printing `SKIPPED:` lines, only when there
+/// is no PostgreSQL server.
 #[macro_export]
 macro_rules! client_suite {
     ($api:ty) => {
-        $crate::client_suite!(@tests $api;
-            dataset_tree, collections_and_info, seed_workload_sequential_equals_concurrent,
-            parallel_paging_equals_sequential, typed_dynamic_and_skip_data, dataset_query, find_by_id,
-            progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
-            error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
-            retries_then_success, tls_core_calls, tls_untrusted_root_fails, arrow_seed_workload,
-            arrow_all_kinds_round_trip, filter_expressions);
+        $crate::client_suite!(@all $api, true);
 
         #[test]
         fn restart_mid_load() {
             $crate::suite::restart::restart_mid_load::<$api>();
         }
     };
-    (@tests $api:ty; $($name:ident),*) => {
+    ($api:ty, postgres) => {
+        $crate::client_suite!(@all $api, $crate::suite::servers::use_postgres());
+    };
+    (@all $api:ty, $ready:expr) => {
+        $crate::client_suite!(@tests $api, $ready;
+            dataset_tree, collections_and_info, seed_workload_sequential_equals_concurrent,
+            parallel_paging_equals_sequential, typed_dynamic_and_skip_data, dataset_query, find_by_id,
+            progress_callback, create_ingest_delete, error_not_found, error_unauthenticated,
+            error_invalid_argument, dropped_future_cancels_requests, dropped_pages_stop, retries_stop_at_limit,
+            retries_then_success, tls_core_calls, tls_untrusted_root_fails, arrow_seed_workload,
+            arrow_all_kinds_round_trip, filter_expressions);
+    };
+    (@tests $api:ty, $ready:expr; $($name:ident),*) => {
         $(
             #[test]
             fn $name() {
+                if !$ready {
+                    return;
+                }
                 $crate::suite::$name::<$api>();
             }
         )*

@@ -1,8 +1,10 @@
 //! Shared helpers: a demo server per test binary, and raw Connect / JSON / gRPC calls over loopback.
 //!
 //! Backends: a suite runs on SQLite; compiled once more as a `*_pg` target (`tests/<suite>_pg.rs`) the same
-//! tests run on PostgreSQL, every server on a fresh database of the server at `TILEBOX_TEST_POSTGRES_URL`.
-//! Without that variable the PostgreSQL tests return at once, printing why ([`skip`]).
+//! tests run on PostgreSQL, every server on a fresh database of the test PostgreSQL server: the one at
+//! `TILEBOX_TEST_POSTGRES_URL`, or else the throw-away cluster `tilebox-test-support` starts for the `cargo test`
+//! run. Only without either (PostgreSQL not installed) do the PostgreSQL tests return at once, printing
+//! `SKIPPED: <test>: <reason>` ([`skip`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -21,80 +23,29 @@ pub fn on_postgres() -> bool {
     env!("CARGO_CRATE_NAME").ends_with("_pg")
 }
 
-/// The PostgreSQL server of the `*_pg` targets: a URL whose user may create databases.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TILEBOX_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// Whether the calling test must not run: true, with the reason printed, in a PostgreSQL binary when no
-/// PostgreSQL server is configured. Tests of suites that run on both backends start with
-/// `if common::skip() { return; }`.
+/// Whether the calling test must not run: true, with a `SKIPPED:` line printed, in a PostgreSQL binary when
+/// there is no PostgreSQL server ([`skip_without_postgres`]). Tests of suites that run on both backends start
+/// with `if common::skip() { return; }`.
 pub fn skip() -> bool {
     on_postgres() && skip_without_postgres()
 }
 
-/// Whether a test that needs PostgreSQL must not run because `TILEBOX_TEST_POSTGRES_URL` is unset; the
-/// reason is printed once per test binary, past the test harness's output capture so that it shows.
+/// Whether a test that needs PostgreSQL must not run: true, with `SKIPPED: <test>: <reason>` printed, when
+/// `TILEBOX_TEST_POSTGRES_URL` is unset and PostgreSQL is not installed. Otherwise the fixture of
+/// `tilebox-test-support` provides the server (the URL given, or a throw-away cluster of this `cargo test` run).
 pub fn skip_without_postgres() -> bool {
-    static REPORTED: std::sync::Once = std::sync::Once::new();
-    if postgres_url().is_some() {
-        return false;
+    match tilebox_test_support::postgres_url() {
+        Ok(_) => false,
+        Err(skip) => {
+            skip.report();
+            true
+        }
     }
-    REPORTED.call_once(|| {
-        // Straight to the stream (not `eprintln!`, which the harness captures for passing tests).
-        let _ = writeln!(
-            std::io::stderr(),
-            "{}: PostgreSQL tests skipped: TILEBOX_TEST_POSTGRES_URL is not set (a URL of a PostgreSQL \
-             server whose user may create databases; `.ci/run` starts a throw-away one)",
-            env!("CARGO_CRATE_NAME")
-        );
-    });
-    true
-}
-
-/// The URL of `url` with its database replaced by `database`.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i)
-        .unwrap_or(base.len());
-    format!("{}/{database}{query}", &base[..host_end])
 }
 
 /// Creates a fresh, empty database on the test PostgreSQL server and returns its URL.
 pub fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
-    let admin = postgres_url().expect("TILEBOX_TEST_POSTGRES_URL is set");
-    let name = format!("tilebox_test_{}", uuid::Uuid::new_v4().simple());
-    let url = with_database(&admin, &name);
-    let statement = format!("CREATE DATABASE \"{name}\"");
-    // On a thread of its own: callers may be inside a runtime.
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("connects to TILEBOX_TEST_POSTGRES_URL");
-            sqlx::query(&statement)
-                .execute(&mut conn)
-                .await
-                .expect("creates a database");
-            conn.close().await.unwrap();
-        });
-    })
-    .join()
-    .unwrap();
-    url
+    tilebox_test_support::fresh_database(env!("CARGO_CRATE_NAME"))
 }
 
 /// The configuration on this binary's backend: a fresh PostgreSQL database in `*_pg` targets (replacing any

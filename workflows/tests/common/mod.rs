@@ -1,11 +1,16 @@
 //! Shared helpers of the workflows integration tests: an in-process server with short timings, and a few
 //! task types.
+//!
+//! Backends: the servers run on SQLite; in a suite compiled once more as a `*_pg` target
+//! (`tests/<suite>_pg.rs`) on a fresh database of the test PostgreSQL server (`tilebox-test-support`:
+//! `TILEBOX_TEST_POSTGRES_URL`, or a throw-away cluster of the `cargo test` run). Tests of such suites start with
+//! `if common::skip() { return; }`, which skips them, printing `SKIPPED:`, only when PostgreSQL is missing.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tilebox_server::{ServerConfig, ServerHandle, WorkflowsConfig};
+use tilebox_server::{ServerConfig, ServerConfigBuilder, ServerHandle, WorkflowsConfig};
 use tilebox_workflows::{
     CacheGroup, Client, SubtaskOptions, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec,
 };
@@ -19,6 +24,39 @@ pub fn workflows_config(lease: Duration) -> WorkflowsConfig {
         .build()
 }
 
+/// Whether this test binary runs its suite on PostgreSQL (the `*_pg` targets).
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_pg")
+}
+
+/// Whether the calling test must not run: true, with `SKIPPED: <test>: <reason>` printed, in a `*_pg` binary
+/// when there is no PostgreSQL server.
+pub fn skip() -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    match tilebox_test_support::postgres_url() {
+        Ok(_) => false,
+        Err(skip) => {
+            skip.report();
+            true
+        }
+    }
+}
+
+/// `config` on this binary's backend: a fresh PostgreSQL database in `*_pg` targets, as given otherwise.
+pub fn on_backend(config: ServerConfigBuilder) -> ServerConfigBuilder {
+    if on_postgres() {
+        config
+            .postgres(tilebox_test_support::fresh_database(env!(
+                "CARGO_CRATE_NAME"
+            )))
+            .postgres_pool_size(8)
+    } else {
+        config
+    }
+}
+
 pub async fn server() -> ServerHandle {
     server_with(workflows_config(Duration::from_secs(2))).await
 }
@@ -26,15 +64,14 @@ pub async fn server() -> ServerHandle {
 /// The test server on a runtime of its own, for blocking tests (and async-std/smol ones): 2 s leases.
 pub fn background_server() -> tilebox_server::BackgroundServer {
     tilebox_server::spawn_background(
-        ServerConfig::builder()
-            .workflows(workflows_config(Duration::from_secs(2)))
+        on_backend(ServerConfig::builder().workflows(workflows_config(Duration::from_secs(2))))
             .build(),
     )
     .expect("server starts")
 }
 
 pub async fn server_with(config: WorkflowsConfig) -> ServerHandle {
-    tilebox_server::serve(ServerConfig::builder().workflows(config).build())
+    tilebox_server::serve(on_backend(ServerConfig::builder().workflows(config)).build())
         .await
         .expect("server starts")
 }

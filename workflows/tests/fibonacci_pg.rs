@@ -1,0 +1,6 @@
+//! The `fibonacci` suite on PostgreSQL: `fibonacci.rs` compiled once more, every server on a fresh database of the
+//! test PostgreSQL server (`TILEBOX_TEST_POSTGRES_URL`, or the throw-away cluster `tilebox-test-support` starts
+//! for the `cargo test` run; the tests skip, printing `SKIPPED:` lines, only when PostgreSQL is not installed).
+
+#[path = "fibonacci.rs"]
+mod suite;
