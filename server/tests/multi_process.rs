@@ -1,8 +1,9 @@
 //! Several server processes on one PostgreSQL database (a fresh database of the test PostgreSQL server, see
 //! `common`; skipped, printing `SKIPPED:` lines, only without one): 3 `tilebox-server` processes, 8 runners
-//! spread over them, a 1,000-task job. Without outages every task runs exactly once; with one server killed (SIGKILL) mid-job its runners move to the others and
-//! the job still completes with no task lost. Expired leases are requeued once however many processes' reapers
-//! see them, and processes starting together on an empty database seed the demo data once.
+//! spread over them, a 1,000-task job. Without outages every task runs exactly once; with one server killed
+//! (SIGKILL) mid-job its runners move to the others and the job still completes with no task lost. Expired
+//! leases are requeued once however many processes' reapers see them, and processes starting together on an
+//! empty database seed the demo data once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
