@@ -95,21 +95,8 @@ pub struct ServerConfig {
     pub(crate) max_connections: usize,
     pub(crate) workflows: WorkflowsConfig,
     pub(crate) tls: Option<crate::tls::TlsIdentity>,
-    pub(crate) read_path: ReadPath,
     pub(crate) assets_dir: Option<PathBuf>,
     pub(crate) asset_demo: bool,
-}
-
-/// How `Query` and `QueryByID` read the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ReadPath {
-    /// rusqlite connections on tokio's blocking pool, one hop per request (the default).
-    #[default]
-    Direct,
-    /// Through sqlx like the writes: the earlier, slower path, kept to compare the two in the server
-    /// benchmark.
-    Sqlx,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -129,7 +116,6 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("workflows", &self.workflows)
             .field("tls", &self.tls)
-            .field("read_path", &self.read_path)
             .field("assets_dir", &self.assets_dir)
             .field("asset_demo", &self.asset_demo)
             .finish()
@@ -153,7 +139,6 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             workflows: WorkflowsConfig::default(),
             tls: None,
-            read_path: ReadPath::Direct,
             assets_dir: None,
             asset_demo: false,
         }
@@ -304,12 +289,6 @@ impl ServerConfigBuilder {
     /// `http/1.1`). Bad PEM is reported when the server starts ([`ServerError::Tls`](crate::ServerError::Tls)).
     pub fn tls(mut self, identity: crate::tls::TlsIdentity) -> Self {
         self.config.tls = Some(identity);
-        self
-    }
-
-    /// How queries read the database (default [`ReadPath::Direct`]).
-    pub fn read_path(mut self, read_path: ReadPath) -> Self {
-        self.config.read_path = read_path;
         self
     }
 

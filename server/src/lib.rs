@@ -36,11 +36,11 @@ mod tls;
 pub mod workflows;
 
 pub use config::{
-    Database, ReadPath, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder,
+    Database, ServerConfig, ServerConfigBuilder, WorkflowsConfig, WorkflowsConfigBuilder,
 };
 pub use registry::{RpcContext, ServiceRegistry};
 pub use server::{BackgroundServer, ServerError, ServerHandle, serve, spawn_background};
 pub use state::ServerState;
 pub use status::{Code, Status};
-pub use store::{PgStore, SqliteStore, Store, StoreError};
+pub use store::{DatasetsStore, Store, StoreError};
 pub use tls::TlsIdentity;

@@ -155,34 +155,23 @@ async fn a_database_with_a_newer_schema_is_refused() {
     if common::skip() {
         return;
     }
-    use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let path = database_location(&dir, "future.db");
     let handle = serve_at(&path, false).await.unwrap();
     handle.shutdown().await;
     // A later server version migrated this database further.
+    let future = "INSERT INTO tilebox_schema_migrations (version, description) VALUES (9999, 'from the future')";
     if on_postgres() {
-        let mut conn = sqlx::PgConnection::connect(&path).await.unwrap();
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-             VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
-        )
-        .execute(&mut conn)
+        let url = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.execute(future, &[]).unwrap();
+        })
         .await
         .unwrap();
-        conn.close().await.unwrap();
     } else {
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-             VALUES (9999, 'from the future', TRUE, x'00', 0)",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(future, []).unwrap();
     }
     let err = serve_at(&path, false).await.unwrap_err();
     let message = err.to_string();

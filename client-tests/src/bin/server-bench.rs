@@ -5,16 +5,16 @@
 //!     [--postgres postgres://user@host:port/database]
 //! ```
 //!
-//! It measures how fast the local server serves `Query` pages, with no SDK client in the way: for each read
-//! path (`sqlx`, the earlier one, and `direct`, rusqlite on the blocking pool) and each run it starts a fresh
+//! It measures how fast the local server serves `Query` pages, with no SDK client in the way: for each backend
+//! (`sqlite`, a throw-away database, and with `--postgres` also `postgres`) and each run it starts a fresh
 //! server process (this binary with `--serve`, demo data), plans the seed workload's pages once (the four
 //! Landsat collections for 2020, 111 593 datapoints, default page size, by following `next_page`), then lets
 //! `--clients` raw Connect clients (HTTP/1.1 keep-alive, binary proto, no gzip) fetch those pages `--rounds`
-//! times over, as fast as the server answers. Reported per path, median of `--runs`: datapoints/s, MB/s of
+//! times over, as fast as the server answers. Reported per backend, median of `--runs`: datapoints/s, MB/s of
 //! response bodies, and the server process's CPU seconds (user + system, from `/proc/PID/stat`) per 100 000
-//! datapoints served. Both paths run in one invocation, alternating, so they see the same machine state.
-//! With `--postgres URL` (an empty database, or one this benchmark seeded before) a third server runs on
-//! PostgreSQL (`postgres`), measured the same way; the database server's own CPU is not counted.
+//! datapoints served. With `--postgres URL` (an empty database, or one this benchmark seeded before) the
+//! PostgreSQL server runs in the same invocation, alternating with SQLite, so both see the same machine state;
+//! the database server's own CPU is not counted.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -27,10 +27,10 @@ use prost::Message;
 use tilebox_client_tests::suite::tests::{LANDSAT, SEED};
 use tilebox_core::wire::datasets::v1::{QueryFilters, QueryRequest, QueryResultPage};
 use tilebox_core::wire::tilebox::v1::{Id, Pagination, TimeInterval};
-use tilebox_server::{ReadPath, ServerConfig};
+use tilebox_server::ServerConfig;
 
 const QUERY: &str = "datasets.v1.DataAccessService/Query";
-const PATHS: [&str; 2] = ["sqlx", "direct"];
+const PATHS: [&str; 1] = ["sqlite"];
 /// The PostgreSQL-backed server's label.
 const POSTGRES: &str = "postgres";
 
@@ -95,7 +95,7 @@ fn main() {
         }
     }
     println!(
-        "| read path | wall (s) | datapoints/s | MB/s | server CPU s / 100k datapoints |\n|---|---:|---:|---:|---:|"
+        "| backend | wall (s) | datapoints/s | MB/s | server CPU s / 100k datapoints |\n|---|---:|---:|---:|---:|"
     );
     let mut rates = Vec::new();
     for (path, measurements) in &results {
@@ -111,32 +111,24 @@ fn main() {
         rates.push(rate);
         println!("| {path} | {seconds:.3} | {rate:.0} | {mbps:.1} | {cpu:.3} |");
     }
-    if let [old, new, ..] = rates[..] {
+    if let [sqlite, pg] = rates[..] {
         println!(
-            "\n{clients} clients, {rounds} rounds of the seed workload per run, median of {runs} run(s); direct / sqlx throughput: {:.2}x",
-            new / old
+            "\n{clients} clients, {rounds} rounds of the seed workload per run, median of {runs} run(s); postgres / sqlite throughput: {:.2}x",
+            pg / sqlite
         );
-    }
-    if let [_, direct, pg] = rates[..] {
-        println!("postgres / direct (SQLite) throughput: {:.2}x", pg / direct);
     }
 }
 
-/// The child: a server with demo data on the given read path (or on PostgreSQL at `database`), until stdin
-/// closes.
+/// The child: a server with demo data on a throw-away SQLite database (or on PostgreSQL at `database`),
+/// until stdin closes.
 fn serve(path: &str, database: Option<String>) {
-    let read_path = if path == "sqlx" {
-        ReadPath::Sqlx
-    } else {
-        ReadPath::Direct
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let mut config = ServerConfig::builder().demo(true).read_path(read_path);
+        let mut config = ServerConfig::builder().demo(true);
         if let (POSTGRES, Some(url)) = (path, database) {
             config = config.postgres(url);
         }

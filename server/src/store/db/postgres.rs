@@ -152,6 +152,44 @@ impl PgDb {
         })
         .await;
     }
+
+    /// Takes the session-level advisory lock `key` on a connection of its own (outside the pool), waiting
+    /// while another session holds it. The lock lasts until the returned guard is released or dropped
+    /// (ending the session releases it).
+    pub(crate) async fn advisory_lock(
+        self: &Arc<Self>,
+        key: i64,
+    ) -> Result<PgAdvisoryLock, DbError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = db.connect_one()?.client;
+            client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
+            Ok(PgAdvisoryLock(Some(client)))
+        })
+        .await
+        .map_err(|e| DbError::Setup(format!("taking an advisory lock: {e}")))?
+    }
+}
+
+/// A session-level advisory lock (see [`PgDb::advisory_lock`]): closing its connection releases it.
+pub(crate) struct PgAdvisoryLock(Option<Client>);
+
+impl PgAdvisoryLock {
+    /// Releases the lock by closing its connection.
+    pub(crate) async fn release(mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(client.close())).await;
+        }
+    }
+}
+
+impl Drop for PgAdvisoryLock {
+    fn drop(&mut self) {
+        // The blocking client must not be closed on an async thread.
+        if let Some(client) = self.0.take() {
+            std::thread::spawn(move || drop(client.close()));
+        }
+    }
 }
 
 /// A [`Db`] over a pooled connection.
