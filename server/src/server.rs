@@ -15,8 +15,9 @@ use crate::protocol::{App, router};
 use crate::registry::ServiceRegistry;
 use crate::schema::{SchemaCache, base_pool};
 use crate::state::ServerState;
-use crate::store::workflows::{PgWorkflowsStore, SqliteWorkflowsStore, WorkflowsStore};
-use crate::store::{PgStore, SqliteStore, Store, StoreError};
+use crate::store::db::{self, SqliteDb, SqliteMode};
+use crate::store::workflows::{SqlWorkflowsStore, WorkflowsStore};
+use crate::store::{DatasetsStore, StoreError, migrations};
 
 /// How long open connections may take to finish after shutdown was requested.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -107,53 +108,47 @@ fn base_url(tls: bool, addr: SocketAddr) -> String {
 
 /// The opened stores, and what to close when the server stops.
 struct Stores {
-    datasets: Arc<dyn Store>,
+    datasets: DatasetsStore,
     workflows: Arc<dyn WorkflowsStore>,
-    /// The PostgreSQL store, whose processes coordinate demo seeding.
-    postgres: Option<PgStore>,
     close: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>,
 }
 
 /// Opens the datasets and workflows stores on the configured backend (both on one database).
 async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
-    let sqlite = match &config.database {
+    let (datasets, workflows_db) = match &config.database {
         Database::Postgres(url) => {
-            let pg = PgStore::connect(url, config.postgres_pool_size).await?;
-            let pool = pg.pool().clone();
-            let workflows = PgWorkflowsStore::open(pool.clone(), config.workflows.clone()).await?;
-            return Ok(Stores {
-                postgres: Some(pg.clone()),
-                datasets: Arc::new(pg),
-                workflows: Arc::new(workflows),
-                close: Box::new(move || Box::pin(async move { pool.close().await })),
-            });
+            let datasets =
+                DatasetsStore::connect_postgres(url, config.postgres_pool_size as usize).await?;
+            let db = datasets.database().clone();
+            (datasets, db)
         }
-        Database::Sqlite(path) => SqliteStore::open_file(path).await?,
-        _ => SqliteStore::open_ephemeral().await?,
-    };
-    let sqlite = match config.read_path {
-        crate::config::ReadPath::Sqlx => sqlite.with_sqlx_reads(),
-        _ => sqlite,
-    };
-    let pool = sqlite.pool().clone();
-    // A throw-away server keeps the workflows tables in a private file beside the datasets one (see
-    // `SqliteWorkflowsStore::open_private`); a kept database file holds both.
-    let workflows = match sqlite.scratch_dir() {
-        Some(dir) => SqliteWorkflowsStore::open_private(dir, config.workflows.clone()).await?,
-        None => {
-            SqliteWorkflowsStore::open(
-                pool.clone(),
-                sqlite.writer().clone(),
-                config.workflows.clone(),
-            )
-            .await?
+        Database::Sqlite(path) => {
+            let datasets = DatasetsStore::open_sqlite(path).await?;
+            let db = datasets.database().clone();
+            (datasets, db)
+        }
+        Database::Ephemeral => {
+            // A throw-away server keeps the workflows tables in a private file beside the datasets one
+            // (see `SqliteMode::Private`).
+            let datasets = DatasetsStore::open_scratch().await?;
+            let dir = datasets.scratch_dir().ok_or_else(|| {
+                StoreError::Io("a throw-away database without its directory".into())
+            })?;
+            let path = dir.path().join("workflows.db");
+            let db = tokio::task::spawn_blocking(move || {
+                SqliteDb::open(&path, SqliteMode::Private, migrations::apply)
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("opening the workflows database failed: {e}")))?
+            .map_err(StoreError::from)?;
+            (datasets, db::Database::Sqlite(db))
         }
     };
+    let workflows = SqlWorkflowsStore::open(workflows_db, config.workflows.clone()).await?;
     Ok(Stores {
-        postgres: None,
-        datasets: Arc::new(sqlite),
+        datasets,
         workflows: Arc::new(workflows),
-        close: Box::new(move || Box::pin(async move { pool.close().await })),
+        close: Box::new(|| Box::pin(async {})),
     })
 }
 
@@ -162,12 +157,12 @@ async fn open_stores(config: &ServerConfig) -> Result<Stores, ServerError> {
 pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let stores = open_stores(&config).await?;
     // Processes sharing a PostgreSQL database seed one at a time (the first seeds, the others find the data).
-    let seeding = match (&stores.postgres, config.demo || config.asset_demo) {
-        (Some(pg), true) => Some(pg.seeding_lock().await?),
-        _ => None,
+    let seeding = match config.demo || config.asset_demo {
+        true => Some(stores.datasets.seeding_lock().await?),
+        false => None,
     };
     if config.demo
-        && let Some(stats) = crate::demo::seed_if_empty(stores.datasets.as_ref()).await?
+        && let Some(stats) = crate::demo::seed_if_empty(&stores.datasets).await?
     {
         tracing::info!(
             datapoints = stats.datapoints,
@@ -182,7 +177,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let close_db = stores.close;
     let state = Arc::new(ServerState {
         config: config.clone(),
-        store: stores.datasets,
+        store: Arc::new(stores.datasets),
         workflows: stores.workflows,
         schemas: SchemaCache::default(),
     });

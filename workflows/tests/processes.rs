@@ -343,17 +343,15 @@ async fn sigkilled_runner_task_is_redelivered_after_lease_expiry() {
     assert_eq!(b.stats().executed, 1);
     server.shutdown().await;
     // The store's counters: one lease expiry, no failure.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (expiries, failures): (i64, i64) = conn
+        .query_row(
+            "SELECT lease_expiries, failures FROM wf_tasks WHERE id = ?",
+            [task_id.as_bytes().as_slice()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    let (expiries, failures): (i64, i64) =
-        sqlx::query_as("SELECT lease_expiries, failures FROM wf_tasks WHERE id = ?")
-            .bind(task_id.as_bytes().as_slice())
-            .fetch_one(&pool)
-            .await
-            .unwrap();
     assert_eq!((expiries, failures), (1, 0));
-    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,16 +2,11 @@
 //!
 //! The trait speaks in plain records (ids are 16-byte arrays, times are nanoseconds since the Unix epoch,
 //! datapoints are their encoded protobuf bytes plus the indexed columns). SQL stays inside the backends; both
-//! get their schema from the versioned migrations in [`migrate`].
+//! get their schema from the versioned migrations in [`migrations`].
 
+mod datasets;
 pub(crate) mod db;
-mod migrate;
-mod migrations;
-mod postgres;
-mod reader;
-mod rows;
-mod sqlite;
-pub mod tx;
+pub(crate) mod migrations;
 pub mod workflows;
 
 use std::ops::Bound;
@@ -20,9 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-pub use postgres::PgStore;
-pub(crate) use postgres::PgWriter;
-pub use sqlite::SqliteStore;
+pub use datasets::DatasetsStore;
 
 /// A 16-byte id (UUID bytes, big-endian).
 pub type RawId = [u8; 16];
@@ -31,12 +24,6 @@ pub type RawId = [u8; 16];
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database failed.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The database failed on a `rusqlite` connection (the datasets read path, the workflows store).
-    #[error("database error: {0}")]
-    Read(#[from] rusqlite::Error),
     /// The database failed (the store's own drivers).
     #[error(transparent)]
     Db(db::DbError),

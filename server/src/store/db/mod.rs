@@ -39,7 +39,7 @@ pub enum DbError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_message(.0))]
     Postgres(#[from] ::postgres::Error),
     /// A column did not hold what the store expected.
     #[error("unexpected column {index}: {message}")]
@@ -64,6 +64,17 @@ pub enum DbError {
     /// Connecting or setting up the database failed.
     #[error("database error: {0}")]
     Setup(String),
+}
+
+/// A PostgreSQL error with the server's message, detail and code when it sent them.
+fn postgres_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail}; {})", db.message(), db.code().code()),
+            None => format!("{} ({})", db.message(), db.code().code()),
+        },
+        None => e.to_string(),
+    }
 }
 
 impl DbError {
@@ -155,6 +166,67 @@ impl<'a> From<&'a bytes::Bytes> for Param<'a> {
 impl<'a, T: Into<Param<'a>>> From<Option<T>> for Param<'a> {
     fn from(v: Option<T>) -> Self {
         v.map_or(Param::Null, Into::into)
+    }
+}
+
+/// An owned statement parameter, for statements built piece by piece.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The value as a parameter.
+    pub fn param(&self) -> Param<'_> {
+        match self {
+            Value::Int(v) => Param::Int(*v),
+            Value::Text(v) => Param::Text(v),
+            Value::Blob(v) => Param::Blob(v),
+        }
+    }
+}
+
+/// A statement built piece by piece with its bound values.
+#[derive(Debug, Default)]
+pub struct Built {
+    /// The statement so far.
+    pub sql: String,
+    /// Its bound values, in placeholder order.
+    pub values: Vec<Value>,
+}
+
+impl Built {
+    /// Appends statement text.
+    pub fn push(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: Value) {
+        self.sql.push('?');
+        self.values.push(value);
+    }
+
+    /// Appends ` IN (?, ?, …)` bound to `values`.
+    pub fn any_of(&mut self, values: impl IntoIterator<Item = Value>) {
+        self.push(" IN (");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v);
+        }
+        self.push(")");
+    }
+
+    /// The bound values as parameters.
+    pub fn params(&self) -> Vec<Param<'_>> {
+        self.values.iter().map(Value::param).collect()
     }
 }
 
@@ -383,9 +455,8 @@ impl Unit {
             })
         };
         let run = Box::new(move |db: &mut dyn Db| {
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(db)))
-                    .unwrap_or_else(|_| Err(E::from(DbError::Panicked)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(db)))
+                .unwrap_or_else(|_| Err(E::from(DbError::Panicked)));
             let ok = outcome.is_ok();
             let finish: Finish = Box::new(move |committed: Result<(), DbError>| {
                 let answer = match (outcome, committed) {
@@ -444,7 +515,9 @@ impl Database {
             Database::Sqlite(db) => db.write(unit).await,
             Database::Postgres(db) => db.run(unit, true).await,
         }
-        answer.await.unwrap_or_else(|_| Err(E::from(DbError::Closed)))
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
     }
 
     /// Runs `work` as a read: it sees committed data; its writes, if any, are refused (SQLite) or not
@@ -460,7 +533,9 @@ impl Database {
             Database::Sqlite(db) => db.read(unit).await,
             Database::Postgres(db) => db.run(unit, false).await,
         }
-        answer.await.unwrap_or_else(|_| Err(E::from(DbError::Closed)))
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
     }
 }
 
@@ -484,6 +559,122 @@ pub(crate) fn numbered_placeholders(sql: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    //! A request's future may be dropped at any point: before its unit started the unit never runs, after
+    //! it the unit commits or rolls back whole, and the database stays usable. Checked on every backend.
+
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    const POOL: u32 = 4;
+
+    fn schema(db: &mut dyn Db) -> Result<(), DbError> {
+        db.batch("CREATE TABLE IF NOT EXISTS pairs (k BIGINT PRIMARY KEY, unit BIGINT NOT NULL)")
+    }
+
+    /// Every backend this machine has: SQLite in each mode, PostgreSQL when the test fixture has one.
+    async fn backends(dir: &std::path::Path) -> Vec<(String, Database)> {
+        let mut out = Vec::new();
+        for mode in [
+            SqliteMode::Durable,
+            SqliteMode::Scratch,
+            SqliteMode::Private,
+        ] {
+            let path = dir.join(format!("{mode:?}.db"));
+            let db = SqliteDb::open(&path, mode, schema).expect("opens");
+            out.push((format!("{mode:?}"), Database::Sqlite(db)));
+        }
+        match tilebox_test_support::postgres_url() {
+            Ok(_) => {
+                let url = tilebox_test_support::fresh_database("db_cancel");
+                let db = PgDb::connect(&url, POOL as usize, schema)
+                    .await
+                    .expect("connects");
+                out.push(("postgres".into(), Database::Postgres(db)));
+            }
+            Err(skip) => skip.report(),
+        }
+        out
+    }
+
+    /// Polls `fut` `polls` times (yielding to the runtime in between), then drops it.
+    async fn poll_then_drop(fut: impl Future, polls: usize) {
+        let mut fut = pin!(fut);
+        for _ in 0..polls {
+            let ready = std::future::poll_fn(|cx: &mut Context<'_>| {
+                Poll::Ready(fut.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            if ready {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn quiesce(db: &Database) {
+        match db {
+            // The writer thread runs units in order: a later unit answers after every earlier one ended.
+            Database::Sqlite(_) => db
+                .write(|_| Ok::<_, DbError>(()))
+                .await
+                .expect("a write after the cancelled ones"),
+            Database::Postgres(pg) => pg.quiesce(POOL).await,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_units_complete_or_never_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, db) in backends(dir.path()).await {
+            const UNITS: i64 = 200;
+            for unit in 0..UNITS {
+                let write = db.write(move |tx| -> Result<(), DbError> {
+                    tx.execute(
+                        "INSERT INTO pairs (k, unit) VALUES (?, ?)",
+                        args![2 * unit, unit],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO pairs (k, unit) VALUES (?, ?)",
+                        args![2 * unit + 1, unit],
+                    )?;
+                    Ok(())
+                });
+                poll_then_drop(write, (unit % 4) as usize).await;
+            }
+            quiesce(&db).await;
+            let per_unit: Vec<(i64, i64)> = db
+                .read(|tx| {
+                    tx.query(
+                        "SELECT unit, COUNT(*) FROM pairs GROUP BY unit ORDER BY unit",
+                        &[],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                })
+                .await
+                .expect("reads");
+            assert!(
+                per_unit.iter().all(|&(_, n)| n == 2),
+                "{name}: a unit was half written: {per_unit:?}"
+            );
+            assert!(!per_unit.is_empty(), "{name}: no unit ran at all");
+            // Units dropped before their first poll never started.
+            assert!(
+                per_unit.iter().all(|&(u, _)| u % 4 != 0),
+                "{name}: a unit whose future was never polled ran: {per_unit:?}"
+            );
+            // Units polled to completion (or run once started) are there, and the database takes writes.
+            db.write(|tx| tx.execute("INSERT INTO pairs (k, unit) VALUES (-1, -1)", &[]))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: the database is still usable: {e}"));
+        }
+    }
 }
 
 #[cfg(test)]

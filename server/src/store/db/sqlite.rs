@@ -375,12 +375,12 @@ impl Row for SqliteRow<'_, '_> {
             ValueRef::Null => Col::Null,
             ValueRef::Integer(v) => Col::Int(v),
             ValueRef::Real(v) => Col::Real(v),
-            ValueRef::Text(v) => Col::Text(std::str::from_utf8(v).map_err(|e| {
-                DbError::Column {
+            ValueRef::Text(v) => {
+                Col::Text(std::str::from_utf8(v).map_err(|e| DbError::Column {
                     index,
                     message: e.to_string(),
-                }
-            })?),
+                })?)
+            }
             ValueRef::Blob(v) => Col::Blob(v),
         })
     }
@@ -415,7 +415,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_unit_in_a_group_leaves_the_others_committed() {
-        for mode in [SqliteMode::Durable, SqliteMode::Scratch, SqliteMode::Private] {
+        for mode in [
+            SqliteMode::Durable,
+            SqliteMode::Scratch,
+            SqliteMode::Private,
+        ] {
             let (_dir, db) = database(mode).await;
             let units = (0..40).map(|i| {
                 let db = db.clone();
@@ -434,9 +438,11 @@ mod tests {
             });
             let results = futures::future::join_all(units).await;
             let ok = results.iter().filter(|r| r.is_ok()).count();
-            assert!(results.iter().any(|r| r
-                .as_ref()
-                .is_err_and(DbError::is_unique_violation)));
+            assert!(
+                results
+                    .iter()
+                    .any(|r| r.as_ref().is_err_and(DbError::is_unique_violation))
+            );
             let rows: i64 = db
                 .read(|tx| tx.scalar::<i64>("SELECT COUNT(*) FROM t", &[]))
                 .await

@@ -5,8 +5,8 @@
 //! it or an ancestor is optional, in which case the optional subtree's queued tasks end `Skipped`. A task is
 //! *complete* once it is computed and all its subtasks are complete (or it failed optionally / was
 //! skipped); a job is completed when all its root tasks are complete. The job's state is derived from a few
-//! counters the backend keeps up to date with every transition ([`JobCounters`]), so it never rescans a
-//! job's tasks.
+//! facts about its tasks ([`JobCounters`]) that the store reads from indexes when the job is read, so no task
+//! transition writes its job's row.
 
 use tilebox_core::wire::workflows::v1::{JobState, LegacyJobState, TaskState};
 
@@ -15,13 +15,13 @@ use super::Lease;
 /// What a job's state is derived from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct JobCounters {
-    /// Root tasks that are not complete.
+    /// Root tasks that are not complete (the store reads only whether there are any).
     pub(crate) open_roots: i64,
     /// The job was canceled (and not retried since).
     pub(crate) canceled: bool,
-    /// Tasks in state `Failed`.
+    /// Tasks in state `Failed` (the store reads only whether there are any).
     pub(crate) failed_tasks: i64,
-    /// Tasks in state `Running`.
+    /// Tasks in state `Running` (the store reads only whether there are any).
     pub(crate) running_tasks: i64,
     /// Failed tasks were requeued by a retry and none has been claimed or reported since.
     pub(crate) retried_pending: bool,
@@ -47,13 +47,6 @@ impl JobCounters {
             JobState::Submitted
         }
     }
-}
-
-/// The change a task state transition makes to its job's counters: `(running, failed)` deltas.
-pub(crate) fn counter_deltas(from: TaskState, to: TaskState) -> (i64, i64) {
-    let running = i64::from(to == TaskState::Running) - i64::from(from == TaskState::Running);
-    let failed = i64::from(to == TaskState::Failed) - i64::from(from == TaskState::Failed);
-    (running, failed)
 }
 
 /// The legacy job state older clients read.
@@ -184,27 +177,6 @@ mod tests {
             ..open
         };
         assert_eq!(retried.state(), JobState::Running);
-    }
-
-    #[test]
-    fn transitions_move_counters() {
-        assert_eq!(
-            counter_deltas(TaskState::Queued, TaskState::Running),
-            (1, 0)
-        );
-        assert_eq!(
-            counter_deltas(TaskState::Running, TaskState::Computed),
-            (-1, 0)
-        );
-        assert_eq!(counter_deltas(TaskState::Queued, TaskState::Failed), (0, 1));
-        assert_eq!(
-            counter_deltas(TaskState::Failed, TaskState::Queued),
-            (0, -1)
-        );
-        assert_eq!(
-            counter_deltas(TaskState::Queued, TaskState::Skipped),
-            (0, 0)
-        );
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! for it is cancelled.
 
 pub(crate) mod machine;
-mod postgres;
 mod sql;
-mod sqlite;
 mod values;
 
 use std::ops::Bound;
@@ -18,9 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
-pub use postgres::PgWorkflowsStore;
 pub use sql::SqlWorkflowsStore;
-pub use sqlite::SqliteWorkflowsStore;
 
 use super::{RawId, StoreError};
 
@@ -60,21 +56,9 @@ pub enum WorkflowsStoreError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for WorkflowsStoreError {
-    fn from(e: sqlx::Error) -> Self {
-        WorkflowsStoreError::Store(StoreError::Database(e))
-    }
-}
-
 impl From<crate::store::db::DbError> for WorkflowsStoreError {
     fn from(e: crate::store::db::DbError) -> Self {
         WorkflowsStoreError::Store(e.into())
-    }
-}
-
-impl From<rusqlite::Error> for WorkflowsStoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        WorkflowsStoreError::Store(StoreError::Read(e))
     }
 }
 
