@@ -520,6 +520,27 @@ impl Database {
             .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
     }
 
+    /// Runs `work` with every statement committing on its own: on PostgreSQL without a transaction around
+    /// them (no `BEGIN`/`COMMIT` round trips), on SQLite as a [`Database::write`]. For work whose statements
+    /// each stand alone.
+    pub async fn autocommit<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Db) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        match self {
+            Database::Sqlite(_) => self.write(work).await,
+            Database::Postgres(db) => {
+                let (unit, answer) = Unit::new(work);
+                db.run(unit, false).await;
+                answer
+                    .await
+                    .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
+            }
+        }
+    }
+
     /// Runs `work` as a read: it sees committed data; its writes, if any, are refused (SQLite) or not
     /// kept together (PostgreSQL: each statement commits on its own). Use [`Database::write`] for writes.
     pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>

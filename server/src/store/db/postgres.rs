@@ -108,6 +108,12 @@ impl PgDb {
         }
     }
 
+    /// Waits until no unit runs (every permit of the pool is free again).
+    #[cfg(test)]
+    pub(crate) async fn quiesce(&self, pool_size: u32) {
+        let _all = self.permits.acquire_many(pool_size).await;
+    }
+
     /// Runs a unit on a pooled connection, in a transaction when `write`.
     pub(super) async fn run(self: &Arc<Self>, unit: Unit, write: bool) {
         let Ok(permit) = self.permits.clone().acquire_owned().await else {
@@ -168,6 +174,16 @@ impl PgDb {
         })
         .await
         .map_err(|e| DbError::Setup(format!("taking an advisory lock: {e}")))?
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // A blocking client must not be dropped on an async thread (it blocks on its own runtime).
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !idle.is_empty() {
+            std::thread::spawn(move || drop(idle));
+        }
     }
 }
 

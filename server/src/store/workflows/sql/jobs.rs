@@ -49,8 +49,11 @@ pub(super) fn submit(inner: &Inner, db: &mut dyn Db, job: NewJob) -> WfResult<Jo
 }
 
 /// What a job's state is derived from, as columns of a `SELECT` over the job row `j`: each an index probe
-/// on the job's tasks (the literal states keep the partial indexes usable).
-const COUNTERS: &str = "j.canceled, j.retried_pending,
+/// on the job's tasks (the literal states keep the partial indexes usable). A retry is pending until a task
+/// of the job starts or stops after it.
+const COUNTERS: &str = "j.canceled,
+    (j.retried_at_us IS NOT NULL AND NOT EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id
+       AND (t.started_at_us >= j.retried_at_us OR t.stopped_at_us >= j.retried_at_us))),
     EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.parent_id IS NULL AND t.complete = 0),
     EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.state = 2),
     EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.state = 4),
@@ -111,15 +114,6 @@ pub(super) fn head(inner: &Inner, db: &mut dyn Db, job: &RawId) -> WfResult<Arc<
     Ok(inner.cache_head(*job, head))
 }
 
-/// Clears the "retry pending" mark once a task of the job was claimed or reported (writes only when set).
-pub(super) fn clear_retried(db: &mut dyn Db, job: &RawId) -> WfResult<()> {
-    db.execute(
-        "UPDATE wf_jobs SET retried_pending = 0 WHERE id = ? AND retried_pending = 1",
-        args![job],
-    )?;
-    Ok(())
-}
-
 pub(super) fn cancel(db: &mut dyn Db, id: RawId) -> WfResult<()> {
     if state(db, &id)? != JobState::Completed {
         db.execute("UPDATE wf_jobs SET canceled = 1 WHERE id = ?", args![&id])?;
@@ -140,8 +134,8 @@ pub(super) fn retry(db: &mut dyn Db, id: RawId) -> WfResult<u64> {
         ],
     )?;
     db.execute(
-        "UPDATE wf_jobs SET canceled = 0, retried_pending = ? WHERE id = ?",
-        args![n > 0, &id],
+        "UPDATE wf_jobs SET canceled = 0, retried_at_us = ? WHERE id = ?",
+        args![(n > 0).then(now_us), &id],
     )?;
     Ok(n)
 }

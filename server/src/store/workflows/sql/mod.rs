@@ -117,7 +117,9 @@ impl SqlWorkflowsStore {
         if parents.is_empty() || self.db.dialect() != Dialect::Postgres {
             return Ok(());
         }
-        self.write(move |_, db| tasks::complete_parents(db, &parents))
+        // Each check is one statement that stands alone.
+        self.db
+            .autocommit(move |db| tasks::complete_parents(db, &parents))
             .await
     }
 }

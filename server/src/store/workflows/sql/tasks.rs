@@ -304,7 +304,6 @@ pub(super) fn next_task(
     let mut open_parents = Vec::new();
     if let Some(report) = computed {
         let job = apply_computed(inner, db, report, now, &mut open_parents)?;
-        jobs::clear_retried(db, &job)?;
         prefer_job = Some(job);
     }
     let mut claimed = None;
@@ -314,11 +313,6 @@ pub(super) fn next_task(
         }
         if claimed.is_none() {
             claimed = claim_one(inner, db, &claim, None, now)?;
-        }
-        if let Some(task) = &claimed
-            && prefer_job != Some(task.job_id)
-        {
-            jobs::clear_retried(db, &task.job_id)?;
         }
     }
     Ok(NextTask {
@@ -424,6 +418,8 @@ fn computed_leaf(
         return Ok(None);
     };
     store_progress(db, &report.id, &job, &report.progress)?;
+    // Checked inside the transaction too, so that the claim that follows sees the parent (and the groups
+    // waiting for it) complete: runners go depth first.
     if let Some(parent) = parent {
         open.extend(complete_upwards(db, parent)?);
     }
@@ -582,7 +578,6 @@ pub(super) fn failed(
         ],
     )?;
     store_progress(db, &id, &job, &report.progress)?;
-    jobs::clear_retried(db, &job)?;
     let mut open = Vec::new();
     if report.was_workflow_error && machine::out_of_chances(failures, max_retries) {
         fail_for_good(db, &id, &mut open)?;
