@@ -36,6 +36,41 @@ pub mod workflows {
     }
 }
 
+/// `opentelemetry.proto`: the OTLP log and span messages the telemetry query service answers with.
+pub mod opentelemetry {
+    /// OTLP messages.
+    pub mod proto {
+        /// Attribute values and instrumentation scopes.
+        pub mod common {
+            /// Version 1.
+            pub mod v1 {
+                include!("gen/opentelemetry.proto.common.v1.rs");
+            }
+        }
+        /// The producing resource.
+        pub mod resource {
+            /// Version 1.
+            pub mod v1 {
+                include!("gen/opentelemetry.proto.resource.v1.rs");
+            }
+        }
+        /// Log records.
+        pub mod logs {
+            /// Version 1.
+            pub mod v1 {
+                include!("gen/opentelemetry.proto.logs.v1.rs");
+            }
+        }
+        /// Spans.
+        pub mod trace {
+            /// Version 1.
+            pub mod v1 {
+                include!("gen/opentelemetry.proto.trace.v1.rs");
+            }
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every bundled proto file (ours plus the Google well-known types they
 /// import), used to resolve the dependencies of dataset schemas at run time.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("descriptors.bin");

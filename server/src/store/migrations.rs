@@ -38,6 +38,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_no_shared_counters.sql"),
         postgres: include_str!("../../migrations/postgres/0003_no_shared_counters.sql"),
     },
+    Migration {
+        version: 4,
+        description: "telemetry and workflows",
+        sqlite: include_str!("../../migrations/sqlite/0004_telemetry_workflows.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_telemetry_workflows.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "automations and storage locations",
+        sqlite: include_str!("../../migrations/sqlite/0005_automations.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_automations.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

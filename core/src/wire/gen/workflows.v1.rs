@@ -284,6 +284,364 @@ impl TaskState {
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StorageLocation {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(enumeration = "StorageType", tag = "3")]
+    pub r#type: i32,
+    #[prost(string, tag = "4")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "5")]
+    pub reference: ::core::option::Option<StorageLocationReference>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StorageLocationReference {
+    #[prost(message, optional, tag = "1")]
+    pub aws_s3_bucket: ::core::option::Option<Awss3BucketReference>,
+    #[prost(message, optional, tag = "2")]
+    pub gcs_bucket: ::core::option::Option<GcsBucketReference>,
+    #[prost(message, optional, tag = "3")]
+    pub azure_blob: ::core::option::Option<AzureBlobReference>,
+    #[prost(message, optional, tag = "4")]
+    pub local: ::core::option::Option<LocalReference>,
+    #[prost(enumeration = "StorageType", tag = "5")]
+    pub r#type: i32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Awss3BucketReference {
+    #[prost(string, tag = "1")]
+    pub bucket: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub region: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GcsBucketReference {
+    #[prost(string, tag = "1")]
+    pub bucket: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub project_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub location: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureBlobReference {
+    #[prost(string, tag = "1")]
+    pub storage_account_resource_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub container: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub region: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LocalReference {
+    #[prost(string, tag = "1")]
+    pub path: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggeredJob {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub automation_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "3")]
+    pub glob_pattern: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TriggeredJobs {
+    #[prost(message, repeated, tag = "1")]
+    pub triggered_jobs: ::prost::alloc::vec::Vec<TriggeredJob>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateStorageLocationRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub reference: ::core::option::Option<StorageLocationReference>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateStorageLocationRequest {
+    #[prost(message, optional, tag = "1")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AwssnsStorageSubscription {
+    #[prost(string, tag = "1")]
+    pub topic_arn: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub message_format: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GooglePubSubStorageSubscription {
+    #[prost(string, tag = "1")]
+    pub subscription: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub service_account_email: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub audience: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AzureEventGridStorageSubscription {
+    #[prost(string, tag = "1")]
+    pub webhook_secret_header: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub webhook_secret: ::prost::alloc::string::String,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub webhook_secret_hash: ::prost::bytes::Bytes,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StorageSubscription {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(enumeration = "StorageSubscriptionType", tag = "3")]
+    pub r#type: i32,
+    #[prost(string, tag = "4")]
+    pub endpoint: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "6")]
+    pub created_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "7")]
+    pub aws_sns: ::core::option::Option<AwssnsStorageSubscription>,
+    #[prost(message, optional, tag = "8")]
+    pub google_pubsub: ::core::option::Option<GooglePubSubStorageSubscription>,
+    #[prost(message, optional, tag = "9")]
+    pub azure_event_grid: ::core::option::Option<AzureEventGridStorageSubscription>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateStorageSubscriptionRequest {
+    #[prost(message, optional, tag = "1")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(enumeration = "StorageSubscriptionType", tag = "2")]
+    pub r#type: i32,
+    #[prost(message, optional, tag = "3")]
+    pub aws_sns: ::core::option::Option<AwssnsStorageSubscription>,
+    #[prost(message, optional, tag = "4")]
+    pub google_pubsub: ::core::option::Option<GooglePubSubStorageSubscription>,
+    #[prost(message, optional, tag = "5")]
+    pub azure_event_grid: ::core::option::Option<AzureEventGridStorageSubscription>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListStorageSubscriptionsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NotifyObjectCreatedRequest {
+    #[prost(message, optional, tag = "1")]
+    pub storage_subscription_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub object_path: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub event_time: ::core::option::Option<::prost_types::Timestamp>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StorageSubscriptions {
+    #[prost(message, repeated, tag = "1")]
+    pub subscriptions: ::prost::alloc::vec::Vec<StorageSubscription>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StorageSubscriptionEvent {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub object_key: ::prost::alloc::string::String,
+    #[prost(enumeration = "StorageEventType", tag = "3")]
+    pub r#type: i32,
+    #[prost(message, optional, tag = "4")]
+    pub event_time: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "5")]
+    pub received_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, repeated, tag = "6")]
+    pub triggered_jobs: ::prost::alloc::vec::Vec<TriggeredJob>,
+    #[prost(message, optional, tag = "7")]
+    pub storage_subscription_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListStorageSubscriptionEventsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StorageSubscriptionEvents {
+    #[prost(message, repeated, tag = "1")]
+    pub events: ::prost::alloc::vec::Vec<StorageSubscriptionEvent>,
+    #[prost(message, optional, tag = "2")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StorageLocations {
+    #[prost(message, repeated, tag = "1")]
+    pub locations: ::prost::alloc::vec::Vec<StorageLocation>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggeredStorageEvent {
+    #[prost(message, optional, tag = "1")]
+    pub storage_location_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(enumeration = "StorageEventType", tag = "2")]
+    pub r#type: i32,
+    #[prost(string, tag = "3")]
+    pub location: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum StorageType {
+    Unspecified = 0,
+    Gcs = 1,
+    AwsS3 = 2,
+    Local = 3,
+    AzureBlob = 4,
+}
+impl StorageType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "STORAGE_TYPE_UNSPECIFIED",
+            Self::Gcs => "STORAGE_TYPE_GCS",
+            Self::AwsS3 => "STORAGE_TYPE_AWS_S3",
+            Self::Local => "STORAGE_TYPE_LOCAL",
+            Self::AzureBlob => "STORAGE_TYPE_AZURE_BLOB",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "STORAGE_TYPE_UNSPECIFIED" => Some(Self::Unspecified),
+            "STORAGE_TYPE_GCS" => Some(Self::Gcs),
+            "STORAGE_TYPE_AWS_S3" => Some(Self::AwsS3),
+            "STORAGE_TYPE_LOCAL" => Some(Self::Local),
+            "STORAGE_TYPE_AZURE_BLOB" => Some(Self::AzureBlob),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum StorageSubscriptionType {
+    Unspecified = 0,
+    AwsSns = 1,
+    GooglePubsub = 2,
+    AzureEventGrid = 3,
+    TileboxCli = 4,
+}
+impl StorageSubscriptionType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "STORAGE_SUBSCRIPTION_TYPE_UNSPECIFIED",
+            Self::AwsSns => "STORAGE_SUBSCRIPTION_TYPE_AWS_SNS",
+            Self::GooglePubsub => "STORAGE_SUBSCRIPTION_TYPE_GOOGLE_PUBSUB",
+            Self::AzureEventGrid => "STORAGE_SUBSCRIPTION_TYPE_AZURE_EVENT_GRID",
+            Self::TileboxCli => "STORAGE_SUBSCRIPTION_TYPE_TILEBOX_CLI",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "STORAGE_SUBSCRIPTION_TYPE_UNSPECIFIED" => Some(Self::Unspecified),
+            "STORAGE_SUBSCRIPTION_TYPE_AWS_SNS" => Some(Self::AwsSns),
+            "STORAGE_SUBSCRIPTION_TYPE_GOOGLE_PUBSUB" => Some(Self::GooglePubsub),
+            "STORAGE_SUBSCRIPTION_TYPE_AZURE_EVENT_GRID" => Some(Self::AzureEventGrid),
+            "STORAGE_SUBSCRIPTION_TYPE_TILEBOX_CLI" => Some(Self::TileboxCli),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum StorageEventType {
+    Unspecified = 0,
+    Created = 1,
+}
+impl StorageEventType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "STORAGE_EVENT_TYPE_UNSPECIFIED",
+            Self::Created => "STORAGE_EVENT_TYPE_CREATED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "STORAGE_EVENT_TYPE_UNSPECIFIED" => Some(Self::Unspecified),
+            "STORAGE_EVENT_TYPE_CREATED" => Some(Self::Created),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AutomationPrototype {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub prototype: ::core::option::Option<SingleTaskSubmission>,
+    #[prost(message, repeated, tag = "4")]
+    pub storage_event_triggers: ::prost::alloc::vec::Vec<StorageEventTrigger>,
+    #[prost(message, repeated, tag = "5")]
+    pub cron_triggers: ::prost::alloc::vec::Vec<CronTrigger>,
+    #[prost(bool, tag = "6")]
+    pub disabled: bool,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Automations {
+    #[prost(message, repeated, tag = "1")]
+    pub automations: ::prost::alloc::vec::Vec<AutomationPrototype>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StorageEventTrigger {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub storage_location: ::core::option::Option<StorageLocation>,
+    #[prost(string, tag = "3")]
+    pub glob_pattern: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CronTrigger {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "2")]
+    pub schedule: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub next_scheduled_at: ::core::option::Option<::prost_types::Timestamp>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Automation {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub trigger_event: ::prost::bytes::Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub args: ::prost::bytes::Bytes,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggeredCronEvent {
+    #[prost(message, optional, tag = "1")]
+    pub trigger_time: ::core::option::Option<::prost_types::Timestamp>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteAutomationRequest {
+    #[prost(message, optional, tag = "1")]
+    pub automation_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(bool, tag = "2")]
+    pub cancel_jobs: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RenderOptions {
     #[prost(string, tag = "1")]
     pub layout: ::prost::alloc::string::String,
@@ -407,6 +765,106 @@ pub struct CloneJobRequest {
     #[prost(string, tag = "3")]
     pub job_name: ::prost::alloc::string::String,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JobTaskSummary {
+    #[prost(message, optional, tag = "1")]
+    pub id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub parent_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, tag = "3")]
+    pub display: ::prost::alloc::string::String,
+    #[prost(enumeration = "TaskState", tag = "4")]
+    pub state: i32,
+    #[prost(message, optional, tag = "5")]
+    pub submitted_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "6")]
+    pub started_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "7")]
+    pub stopped_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(bytes = "bytes", optional, tag = "8")]
+    pub input: ::core::option::Option<::prost::bytes::Bytes>,
+    #[prost(int64, tag = "9")]
+    pub retry_count: i64,
+    #[prost(int64, tag = "10")]
+    pub max_retries: i64,
+    #[prost(bool, tag = "11")]
+    pub has_children: bool,
+    #[prost(string, tag = "12")]
+    pub cluster_slug: ::prost::alloc::string::String,
+    #[prost(bool, tag = "13")]
+    pub optional: bool,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JobTaskChildrenPrefetch {
+    #[prost(int64, tag = "1")]
+    pub limit: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListJobTasksRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub parent_task_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "3")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+    #[prost(message, optional, tag = "4")]
+    pub prefetch_children: ::core::option::Option<JobTaskChildrenPrefetch>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct JobTaskPage {
+    #[prost(message, optional, tag = "1")]
+    pub parent_task_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, repeated, tag = "2")]
+    pub tasks: ::prost::alloc::vec::Vec<JobTaskSummary>,
+    #[prost(message, optional, tag = "3")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListJobTasksResponse {
+    #[prost(message, optional, tag = "1")]
+    pub page: ::core::option::Option<JobTaskPage>,
+    #[prost(message, repeated, tag = "2")]
+    pub prefetched_child_pages: ::prost::alloc::vec::Vec<JobTaskPage>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetJobStateCountsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub time_interval: ::core::option::Option<super::super::tilebox::v1::TimeInterval>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetJobStateCountsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub state_counts: ::prost::alloc::vec::Vec<JobStateCount>,
+    #[prost(int64, tag = "2")]
+    pub total_jobs: i64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct JobStateCount {
+    #[prost(enumeration = "JobState", tag = "1")]
+    pub state: i32,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTaskQueueStatsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_time_interval: ::core::option::Option<
+        super::super::tilebox::v1::TimeInterval,
+    >,
+    #[prost(message, optional, tag = "2")]
+    pub job_max_age: ::core::option::Option<::prost_types::Duration>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetTaskQueueStatsResponse {
+    #[prost(uint64, tag = "1")]
+    pub waiting_jobs: u64,
+    #[prost(uint64, tag = "2")]
+    pub running_jobs: u64,
+    #[prost(uint64, tag = "3")]
+    pub queued_tasks: u64,
+    #[prost(message, optional, tag = "4")]
+    pub oldest_waiting_job: ::core::option::Option<Job>,
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum WorkflowDiagramTheme {
@@ -505,6 +963,121 @@ pub struct TaskLeaseRequest {
     #[prost(message, optional, tag = "2")]
     pub requested_lease: ::core::option::Option<::prost_types::Duration>,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LogQueryFilters {
+    #[prost(enumeration = "LogSeverityGroup", repeated, tag = "1")]
+    pub severity_levels: ::prost::alloc::vec::Vec<i32>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueryJobLogsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+    #[prost(enumeration = "super::super::tilebox::v1::SortDirection", tag = "3")]
+    pub sort_direction: i32,
+    #[prost(message, optional, tag = "4")]
+    pub task_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "5")]
+    pub filters: ::core::option::Option<LogQueryFilters>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueryLogsInIntervalRequest {
+    #[prost(message, optional, tag = "1")]
+    pub time_interval: ::core::option::Option<super::super::tilebox::v1::TimeInterval>,
+    #[prost(message, optional, tag = "2")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+    #[prost(enumeration = "super::super::tilebox::v1::SortDirection", tag = "3")]
+    pub sort_direction: i32,
+    #[prost(message, optional, tag = "4")]
+    pub filters: ::core::option::Option<LogQueryFilters>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PaginatedLogsData {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_logs: ::prost::alloc::vec::Vec<
+        super::super::opentelemetry::proto::logs::v1::ResourceLogs,
+    >,
+    #[prost(message, optional, tag = "2")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetLogMessageCountsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub time_interval: ::core::option::Option<super::super::tilebox::v1::TimeInterval>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetLogMessageCountsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub counts: ::prost::alloc::vec::Vec<LogSeverityCount>,
+    #[prost(int64, tag = "2")]
+    pub total_messages: i64,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LogSeverityCount {
+    #[prost(enumeration = "LogSeverityGroup", tag = "1")]
+    pub severity: i32,
+    #[prost(int64, tag = "2")]
+    pub count: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueryJobSpansRequest {
+    #[prost(message, optional, tag = "1")]
+    pub job_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "2")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+    #[prost(enumeration = "super::super::tilebox::v1::SortDirection", tag = "3")]
+    pub sort_direction: i32,
+    #[prost(message, optional, tag = "4")]
+    pub task_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PaginatedSpansData {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_spans: ::prost::alloc::vec::Vec<
+        super::super::opentelemetry::proto::trace::v1::ResourceSpans,
+    >,
+    #[prost(message, optional, tag = "2")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum LogSeverityGroup {
+    Unspecified = 0,
+    Trace = 1,
+    Debug = 2,
+    Info = 3,
+    Warning = 4,
+    Error = 5,
+}
+impl LogSeverityGroup {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "LOG_SEVERITY_GROUP_UNSPECIFIED",
+            Self::Trace => "LOG_SEVERITY_GROUP_TRACE",
+            Self::Debug => "LOG_SEVERITY_GROUP_DEBUG",
+            Self::Info => "LOG_SEVERITY_GROUP_INFO",
+            Self::Warning => "LOG_SEVERITY_GROUP_WARNING",
+            Self::Error => "LOG_SEVERITY_GROUP_ERROR",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "LOG_SEVERITY_GROUP_UNSPECIFIED" => Some(Self::Unspecified),
+            "LOG_SEVERITY_GROUP_TRACE" => Some(Self::Trace),
+            "LOG_SEVERITY_GROUP_DEBUG" => Some(Self::Debug),
+            "LOG_SEVERITY_GROUP_INFO" => Some(Self::Info),
+            "LOG_SEVERITY_GROUP_WARNING" => Some(Self::Warning),
+            "LOG_SEVERITY_GROUP_ERROR" => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Cluster {
     #[prost(string, tag = "2")]
@@ -565,6 +1138,129 @@ pub struct Workflow {
     pub description: ::prost::alloc::string::String,
     #[prost(message, repeated, tag = "5")]
     pub releases: ::prost::alloc::vec::Vec<WorkflowRelease>,
+    #[prost(string, tag = "6")]
+    pub summary: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "7")]
+    pub presentation: ::core::option::Option<WorkflowPresentation>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WorkflowPresentation {
+    #[prost(string, tag = "1")]
+    pub image_url: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub image_alt: ::prost::alloc::string::String,
+    #[prost(string, repeated, tag = "3")]
+    pub imagery_type: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(string, repeated, tag = "4")]
+    pub use_case: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(string, repeated, tag = "5")]
+    pub dataset_label: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateWorkflowRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, optional, tag = "2")]
+    pub description: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, tag = "3")]
+    pub summary: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetWorkflowRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateWorkflowRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+    #[prost(string, optional, tag = "2")]
+    pub name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "3")]
+    pub description: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "4")]
+    pub summary: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteWorkflowRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteWorkflowResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListWorkflowsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListWorkflowsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub workflows: ::prost::alloc::vec::Vec<Workflow>,
+    #[prost(message, optional, tag = "2")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListPublicWorkflowsRequest {
+    #[prost(message, optional, tag = "1")]
+    pub page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListPublicWorkflowsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub workflows: ::prost::alloc::vec::Vec<Workflow>,
+    #[prost(message, optional, tag = "2")]
+    pub next_page: ::core::option::Option<super::super::tilebox::v1::Pagination>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PublishWorkflowReleaseRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub artifact_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(message, optional, tag = "3")]
+    pub content: ::core::option::Option<ReleaseContent>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnpublishWorkflowReleaseRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub release_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnpublishWorkflowReleaseResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeployWorkflowReleaseRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub release_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, repeated, tag = "3")]
+    pub cluster_slugs: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DeployWorkflowReleaseResponse {
+    #[prost(message, optional, tag = "1")]
+    pub release: ::core::option::Option<WorkflowRelease>,
+    #[prost(message, repeated, tag = "2")]
+    pub clusters: ::prost::alloc::vec::Vec<Cluster>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UndeployWorkflowReleaseRequest {
+    #[prost(string, tag = "1")]
+    pub workflow_slug: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub release_id: ::core::option::Option<super::super::tilebox::v1::Id>,
+    #[prost(string, repeated, tag = "3")]
+    pub cluster_slugs: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct UndeployWorkflowReleaseResponse {
+    #[prost(message, optional, tag = "1")]
+    pub release: ::core::option::Option<WorkflowRelease>,
+    #[prost(message, repeated, tag = "2")]
+    pub clusters: ::prost::alloc::vec::Vec<Cluster>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WorkflowRelease {
