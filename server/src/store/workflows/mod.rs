@@ -7,6 +7,7 @@
 //! for it is cancelled.
 
 pub(crate) mod machine;
+mod records_ext;
 mod sql;
 mod values;
 
@@ -16,6 +17,11 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tilebox_core::wire::workflows::v1::{JobState, TaskState};
 
+pub use records_ext::{
+    JobPrototype, JobStateCounts, JobTaskPage, JobTaskRecord, NewTelemetry, PrototypeTask,
+    QueueStats, Retention, StoredTelemetry, TelemetryKind, TelemetryPage, TelemetryQuery,
+    TelemetryScope, WorkflowRecord,
+};
 pub use sql::SqlWorkflowsStore;
 
 use super::{RawId, StoreError};
@@ -343,4 +349,63 @@ pub trait WorkflowsStore: Send + Sync + 'static {
     fn extend_lease(&self, id: RawId, requested_us: i64) -> BoxFuture<'_, WfResult<Option<Lease>>>;
     /// Requeues (or fails, after too many expiries) running tasks whose lease ran out; returns how many.
     fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>>;
+
+    /// One page of a job's tasks under `parent` (root tasks for `None`) after the task `after`, by id;
+    /// `NotFound` for an unknown job or a parent task not of that job.
+    fn list_job_tasks(
+        &self,
+        job: RawId,
+        parent: Option<RawId>,
+        after: Option<RawId>,
+        limit: u64,
+    ) -> BoxFuture<'_, WfResult<JobTaskPage>>;
+    /// The name and root tasks a job was submitted with; `NotFound` for an unknown job.
+    fn job_prototype(&self, job: RawId) -> BoxFuture<'_, WfResult<JobPrototype>>;
+    /// Jobs submitted in the bounds (µs), counted per derived state (states without jobs left out).
+    fn job_state_counts(
+        &self,
+        submitted: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<JobStateCounts>>;
+    /// Queue figures over the jobs submitted in the bounds (µs).
+    fn task_queue_stats(
+        &self,
+        submitted: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<QueueStats>>;
+
+    /// Keeps exported log records or spans, then deletes what the retention limit no longer allows;
+    /// returns how many were stored.
+    fn store_telemetry(
+        &self,
+        kind: TelemetryKind,
+        records: Vec<NewTelemetry>,
+        retention: Retention,
+    ) -> BoxFuture<'_, WfResult<u64>>;
+    /// One page of stored telemetry; `NotFound` for an unknown job.
+    fn query_telemetry(&self, query: TelemetryQuery) -> BoxFuture<'_, WfResult<TelemetryPage>>;
+    /// Log records whose time lies in the bounds (ns), counted per OTLP severity number.
+    fn log_counts(
+        &self,
+        time: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<Vec<(i32, u64)>>>;
+
+    /// Creates a workflow; `AlreadyExists` when the slug is taken.
+    fn create_workflow(&self, workflow: WorkflowRecord) -> BoxFuture<'_, WfResult<WorkflowRecord>>;
+    /// A workflow by slug.
+    fn get_workflow(&self, slug: String) -> BoxFuture<'_, WfResult<Option<WorkflowRecord>>>;
+    /// Up to `limit` workflows after the slug `after`, by slug.
+    fn list_workflows(
+        &self,
+        after: Option<String>,
+        limit: u64,
+    ) -> BoxFuture<'_, WfResult<Vec<WorkflowRecord>>>;
+    /// Changes a workflow's name, summary and/or description; `NotFound` when it does not exist.
+    fn update_workflow(
+        &self,
+        slug: String,
+        name: Option<String>,
+        summary: Option<String>,
+        description: Option<String>,
+    ) -> BoxFuture<'_, WfResult<WorkflowRecord>>;
+    /// Deletes a workflow; `NotFound` when it does not exist.
+    fn delete_workflow(&self, slug: String) -> BoxFuture<'_, WfResult<()>>;
 }

@@ -51,7 +51,7 @@ pub(super) fn submit(inner: &Inner, db: &mut dyn Db, job: NewJob) -> WfResult<Jo
 /// What a job's state is derived from, as columns of a `SELECT` over the job row `j`: each an index probe
 /// on the job's tasks (the literal states keep the partial indexes usable). A retry is pending until a task
 /// of the job starts or stops after it.
-const COUNTERS: &str = "j.canceled,
+pub(super) const COUNTERS: &str = "j.canceled,
     (j.retried_at_us IS NOT NULL AND NOT EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id
        AND (t.started_at_us >= j.retried_at_us OR t.stopped_at_us >= j.retried_at_us))),
     EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.parent_id IS NULL AND t.complete = 0),
@@ -60,7 +60,7 @@ const COUNTERS: &str = "j.canceled,
     EXISTS (SELECT 1 FROM wf_tasks t WHERE t.job_id = j.id AND t.started_at_us IS NOT NULL)";
 
 /// A job's counters from the columns [`COUNTERS`] starting at `at`.
-fn counters(row: &dyn Row, at: usize) -> Result<JobCounters, DbError> {
+pub(super) fn counters(row: &dyn Row, at: usize) -> Result<JobCounters, DbError> {
     Ok(JobCounters {
         canceled: row.get(at)?,
         retried_pending: row.get(at + 1)?,
@@ -233,7 +233,7 @@ pub(super) fn view(db: &mut dyn Db, id: RawId, with_tasks: bool) -> WfResult<Opt
     }))
 }
 
-fn bound(b: &mut Built, column: &str, end: Bound<Value>, lower: bool) {
+pub(super) fn bound(b: &mut Built, column: &str, end: Bound<Value>, lower: bool) {
     if let Some((op, value)) = range_end(end, lower) {
         b.push(&format!(" AND {column} {op} "));
         b.bind(value);

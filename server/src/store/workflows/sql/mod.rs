@@ -9,10 +9,14 @@
 //!   makes the small transaction of every task report and claim cheaper than in a shared WAL file.
 
 mod clusters;
+mod job_views;
 mod jobs;
 mod tasks;
+mod telemetry;
+mod workflow_defs;
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +26,10 @@ use tilebox_core::wire::workflows::v1::TaskState;
 use self::jobs::JobHead;
 use super::values::IdGenerator;
 use super::{
-    ClaimRequest, ClaimedTask, ClusterRecord, ComputedReport, FailureReport, JobPage, JobQuery,
-    JobRecord, Lease, NewJob, WfResult, WorkflowsStore,
+    ClaimRequest, ClaimedTask, ClusterRecord, ComputedReport, FailureReport, JobPage, JobPrototype,
+    JobQuery, JobRecord, JobStateCounts, JobTaskPage, Lease, NewJob, NewTelemetry, QueueStats,
+    Retention, TelemetryKind, TelemetryPage, TelemetryQuery, WfResult, WorkflowRecord,
+    WorkflowsStore,
 };
 use crate::config::WorkflowsConfig;
 use crate::store::db::{Database, Db, Dialect};
@@ -245,5 +251,91 @@ impl WorkflowsStore for SqlWorkflowsStore {
 
     fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {
         Box::pin(self.write(|inner, db| tasks::reap(inner, db, now_us())))
+    }
+
+    fn list_job_tasks(
+        &self,
+        job: RawId,
+        parent: Option<RawId>,
+        after: Option<RawId>,
+        limit: u64,
+    ) -> BoxFuture<'_, WfResult<JobTaskPage>> {
+        Box::pin(self.read(move |db| job_views::list_tasks(db, job, parent, after, limit)))
+    }
+
+    fn job_prototype(&self, job: RawId) -> BoxFuture<'_, WfResult<JobPrototype>> {
+        Box::pin(self.read(move |db| job_views::prototype(db, job)))
+    }
+
+    fn job_state_counts(
+        &self,
+        submitted: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<JobStateCounts>> {
+        Box::pin(self.read(move |db| job_views::state_counts(db, submitted)))
+    }
+
+    fn task_queue_stats(
+        &self,
+        submitted: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<QueueStats>> {
+        Box::pin(self.read(move |db| job_views::queue_stats(db, submitted)))
+    }
+
+    fn store_telemetry(
+        &self,
+        kind: TelemetryKind,
+        records: Vec<NewTelemetry>,
+        retention: Retention,
+    ) -> BoxFuture<'_, WfResult<u64>> {
+        Box::pin(self.write(move |_, db| telemetry::store(db, kind, &records, retention)))
+    }
+
+    fn query_telemetry(&self, query: TelemetryQuery) -> BoxFuture<'_, WfResult<TelemetryPage>> {
+        Box::pin(self.read(move |db| telemetry::query(db, &query)))
+    }
+
+    fn log_counts(
+        &self,
+        time: (Bound<i64>, Bound<i64>),
+    ) -> BoxFuture<'_, WfResult<Vec<(i32, u64)>>> {
+        Box::pin(self.read(move |db| telemetry::log_counts(db, time)))
+    }
+
+    fn create_workflow(&self, workflow: WorkflowRecord) -> BoxFuture<'_, WfResult<WorkflowRecord>> {
+        Box::pin(self.write(move |_, db| workflow_defs::create(db, workflow)))
+    }
+
+    fn get_workflow(&self, slug: String) -> BoxFuture<'_, WfResult<Option<WorkflowRecord>>> {
+        Box::pin(self.read(move |db| workflow_defs::get(db, &slug)))
+    }
+
+    fn list_workflows(
+        &self,
+        after: Option<String>,
+        limit: u64,
+    ) -> BoxFuture<'_, WfResult<Vec<WorkflowRecord>>> {
+        Box::pin(self.read(move |db| workflow_defs::list(db, after.as_deref(), limit)))
+    }
+
+    fn update_workflow(
+        &self,
+        slug: String,
+        name: Option<String>,
+        summary: Option<String>,
+        description: Option<String>,
+    ) -> BoxFuture<'_, WfResult<WorkflowRecord>> {
+        Box::pin(self.write(move |_, db| {
+            workflow_defs::update(
+                db,
+                &slug,
+                name.as_deref(),
+                summary.as_deref(),
+                description.as_deref(),
+            )
+        }))
+    }
+
+    fn delete_workflow(&self, slug: String) -> BoxFuture<'_, WfResult<()>> {
+        Box::pin(self.write(move |_, db| workflow_defs::delete(db, &slug)))
     }
 }
