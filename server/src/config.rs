@@ -324,6 +324,7 @@ pub struct WorkflowsConfig {
     pub(crate) max_lease: Duration,
     pub(crate) idle: Duration,
     pub(crate) reaper_interval: Duration,
+    pub(crate) automation_interval: Duration,
     pub(crate) max_lease_expiries: i64,
 }
 
@@ -334,6 +335,7 @@ impl Default for WorkflowsConfig {
             max_lease: Duration::from_secs(300),
             idle: Duration::from_secs(1),
             reaper_interval: Duration::from_millis(500),
+            automation_interval: Duration::from_millis(500),
             max_lease_expiries: 10,
         }
     }
@@ -376,6 +378,12 @@ impl WorkflowsConfigBuilder {
     /// How often expired leases are requeued in the background (they are also requeued on every task call).
     pub fn reaper_interval(mut self, interval: Duration) -> Self {
         self.config.reaper_interval = interval;
+        self
+    }
+
+    /// How often due cron triggers are fired and local storage locations are listed for new objects.
+    pub fn automation_interval(mut self, interval: Duration) -> Self {
+        self.config.automation_interval = interval;
         self
     }
 

@@ -185,6 +185,10 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         Arc::clone(&state.workflows),
         config.workflows.reaper_interval,
     );
+    let automations = crate::workflows::spawn_automation_firing(
+        Arc::clone(&state.workflows),
+        config.workflows.automation_interval,
+    );
     let registry = build_registry(pool);
     let app = Arc::new(App { registry, state });
     let tls = config
@@ -233,6 +237,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         )
         .await;
         reaper.abort();
+        automations.abort();
         close_db().await;
     });
     tracing::info!(url = %base_url(is_tls, addr), "tilebox-server listening");

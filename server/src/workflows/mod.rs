@@ -6,27 +6,40 @@
 //! SQL live in [`crate::store::workflows`]. Timings (lease length, idling, reaper) come from
 //! [`WorkflowsConfig`](crate::config::WorkflowsConfig).
 
+mod automations;
 mod clusters;
 mod diagram;
+mod job_views;
 mod jobs;
+mod schedule;
+mod storage_locations;
 mod tasks;
+mod telemetry;
+mod triggers;
 mod validate;
-mod wire;
+mod workflow_defs;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+pub use self::triggers::spawn_automation_firing;
 use crate::registry::ServiceRegistry;
 use crate::status::Status;
 use crate::store::workflows::{WorkflowsStore, WorkflowsStoreError};
 
 /// Registers every workflows RPC.
 pub fn register(registry: &mut ServiceRegistry) {
+    automations::register(registry);
+    storage_locations::register(registry);
     clusters::register(registry);
     jobs::register(registry);
     tasks::register(registry);
+    job_views::register(registry);
+    telemetry::register(registry);
+    workflow_defs::register(registry);
 }
 
 /// Maps storage outcomes to RPC statuses; failures of the database are `internal`.

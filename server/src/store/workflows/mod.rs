@@ -6,6 +6,7 @@
 //! by the rules in [`machine`]; SQL stays inside the backends. Every write is one transaction that completes or rolls back even when the request that asked
 //! for it is cancelled.
 
+pub mod automations;
 pub(crate) mod machine;
 mod records_ext;
 mod sql;
@@ -306,7 +307,7 @@ pub struct ClaimedTask {
 ///
 /// Every write runs as one transaction to completion (commit or rollback) even when the caller's future is
 /// dropped.
-pub trait WorkflowsStore: Send + Sync + 'static {
+pub trait WorkflowsStore: automations::AutomationStore + Send + Sync + 'static {
     /// A cluster by slug, the default cluster for `None`.
     fn get_cluster(&self, slug: Option<String>) -> BoxFuture<'_, WfResult<Option<ClusterRecord>>>;
     /// All clusters, the default one first, then by creation.

@@ -8,9 +8,11 @@
 //! * the throw-away server keeps them in a private file of their own (see `SqliteMode::Private`), which
 //!   makes the small transaction of every task report and claim cheaper than in a shared WAL file.
 
+mod automations;
 mod clusters;
 mod job_views;
 mod jobs;
+mod storage;
 mod tasks;
 mod telemetry;
 mod workflow_defs;
