@@ -458,6 +458,125 @@ impl RpcClient {
     }
 }
 
+/// `AutomationService` and `StorageLocationService` (automations and the storage locations they watch).
+impl RpcClient {
+    /// `AutomationService/ListAutomations`.
+    pub async fn list_automations(&self) -> Result<wf::Automations> {
+        self.call("workflows.v1.AutomationService/ListAutomations", &())
+            .await
+    }
+
+    /// `AutomationService/GetAutomation`.
+    pub async fn get_automation(
+        &self,
+        id: crate::wire::tilebox::v1::Id,
+    ) -> Result<wf::AutomationPrototype> {
+        self.call("workflows.v1.AutomationService/GetAutomation", &id)
+            .await
+    }
+
+    /// `AutomationService/CreateAutomation` (not retried: a repeat would create a second automation).
+    pub async fn create_automation(
+        &self,
+        req: wf::AutomationPrototype,
+    ) -> Result<wf::AutomationPrototype> {
+        self.call_with(
+            "workflows.v1.AutomationService/CreateAutomation",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `AutomationService/UpdateAutomation` (replaces the automation's content and triggers).
+    pub async fn update_automation(
+        &self,
+        req: wf::AutomationPrototype,
+    ) -> Result<wf::AutomationPrototype> {
+        self.call("workflows.v1.AutomationService/UpdateAutomation", &req)
+            .await
+    }
+
+    /// `AutomationService/DeleteAutomation`.
+    pub async fn delete_automation(&self, req: wf::DeleteAutomationRequest) -> Result<()> {
+        self.call_with(
+            "workflows.v1.AutomationService/DeleteAutomation",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `StorageLocationService/ListStorageLocations`.
+    pub async fn list_storage_locations(&self) -> Result<wf::StorageLocations> {
+        self.call(
+            "workflows.v1.StorageLocationService/ListStorageLocations",
+            &(),
+        )
+        .await
+    }
+
+    /// `StorageLocationService/GetStorageLocation`.
+    pub async fn get_storage_location(
+        &self,
+        id: crate::wire::tilebox::v1::Id,
+    ) -> Result<wf::StorageLocation> {
+        self.call(
+            "workflows.v1.StorageLocationService/GetStorageLocation",
+            &id,
+        )
+        .await
+    }
+
+    /// `StorageLocationService/CreateStorageLocation` (not retried: a repeat would create a second one).
+    pub async fn create_storage_location(
+        &self,
+        req: wf::CreateStorageLocationRequest,
+    ) -> Result<wf::StorageLocation> {
+        self.call_with(
+            "workflows.v1.StorageLocationService/CreateStorageLocation",
+            &req,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `StorageLocationService/UpdateStorageLocation` (renames a location).
+    pub async fn update_storage_location(
+        &self,
+        req: wf::UpdateStorageLocationRequest,
+    ) -> Result<wf::StorageLocation> {
+        self.call(
+            "workflows.v1.StorageLocationService/UpdateStorageLocation",
+            &req,
+        )
+        .await
+    }
+
+    /// `StorageLocationService/DeleteStorageLocation`.
+    pub async fn delete_storage_location(&self, id: crate::wire::tilebox::v1::Id) -> Result<()> {
+        self.call_with(
+            "workflows.v1.StorageLocationService/DeleteStorageLocation",
+            &id,
+            Idempotency::NotIdempotent,
+        )
+        .await
+    }
+
+    /// `StorageLocationService/ListStorageSubscriptionEvents`: one page of a location's object events,
+    /// newest first, with the jobs each submitted.
+    pub async fn list_storage_events(
+        &self,
+        req: wf::ListStorageSubscriptionEventsRequest,
+    ) -> Result<wf::StorageSubscriptionEvents> {
+        self.call(
+            "workflows.v1.StorageLocationService/ListStorageSubscriptionEvents",
+            &req,
+        )
+        .await
+    }
+}
+
 /// Sets the attempt count on errors that carry one.
 fn with_attempts(error: Error, attempts: u32) -> Error {
     match error {
