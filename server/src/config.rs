@@ -326,6 +326,8 @@ pub struct WorkflowsConfig {
     pub(crate) reaper_interval: Duration,
     pub(crate) automation_interval: Duration,
     pub(crate) max_lease_expiries: i64,
+    pub(crate) telemetry_max_age: Duration,
+    pub(crate) telemetry_max_rows: u64,
 }
 
 impl Default for WorkflowsConfig {
@@ -337,6 +339,8 @@ impl Default for WorkflowsConfig {
             reaper_interval: Duration::from_millis(500),
             automation_interval: Duration::from_millis(500),
             max_lease_expiries: 10,
+            telemetry_max_age: Duration::from_secs(7 * 24 * 3600),
+            telemetry_max_rows: 1_000_000,
         }
     }
 }
@@ -390,6 +394,18 @@ impl WorkflowsConfigBuilder {
     /// How many lease expiries a task survives before it fails for good (default 10).
     pub fn max_lease_expiries(mut self, n: u32) -> Self {
         self.config.max_lease_expiries = i64::from(n);
+        self
+    }
+
+    /// How long exported log records and spans are kept after they arrive (default 7 days).
+    pub fn telemetry_max_age(mut self, age: Duration) -> Self {
+        self.config.telemetry_max_age = age;
+        self
+    }
+
+    /// How many log records, and how many spans, are kept at most; the oldest go first (default 1,000,000).
+    pub fn telemetry_max_rows(mut self, rows: u64) -> Self {
+        self.config.telemetry_max_rows = rows;
         self
     }
 

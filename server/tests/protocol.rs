@@ -487,7 +487,9 @@ async fn otlp_trace_exports_are_accepted_and_checked() {
     let json = post(b"{}".to_vec(), "application/json", None, key)
         .await
         .unwrap();
-    assert_eq!(json.status().as_u16(), 415);
+    assert_eq!(json.status().as_u16(), 200);
+    let text = post(b"{}".to_vec(), "text/plain", None, key).await.unwrap();
+    assert_eq!(text.status().as_u16(), 415);
     let get = http().get(&traces).send().await.unwrap();
     assert_eq!(get.status().as_u16(), 405);
 }

@@ -2,8 +2,8 @@
 //!
 //! The handler checks method, content type, authentication and body size, undoes compression and framing,
 //! and calls [`ServiceRegistry::dispatch`](crate::registry::ServiceRegistry::dispatch). Paths may carry the
-//! `/public` prefix of the hosted API. Beside them, `POST /v1/traces` takes the official Python client's
-//! OTLP/HTTP span exports (`otlp`).
+//! `/public` prefix of the hosted API. Beside them, `POST /v1/traces` and `POST /v1/logs` take the runners'
+//! OTLP/HTTP span and log exports (`otlp`).
 
 mod codec;
 mod connect;
@@ -61,6 +61,7 @@ fn protocol_of(headers: &HeaderMap) -> Option<Protocol> {
 pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new()
         .route(otlp::TRACES_PATH, axum::routing::post(otlp::traces))
+        .route(otlp::LOGS_PATH, axum::routing::post(otlp::logs))
         .fallback(handle)
         .with_state(app)
 }

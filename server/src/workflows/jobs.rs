@@ -53,7 +53,11 @@ async fn submit_job(ctx: RpcContext, req: SubmitJobRequest) -> Result<Job, Statu
 }
 
 /// Loads a job or answers `not_found`.
-async fn load(state: &ServerState, id: RawId, with_tasks: bool) -> Result<JobRecord, Status> {
+pub(super) async fn load(
+    state: &ServerState,
+    id: RawId,
+    with_tasks: bool,
+) -> Result<JobRecord, Status> {
     state
         .workflows
         .get_job(id, with_tasks)

@@ -17,8 +17,8 @@ mod tasks;
 mod telemetry;
 mod triggers;
 mod validate;
-mod workflow_defs;
 pub(crate) mod wire;
+mod workflow_defs;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -27,10 +27,43 @@ pub(crate) fn timestamp(us: i64) -> prost_types::Timestamp {
 }
 
 /// Microseconds since the epoch of a timestamp (saturating).
-fn timestamp_us(t: &prost_types::Timestamp) -> i64 {
+pub(crate) fn timestamp_us(t: &prost_types::Timestamp) -> i64 {
     t.seconds
         .saturating_mul(1_000_000)
         .saturating_add(i64::from(t.nanos) / 1000)
+}
+
+/// Nanoseconds since the epoch of a timestamp (saturating).
+pub(crate) fn timestamp_ns(t: &prost_types::Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(t.nanos))
+}
+
+/// The bounds of a time interval in the unit `at` gives (open ends for missing times).
+pub(crate) fn time_bounds(
+    t: Option<&tb::TimeInterval>,
+    at: fn(&prost_types::Timestamp) -> i64,
+) -> (Bound<i64>, Bound<i64>) {
+    let Some(t) = t else {
+        return (Bound::Unbounded, Bound::Unbounded);
+    };
+    (
+        t.start_time.as_ref().map_or(Bound::Unbounded, |s| {
+            if t.start_exclusive {
+                Bound::Excluded(at(s))
+            } else {
+                Bound::Included(at(s))
+            }
+        }),
+        t.end_time.as_ref().map_or(Bound::Unbounded, |e| {
+            if t.end_inclusive {
+                Bound::Included(at(e))
+            } else {
+                Bound::Excluded(at(e))
+            }
+        }),
+    )
 }
 
 /// A duration from microseconds.
@@ -165,6 +198,19 @@ fn enum_values<E: TryFrom<i32>>(values: &[i32], what: &str) -> Result<Vec<E>, St
         .collect()
 }
 
+/// The page size a request asks for: `default` when unset, at most `max`; `invalid_argument` below 1.
+pub(crate) fn page_limit(
+    page: Option<&tb::Pagination>,
+    default: i64,
+    max: i64,
+) -> Result<u64, Status> {
+    let limit = page.and_then(|p| p.limit).unwrap_or(default);
+    if limit < 1 {
+        return Err(Status::invalid_argument("page.limit must be >= 1"));
+    }
+    Ok(limit.min(max) as u64)
+}
+
 /// A job query from its request: filters, sort direction and the page cursor.
 pub(crate) fn job_query(req: &wf::QueryJobsRequest) -> Result<JobQuery, Status> {
     let f = req.filters.clone().unwrap_or_default();
@@ -173,35 +219,8 @@ pub(crate) fn job_query(req: &wf::QueryJobsRequest) -> Result<JobQuery, Status> 
             "at most one of time_interval and id_interval",
         ));
     }
-    let limit = req
-        .page
-        .as_ref()
-        .and_then(|p| p.limit)
-        .unwrap_or(DEFAULT_JOB_PAGE);
-    if limit < 1 {
-        return Err(Status::invalid_argument("page.limit must be >= 1"));
-    }
-    let submitted = match &f.time_interval {
-        None => (Bound::Unbounded, Bound::Unbounded),
-        Some(t) => (
-            t.start_time.as_ref().map_or(Bound::Unbounded, |s| {
-                let us = timestamp_us(s);
-                if t.start_exclusive {
-                    Bound::Excluded(us)
-                } else {
-                    Bound::Included(us)
-                }
-            }),
-            t.end_time.as_ref().map_or(Bound::Unbounded, |e| {
-                let us = timestamp_us(e);
-                if t.end_inclusive {
-                    Bound::Included(us)
-                } else {
-                    Bound::Excluded(us)
-                }
-            }),
-        ),
-    };
+    let limit = page_limit(req.page.as_ref(), DEFAULT_JOB_PAGE, MAX_JOB_PAGE)?;
+    let submitted = time_bounds(f.time_interval.as_ref(), timestamp_us);
     let bound_id =
         |id: Option<&tb::Id>, what: &str, inclusive: bool| -> Result<Bound<RawId>, Status> {
             Ok(match id {
@@ -251,6 +270,6 @@ pub(crate) fn job_query(req: &wf::QueryJobsRequest) -> Result<JobQuery, Status> 
         clusters: f.cluster_slugs,
         ascending: req.sort_direction == tb::SortDirection::Ascending as i32,
         starting_after,
-        limit: limit.min(MAX_JOB_PAGE) as u64,
+        limit,
     })
 }
