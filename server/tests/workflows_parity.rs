@@ -139,7 +139,10 @@ fn trace_export(spans: &[(&str, u64, &str)]) -> Vec<u8> {
 }
 
 /// An OTLP JSON log export of one record per (body, time ns, severity number, attributes).
-fn log_export(trace: &str, records: &[(&str, u64, i32, &[(&str, &str)])]) -> String {
+/// A log record to export: body, time (ns), severity number, string attributes.
+type LogLine<'a> = (&'a str, u64, i32, &'a [(&'a str, &'a str)]);
+
+fn log_export(trace: &str, records: &[LogLine<'_>]) -> String {
     let records: Vec<serde_json::Value> = records
         .iter()
         .map(|(body, time, severity, attrs)| {
@@ -350,7 +353,7 @@ async fn exported_logs_and_spans_come_back_per_job_task_and_level() {
         &url,
         LOGS_IN,
         &wf::QueryLogsInIntervalRequest {
-            time_interval: Some(interval.clone()),
+            time_interval: Some(interval),
             ..Default::default()
         },
     )
