@@ -105,3 +105,62 @@ def test_the_official_clients_span_exports_are_accepted(server_url, transport, c
                                 headers={"Authorization": "Bearer local-dummy-token"})
     assert exporter.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
     exporter.shutdown()
+
+def _logging_greeting_class():
+    from tilebox.workflows import ExecutionContext, Task
+
+    class LoggingGreeting(Task):
+        name: str
+
+        @staticmethod
+        def identifier():
+            return "peer/LoggingGreeting", "v1.0"
+
+        def execute(self, context: ExecutionContext) -> None:
+            context.logger.warning(f"hello {self.name}")
+
+    return LoggingGreeting
+
+@pytest.mark.parametrize("transport", ["grpc", "http1"])
+def test_logs_and_spans_of_a_job_run_by_the_official_runner(server_url, transport):
+    """The official runner exports its task spans and logs to `{url}/v1/traces` and `/v1/logs`; the server keeps
+    them and `query_spans` / `query_logs` (TelemetryQueryService) read them back by job, task and level."""
+    from tilebox.workflows import Client
+    from tilebox.workflows.data import JobState
+    from tilebox.workflows.observability.logging import flush_api_logging
+
+    client = Client(url=server_url, token="local-dummy-token", transport=transport)
+    job = client.jobs().submit("logged", _logging_greeting_class()(name=f"logs-{transport}"))
+    client.runner(tasks=[_logging_greeting_class()]).run_all()
+    assert client.jobs().find(job.id).state == JobState.COMPLETED
+    assert client._tracer._tilebox_span_exporter.force_flush()  # noqa: SLF001
+    flush_api_logging(10_000)
+
+    spans = client.jobs().query_spans(job)
+    task_spans = [s for s in spans if s.name == "task/LoggingGreeting"]
+    assert len(task_spans) == 1
+    task_id = task_spans[0].attributes["task_id"]
+    assert client.jobs().query_spans(job, task_id=task_id)
+
+    logs = client.jobs().query_logs(job)
+    ours = [r for r in logs if r.body == f"hello logs-{transport}"]
+    assert len(ours) == 1
+    assert ours[0].attributes.get("task_id") == task_id
+    assert [r.body for r in client.jobs().query_logs(job, level="error")] == []
+    assert [r.body for r in client.jobs().query_logs(job, task_id=task_id, level="warning")] == [ours[0].body]
+
+def test_workflow_definitions(server_url):
+    from tilebox.workflows import Client
+
+    client = Client(url=server_url, token="local-dummy-token")
+    workflows = client.workflows()
+    created = workflows.create("Peer Workflow", "made by the official client", "a description")
+    assert created.slug == "peer-workflow"
+    assert any(w.slug == created.slug for w in workflows.all())
+    assert workflows.find(created.slug).summary == "made by the official client"
+    updated = workflows.update(created.slug, name="Renamed")
+    assert updated.name == "Renamed"
+    workflows.delete(created.slug)
+    assert all(w.slug != created.slug for w in workflows.all())
+    with pytest.raises(Exception, match="not found"):
+        workflows.find(created.slug)
