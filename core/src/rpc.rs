@@ -5,6 +5,8 @@
 //! encodes the request with the Connect codec, sends it, decodes the response, and retries retryable failures
 //! (see [`RetryPolicy::is_retryable`]) with back-off through [`AsyncSleep`]. All returned futures are `Send`.
 
+mod jobs_ext;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
