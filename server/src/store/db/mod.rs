@@ -424,11 +424,14 @@ impl dyn Db + '_ {
 /// A unit's outcome, as the drivers see it: whether to commit, and how to answer once the commit is done.
 type Finish = Box<dyn FnOnce(Result<(), DbError>) + Send>;
 
+/// The body of a [`Unit`].
+type RunUnit = Box<dyn FnOnce(&mut dyn Db) -> (bool, Finish) + Send>;
+
 /// A unit of work handed to a driver's thread.
 pub(crate) struct Unit {
     /// Runs the unit on a connection; `true` when it succeeded (commit), `false` when it must be rolled
     /// back.
-    run: Box<dyn FnOnce(&mut dyn Db) -> (bool, Finish) + Send>,
+    run: RunUnit,
     /// Whether the caller still waits (a unit whose caller left before it started is dropped).
     wanted: Box<dyn Fn() -> bool + Send>,
 }
@@ -510,14 +513,7 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let (unit, answer) = Unit::new(work);
-        match self {
-            Database::Sqlite(db) => db.write(unit).await,
-            Database::Postgres(db) => db.run(unit, true).await,
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
+        self.run(Mode::Write, work).await
     }
 
     /// Runs `work` with every statement committing on its own: on PostgreSQL without a transaction around
@@ -529,16 +525,7 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        match self {
-            Database::Sqlite(_) => self.write(work).await,
-            Database::Postgres(db) => {
-                let (unit, answer) = Unit::new(work);
-                db.run(unit, false).await;
-                answer
-                    .await
-                    .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
-            }
-        }
+        self.run(Mode::Autocommit, work).await
     }
 
     /// Runs `work` as a read: it sees committed data; its writes, if any, are refused (SQLite) or not
@@ -549,14 +536,82 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.run(Mode::Read, work).await
+    }
+
+    async fn run<T, E, F>(&self, mode: Mode, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Db) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let (unit, answer) = Unit::new(work);
-        match self {
-            Database::Sqlite(db) => db.read(unit).await,
-            Database::Postgres(db) => db.run(unit, false).await,
+        match (self, mode) {
+            (Database::Sqlite(db), Mode::Write | Mode::Autocommit) => db.write(unit).await,
+            (Database::Sqlite(db), Mode::Read) => db.read(unit).await,
+            (Database::Postgres(db), Mode::Write) => db.run(unit, true).await,
+            (Database::Postgres(db), Mode::Read | Mode::Autocommit) => db.run(unit, false).await,
         }
         answer
             .await
             .unwrap_or_else(|_| Err(E::from(DbError::Closed)))
+    }
+}
+
+/// How [`Database::run`] runs a unit.
+#[derive(Clone, Copy)]
+enum Mode {
+    Write,
+    Read,
+    Autocommit,
+}
+
+/// A [`Db`] whose every call fails with the error it holds: a unit that got no connection (or no
+/// transaction) still runs, so that it answers its caller with that error.
+pub(super) struct Failing {
+    error: Option<DbError>,
+    dialect: Dialect,
+}
+
+impl Failing {
+    /// A connection of `dialect` failing with `error`.
+    pub(super) fn new(dialect: Dialect, error: DbError) -> Self {
+        Failing {
+            error: Some(error),
+            dialect,
+        }
+    }
+
+    fn error(&mut self) -> DbError {
+        self.error
+            .take()
+            .unwrap_or_else(|| DbError::Setup("no connection".into()))
+    }
+
+    /// Runs `unit` against this failing connection and answers its caller.
+    pub(super) fn answer(mut self, unit: Unit) {
+        let (_, finish) = unit.run(&mut self);
+        finish(Ok(()));
+    }
+}
+
+impl Db for Failing {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+    fn execute(&mut self, _: &str, _: &[Param<'_>]) -> Result<u64, DbError> {
+        Err(self.error())
+    }
+    fn query_each(
+        &mut self,
+        _: &str,
+        _: &[Param<'_>],
+        _: &mut dyn FnMut(&dyn Row) -> Result<Flow, DbError>,
+    ) -> Result<(), DbError> {
+        Err(self.error())
+    }
+    fn batch(&mut self, _: &str) -> Result<(), DbError> {
+        Err(self.error())
     }
 }
 
@@ -667,7 +722,11 @@ mod cancel_tests {
                     )?;
                     Ok(())
                 });
-                poll_then_drop(write, (unit % 4) as usize).await;
+                match unit % 4 {
+                    // Awaited to its end: it must be there.
+                    3 => write.await.expect("an awaited unit commits"),
+                    polls => poll_then_drop(write, polls as usize).await,
+                }
             }
             quiesce(&db).await;
             let per_unit: Vec<(i64, i64)> = db
@@ -684,7 +743,8 @@ mod cancel_tests {
                 per_unit.iter().all(|&(_, n)| n == 2),
                 "{name}: a unit was half written: {per_unit:?}"
             );
-            assert!(!per_unit.is_empty(), "{name}: no unit ran at all");
+            let awaited = per_unit.iter().filter(|&&(u, _)| u % 4 == 3).count() as i64;
+            assert_eq!(awaited, UNITS / 4, "{name}: an awaited unit is missing");
             // Units dropped before their first poll never started.
             assert!(
                 per_unit.iter().all(|&(u, _)| u % 4 != 0),

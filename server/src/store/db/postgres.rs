@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
-use super::{Col, Db, DbError, Dialect, Flow, Param, Row, Unit, numbered_placeholders};
+use super::{Col, Db, DbError, Dialect, Failing, Flow, Param, Row, Unit, numbered_placeholders};
 
 /// A pooled connection with the statements it prepared.
 struct PgConn {
@@ -127,11 +127,7 @@ impl PgDb {
             }
             let mut conn = match db.take() {
                 Ok(conn) => conn,
-                Err(e) => {
-                    let (_, finish) = unit.run(&mut Unconnected(Some(e)));
-                    finish(Ok(()));
-                    return;
-                }
+                Err(e) => return Failing::new(Dialect::Postgres, e).answer(unit),
             };
             if !write {
                 let (_, finish) = unit.run(&mut PgTx(&mut conn));
@@ -140,9 +136,7 @@ impl PgDb {
                 return;
             }
             if let Err(e) = conn.client.batch_execute("BEGIN") {
-                let (_, finish) = unit.run(&mut Unconnected(Some(e.into())));
-                finish(Ok(()));
-                return;
+                return Failing::new(Dialect::Postgres, e.into()).answer(unit);
             }
             let (ok, finish) = unit.run(&mut PgTx(&mut conn));
             let ended = conn
@@ -242,37 +236,6 @@ impl Db for PgTx<'_> {
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         Ok(self.0.client.batch_execute(sql)?)
-    }
-}
-
-/// A [`Db`] for a unit that got no connection: every call fails with the connection's error.
-struct Unconnected(Option<DbError>);
-
-impl Unconnected {
-    fn error(&mut self) -> DbError {
-        self.0
-            .take()
-            .unwrap_or_else(|| DbError::Setup("no connection".into()))
-    }
-}
-
-impl Db for Unconnected {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-    fn execute(&mut self, _: &str, _: &[Param<'_>]) -> Result<u64, DbError> {
-        Err(self.error())
-    }
-    fn query_each(
-        &mut self,
-        _: &str,
-        _: &[Param<'_>],
-        _: &mut dyn FnMut(&dyn Row) -> Result<Flow, DbError>,
-    ) -> Result<(), DbError> {
-        Err(self.error())
-    }
-    fn batch(&mut self, _: &str) -> Result<(), DbError> {
-        Err(self.error())
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Col, Db, DbError, Dialect, Finish, Flow, Param, Row, Unit};
+use super::{Col, Db, DbError, Dialect, Failing, Finish, Flow, Param, Row, Unit};
 
 /// Prepared statements cached per connection (the claim and job queries have a shape per filter set).
 const STATEMENT_CACHE: usize = 128;
@@ -136,11 +136,7 @@ impl SqliteDb {
             }
             let conn = match db.take_reader() {
                 Ok(conn) => conn,
-                Err(e) => {
-                    let (_, finish) = unit.run(&mut Failing(Some(e)));
-                    finish(Ok(()));
-                    return;
-                }
+                Err(e) => return Failing::new(Dialect::Sqlite, e).answer(unit),
             };
             run_read(&conn, unit);
             db.put_back(conn);
@@ -233,9 +229,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), DbError> {
 /// Runs one unit in a transaction of its own.
 fn run_one(conn: &Connection, unit: Unit) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        let (_, finish) = unit.run(&mut Failing(Some(e)));
-        finish(Ok(()));
-        return;
+        return Failing::new(Dialect::Sqlite, e).answer(unit);
     }
     let (ok, finish) = unit.run(&mut SqliteConn(conn));
     let ended = if ok {
@@ -254,8 +248,7 @@ fn run_group(conn: &Connection, batch: Vec<Unit>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let message = e.to_string();
         for unit in batch {
-            let (_, finish) = unit.run(&mut Failing(Some(DbError::Commit(message.clone()))));
-            finish(Ok(()));
+            Failing::new(Dialect::Sqlite, DbError::Commit(message.clone())).answer(unit);
         }
         return;
     }
@@ -272,7 +265,7 @@ fn run_group(conn: &Connection, batch: Vec<Unit>) {
                 (ok && closed.is_ok(), finish)
             }
             Err(e) => {
-                let (_, finish) = unit.run(&mut Failing(Some(e)));
+                let (_, finish) = unit.run(&mut Failing::new(Dialect::Sqlite, e));
                 (false, finish)
             }
         };
@@ -333,37 +326,6 @@ impl Db for SqliteConn<'_> {
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         Ok(self.0.execute_batch(sql)?)
-    }
-}
-
-/// A [`Db`] whose every call fails with the error it holds (a unit that cannot get a connection).
-struct Failing(Option<DbError>);
-
-impl Failing {
-    fn error(&mut self) -> DbError {
-        self.0
-            .take()
-            .unwrap_or_else(|| DbError::Setup("no connection".into()))
-    }
-}
-
-impl Db for Failing {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-    fn execute(&mut self, _: &str, _: &[Param<'_>]) -> Result<u64, DbError> {
-        Err(self.error())
-    }
-    fn query_each(
-        &mut self,
-        _: &str,
-        _: &[Param<'_>],
-        _: &mut dyn FnMut(&dyn Row) -> Result<Flow, DbError>,
-    ) -> Result<(), DbError> {
-        Err(self.error())
-    }
-    fn batch(&mut self, _: &str) -> Result<(), DbError> {
-        Err(self.error())
     }
 }
 

@@ -229,6 +229,22 @@ impl WorkflowsStore for SqlWorkflowsStore {
         claim: Option<ClaimRequest>,
     ) -> BoxFuture<'_, WfResult<Option<ClaimedTask>>> {
         Box::pin(async move {
+            let (computed, claim) = match self.db.dialect() {
+                Dialect::Sqlite => (computed, claim),
+                Dialect::Postgres => {
+                    let inner = Arc::clone(&self.inner);
+                    let statements = self
+                        .db
+                        .autocommit(move |db| {
+                            tasks::next_task_statements(&inner, db, computed, claim)
+                        })
+                        .await?;
+                    match statements {
+                        tasks::Statements::Done(claimed) => return Ok(claimed),
+                        tasks::Statements::Transaction(computed, claim) => (computed, claim),
+                    }
+                }
+            };
             let next = self
                 .write(move |inner, db| tasks::next_task(inner, db, computed, claim))
                 .await?;

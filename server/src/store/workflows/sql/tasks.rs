@@ -91,6 +91,15 @@ pub(super) fn insert_groups(
     Ok(())
 }
 
+/// The suffix that locks the rows a report or failure reads before deciding (PostgreSQL: another process
+/// may change the task meanwhile; SQLite's one writer already excludes that).
+fn row_lock(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    }
+}
+
 fn set_state(db: &mut dyn Db, id: &RawId, to: TaskState) -> WfResult<()> {
     db.execute(
         "UPDATE wf_tasks SET state = ? WHERE id = ?",
@@ -300,25 +309,73 @@ pub(super) fn next_task(
 ) -> WfResult<NextTask> {
     let now = super::now_us();
     reap_due(inner, db, now)?;
-    let mut prefer_job = None;
     let mut open_parents = Vec::new();
-    if let Some(report) = computed {
-        let job = apply_computed(inner, db, report, now, &mut open_parents)?;
-        prefer_job = Some(job);
-    }
-    let mut claimed = None;
-    if let Some(claim) = claim {
-        if let Some(job) = &prefer_job {
-            claimed = claim_one(inner, db, &claim, Some(job), now)?;
-        }
-        if claimed.is_none() {
-            claimed = claim_one(inner, db, &claim, None, now)?;
-        }
-    }
+    let prefer_job = match computed {
+        Some(report) => Some(apply_computed(inner, db, report, now, &mut open_parents)?),
+        None => None,
+    };
+    let claimed = match claim {
+        Some(claim) => claim_preferring(inner, db, &claim, prefer_job.as_ref(), now)?,
+        None => None,
+    };
     Ok(NextTask {
         claimed,
         open_parents,
     })
+}
+
+/// What [`next_task_statements`] did.
+pub(super) enum Statements {
+    /// The report (if any) was applied and the claim (if any) made.
+    Done(Option<ClaimedTask>),
+    /// The report needs a transaction (the task was not running, or it submitted subtasks): nothing was
+    /// changed, run [`next_task`] with these.
+    Transaction(Option<ComputedReport>, Option<ClaimRequest>),
+}
+
+/// [`next_task`] for the common case, with each statement committing on its own (PostgreSQL, see
+/// `Database::autocommit`): a running task's report without subtasks is one `UPDATE`, its parent's check
+/// another (which, running after the report's commit, sees every sibling that committed before: no check
+/// after the commit is needed), the claim a third. A repeated report after a failure in between is accepted
+/// and ignored, so the three need no transaction around them.
+pub(super) fn next_task_statements(
+    inner: &Inner,
+    db: &mut dyn Db,
+    computed: Option<ComputedReport>,
+    claim: Option<ClaimRequest>,
+) -> WfResult<Statements> {
+    let now = super::now_us();
+    let mut prefer_job = None;
+    if let Some(report) = computed {
+        let mut open = Vec::new();
+        match report.subtasks.is_empty() {
+            true => match computed_leaf(db, &report, now, &mut open)? {
+                Some(job) => prefer_job = Some(job),
+                None => return Ok(Statements::Transaction(Some(report), claim)),
+            },
+            false => return Ok(Statements::Transaction(Some(report), claim)),
+        }
+    }
+    Ok(Statements::Done(match claim {
+        Some(claim) => claim_preferring(inner, db, &claim, prefer_job.as_ref(), now)?,
+        None => None,
+    }))
+}
+
+/// Claims a task of `job` if there is one (depth first), else the oldest eligible one.
+fn claim_preferring(
+    inner: &Inner,
+    db: &mut dyn Db,
+    claim: &ClaimRequest,
+    job: Option<&RawId>,
+    now: i64,
+) -> WfResult<Option<ClaimedTask>> {
+    if let Some(job) = job
+        && let Some(task) = claim_one(inner, db, claim, Some(job), now)?
+    {
+        return Ok(Some(task));
+    }
+    claim_one(inner, db, claim, None, now)
 }
 
 /// Applies a completion report; returns the task's job.
@@ -338,8 +395,11 @@ fn apply_computed(
     type Reported = (RawId, i64, String, Option<RawId>, bool, Option<i64>);
     let (job, state, cluster, scope, in_skip, started): Reported = db
         .query_opt(
-            "SELECT job_id, state, cluster_slug, optional_scope, in_skip, started_at_us
-             FROM wf_tasks WHERE id = ?",
+            &format!(
+                "SELECT job_id, state, cluster_slug, optional_scope, in_skip, started_at_us
+                 FROM wf_tasks WHERE id = ?{}",
+                row_lock(db.dialect())
+            ),
             args![&id],
             |r| {
                 Ok((
@@ -555,7 +615,10 @@ pub(super) fn failed(
     let id = report.id;
     let (job, state, failures, max_retries, started): (RawId, i64, i64, i64, Option<i64>) = db
         .query_opt(
-            "SELECT job_id, state, failures, max_retries, started_at_us FROM wf_tasks WHERE id = ?",
+            &format!(
+                "SELECT job_id, state, failures, max_retries, started_at_us FROM wf_tasks WHERE id = ?{}",
+                row_lock(db.dialect())
+            ),
             args![&id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?
