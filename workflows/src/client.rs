@@ -81,6 +81,21 @@ impl Client {
         }
     }
 
+    /// Automations: jobs submitted on a cron schedule or for each new object of a storage location.
+    pub fn automations(&self) -> crate::automations::AutomationClient {
+        crate::automations::AutomationClient::new(self.rpc.clone())
+    }
+
+    /// Storage locations (directories and buckets automations watch) and the object events they recorded.
+    pub fn storage_locations(&self) -> crate::storage::StorageLocationClient {
+        crate::storage::StorageLocationClient::new(self.rpc.clone())
+    }
+
+    /// Workflow definitions: named, described workflows (the hosted API's catalogue entries).
+    pub fn definitions(&self) -> crate::definitions::DefinitionClient {
+        crate::definitions::DefinitionClient::new(self.rpc.clone())
+    }
+
     /// Start configuring a task runner.
     pub fn runner(&self) -> crate::runner::RunnerBuilder {
         crate::runner::RunnerBuilder::new(self.clone())
@@ -98,10 +113,29 @@ pub(crate) fn uuid_of(id: Option<&tb::Id>) -> Uuid {
         .unwrap_or(Uuid::nil())
 }
 
-fn time_of(ts: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
+pub(crate) fn time_of(ts: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
     let ts = ts?;
     let secs = u64::try_from(ts.seconds).ok()?;
     Some(UNIX_EPOCH + Duration::new(secs, u32::try_from(ts.nanos).unwrap_or(0)))
+}
+
+/// The wire form of a time (times before the epoch clamp to it).
+pub(crate) fn timestamp(t: SystemTime) -> prost_types::Timestamp {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A half-open `[start, end)` interval on the wire.
+pub(crate) fn interval(start: SystemTime, end: SystemTime) -> tb::TimeInterval {
+    tb::TimeInterval {
+        start_time: Some(timestamp(start)),
+        end_time: Some(timestamp(end)),
+        start_exclusive: false,
+        end_inclusive: false,
+    }
 }
 
 fn duration_of(d: Option<&prost_types::Duration>) -> Duration {
@@ -133,7 +167,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn from_wire(v: i32) -> Self {
+    pub(crate) fn from_wire(v: i32) -> Self {
         match wf::JobState::try_from(v) {
             Ok(wf::JobState::Submitted) => Self::Submitted,
             Ok(wf::JobState::Running) => Self::Running,
@@ -456,19 +490,7 @@ impl JobQuery {
 
     /// Jobs submitted in `[start, end)`.
     pub fn submitted_between(mut self, start: SystemTime, end: SystemTime) -> Self {
-        let ts = |t: SystemTime| {
-            let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-            prost_types::Timestamp {
-                seconds: d.as_secs() as i64,
-                nanos: d.subsec_nanos() as i32,
-            }
-        };
-        self.filters.time_interval = Some(tb::TimeInterval {
-            start_time: Some(ts(start)),
-            end_time: Some(ts(end)),
-            start_exclusive: false,
-            end_inclusive: false,
-        });
+        self.filters.time_interval = Some(interval(start, end));
         self
     }
 
@@ -518,7 +540,7 @@ impl JobQuery {
 /// Jobs.
 #[derive(Clone, Debug)]
 pub struct JobClient {
-    rpc: RpcClient,
+    pub(crate) rpc: RpcClient,
 }
 
 impl JobClient {

@@ -47,11 +47,14 @@
 //!   started by a blocking entry point outside any runtime, a multi-thread runtime of its own).
 //! * `otel`: export task spans to an OpenTelemetry collector over OTLP/HTTP (see [`otel`]).
 
+mod automations;
 mod blocking;
 mod cache;
 mod client;
 mod context;
+mod definitions;
 mod error;
+mod job_views;
 #[cfg(feature = "object-store")]
 mod object_store_cache;
 #[cfg(feature = "otel")]
@@ -59,10 +62,15 @@ pub mod otel;
 mod runner;
 mod runtime;
 mod signals;
+mod storage;
 mod submission;
 mod task;
 pub mod trace;
 
+pub use automations::{
+    Automation, AutomationClient, AutomationOptions, AutomationTrigger, Cron, CronTask,
+    OnStorageEvent, StorageEventTask, TriggeredCronEvent, TriggeredStorageEvent,
+};
 pub use blocking::BlockingClient;
 pub use cache::{CacheGroup, InMemoryCache, JobCache, LocalFileSystemCache};
 pub use client::{
@@ -71,10 +79,19 @@ pub use client::{
     WorkflowsExt,
 };
 pub use context::{AsyncTaskContext, ExecutionContext, ProgressIndicator, TaskContext};
+pub use definitions::{DefinitionClient, WorkflowDefinition};
 pub use error::{Result, TaskError, WorkflowsError};
+pub use job_views::{
+    JobLog, JobPrototype, JobSpan, JobStateCounts, JobTask, JobTaskPage, LogLevel, LogQuery,
+    QueueStats, TaskCursor, TaskPrototype,
+};
 #[cfg(feature = "object-store")]
 pub use object_store_cache::ObjectStoreCache;
 pub use runner::{Runner, RunnerBuilder, RunnerStats, ShutdownHandle};
+pub use storage::{
+    StorageEventType, StorageLocation, StorageLocationClient, StorageLocationEvent,
+    StorageReference, TriggeredJob,
+};
 pub use submission::{FutureTask, MAX_GROUPS, SubtaskOptions};
 pub use task::{
     AsyncTask, MAX_INPUT_BYTES, Task, TaskCodec, TaskIdentifier, TaskSpec, protobuf_decode,

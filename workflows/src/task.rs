@@ -179,8 +179,13 @@ pub trait AsyncTask: TaskSpec {
 /// Encode `task` and check the input limit.
 pub(crate) fn encode_checked<T: TaskSpec>(task: &T) -> Result<(TaskIdentifier, Vec<u8>)> {
     let id = T::identifier();
+    let input = check_input(&id, task.encode_input()?)?;
+    Ok((id, input))
+}
+
+/// Validate `id` and check the size of an encoded input.
+pub(crate) fn check_input(id: &TaskIdentifier, input: Vec<u8>) -> Result<Vec<u8>> {
     id.validate()?;
-    let input = task.encode_input()?;
     if input.len() > MAX_INPUT_BYTES {
         return Err(WorkflowsError::InputTooLarge {
             name: id.name().to_owned(),
@@ -188,7 +193,7 @@ pub(crate) fn encode_checked<T: TaskSpec>(task: &T) -> Result<(TaskIdentifier, V
             limit: MAX_INPUT_BYTES,
         });
     }
-    Ok((id, input))
+    Ok(input)
 }
 
 #[cfg(test)]
