@@ -45,7 +45,8 @@
 //!
 //! * `tokio`: tokio-based futures in tasks; the runner enters the caller's tokio runtime on its threads (or,
 //!   started by a blocking entry point outside any runtime, a multi-thread runtime of its own).
-//! * `otel`: export task spans to an OpenTelemetry collector over OTLP/HTTP (see [`otel`]).
+//! * `otel`: export task spans, and the `tracing` events inside tasks as logs, to an OpenTelemetry collector
+//!   over OTLP/HTTP (see [`otel`]).
 
 mod automations;
 mod blocking;
@@ -59,6 +60,8 @@ mod job_views;
 mod object_store_cache;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(feature = "otel")]
+mod otel_logs;
 mod runner;
 mod runtime;
 mod signals;

@@ -1,5 +1,8 @@
-//! OpenTelemetry export of task spans (feature `otel`): a `tracing` layer that turns spans into
-//! OpenTelemetry spans and exports them over OTLP/HTTP with protobuf bodies.
+//! OpenTelemetry export of task spans and logs (feature `otel`): a `tracing` layer that turns spans into
+//! OpenTelemetry spans and exports them over OTLP/HTTP with protobuf bodies, and (with
+//! [`OtlpTracingBuilder::logs_endpoint`]) a second layer exporting the `tracing` events inside task executions
+//! as OTLP log records with `job_id` and `task_id` attributes, which the Tilebox server ties to the job and
+//! task (see [`JobClient::logs`](crate::JobClient::logs)).
 //!
 //! The exporter sends through an SDK [`Transport`], so no HTTP stack beyond the adapter's is pulled in (no
 //! gRPC, no second TLS provider). Exports run on the batch processor's own thread, which polls the
@@ -11,11 +14,12 @@
 //! # fn run(transport: std::sync::Arc<dyn tilebox_core::Transport>) -> Result<(), Box<dyn std::error::Error>> {
 //! use tracing_subscriber::layer::SubscriberExt;
 //! let otlp = tilebox_workflows::otel::OtlpTracing::builder()
-//!     .endpoint("http://127.0.0.1:4318/v1/traces")
+//!     .endpoint("http://127.0.0.1:8080/v1/traces")
+//!     .logs_endpoint("http://127.0.0.1:8080/v1/logs")
 //!     .service_name("my-runner")
 //!     .transport(transport)
 //!     .build()?;
-//! let subscriber = tracing_subscriber::registry().with(otlp.layer());
+//! let subscriber = tracing_subscriber::registry().with(otlp.layer()).with(otlp.logs_layer());
 //! tracing::subscriber::set_global_default(subscriber)?;
 //! // ... run jobs ...
 //! otlp.shutdown();
@@ -37,6 +41,8 @@ use tilebox_core::Transport;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::{Result, WorkflowsError};
+use crate::otel_logs::LogExporter;
+pub use crate::otel_logs::TaskLogLayer;
 use crate::trace::TraceParent;
 
 /// Make task spans children of the job's trace context.
@@ -89,6 +95,7 @@ impl opentelemetry_http::HttpClient for TransportClient {
 #[derive(Default)]
 pub struct OtlpTracingBuilder {
     endpoint: Option<String>,
+    logs_endpoint: Option<String>,
     service_name: Option<String>,
     transport: Option<Arc<dyn Transport>>,
 }
@@ -97,6 +104,7 @@ impl std::fmt::Debug for OtlpTracingBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpTracingBuilder")
             .field("endpoint", &self.endpoint)
+            .field("logs_endpoint", &self.logs_endpoint)
             .field("service_name", &self.service_name)
             .finish_non_exhaustive()
     }
@@ -106,6 +114,13 @@ impl OtlpTracingBuilder {
     /// The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces` (required).
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The collector's logs URL, e.g. `http://127.0.0.1:4318/v1/logs`: export the `tracing` events inside
+    /// task executions as logs there (through [`OtlpTracing::logs_layer`]).
+    pub fn logs_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.logs_endpoint = Some(url.into());
         self
     }
 
@@ -133,27 +148,36 @@ impl OtlpTracingBuilder {
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(endpoint)
-            .with_http_client(TransportClient(transport))
+            .with_http_client(TransportClient(Arc::clone(&transport)))
             .build()
             .map_err(|e| WorkflowsError::Invalid(format!("OTLP exporter: {e}")))?;
+        let service_name = self
+            .service_name
+            .unwrap_or_else(|| "tilebox-workflows".to_owned());
+        let logs = match self.logs_endpoint {
+            Some(url) => Some(Arc::new(LogExporter::start(
+                url,
+                service_name.clone(),
+                transport,
+            )?)),
+            None => None,
+        };
         let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(
-                self.service_name
-                    .unwrap_or_else(|| "tilebox-workflows".to_owned()),
-            )
+            .with_service_name(service_name)
             .build();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(resource)
             .build();
-        Ok(OtlpTracing { provider })
+        Ok(OtlpTracing { provider, logs })
     }
 }
 
-/// An OTLP/HTTP span exporter and the tracer provider feeding it.
+/// An OTLP/HTTP span exporter and the tracer provider feeding it, and optionally a log exporter.
 #[derive(Debug, Clone)]
 pub struct OtlpTracing {
     provider: SdkTracerProvider,
+    logs: Option<Arc<LogExporter>>,
 }
 
 impl OtlpTracing {
@@ -172,8 +196,19 @@ impl OtlpTracing {
         tracing_opentelemetry::layer().with_tracer(self.provider.tracer("tilebox-workflows"))
     }
 
-    /// Export every finished span now.
+    /// The `tracing` layer exporting the events inside task executions as logs; `None` (a layer that does
+    /// nothing) without a [`logs_endpoint`](OtlpTracingBuilder::logs_endpoint).
+    pub fn logs_layer(&self) -> Option<TaskLogLayer> {
+        self.logs.as_ref().map(|exporter| TaskLogLayer {
+            exporter: Arc::clone(exporter),
+        })
+    }
+
+    /// Export every finished span and every log record emitted so far, now.
     pub fn flush(&self) -> Result<()> {
+        if let Some(logs) = &self.logs {
+            logs.flush();
+        }
         self.provider
             .force_flush()
             .map_err(|e| WorkflowsError::Invalid(format!("OTLP flush: {e}")))
@@ -181,6 +216,9 @@ impl OtlpTracing {
 
     /// Export what is left and stop the exporter.
     pub fn shutdown(&self) {
+        if let Some(logs) = &self.logs {
+            logs.shutdown();
+        }
         if let Err(e) = self.provider.shutdown() {
             tracing::warn!(error = %e, "OTLP exporter shutdown");
         }

@@ -23,7 +23,7 @@ pub struct TraceParent {
     pub flags: u8,
 }
 
-fn hex_bytes<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub(crate) fn hex_bytes<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
