@@ -325,6 +325,7 @@ pub struct WorkflowsConfig {
     pub(crate) idle: Duration,
     pub(crate) reaper_interval: Duration,
     pub(crate) automation_interval: Duration,
+    pub(crate) object_store_interval: Duration,
     pub(crate) max_lease_expiries: i64,
     pub(crate) telemetry_max_age: Duration,
     pub(crate) telemetry_max_rows: u64,
@@ -338,6 +339,7 @@ impl Default for WorkflowsConfig {
             idle: Duration::from_secs(1),
             reaper_interval: Duration::from_millis(500),
             automation_interval: Duration::from_millis(500),
+            object_store_interval: Duration::from_secs(30),
             max_lease_expiries: 10,
             telemetry_max_age: Duration::from_secs(7 * 24 * 3600),
             telemetry_max_rows: 1_000_000,
@@ -388,6 +390,14 @@ impl WorkflowsConfigBuilder {
     /// How often due cron triggers are fired and local storage locations are listed for new objects.
     pub fn automation_interval(mut self, interval: Duration) -> Self {
         self.config.automation_interval = interval;
+        self
+    }
+
+    /// How often S3, GCS and Azure storage locations are listed for new objects (default 30 s; each listing
+    /// is one or more LIST requests to the bucket, so this is much longer than the local interval). Never
+    /// more often than [`automation_interval`](Self::automation_interval).
+    pub fn object_store_interval(mut self, interval: Duration) -> Self {
+        self.config.object_store_interval = interval;
         self
     }
 

@@ -61,6 +61,21 @@ struct Args {
     /// for this long is handed out again.
     #[arg(long, env = "TILEBOX_SERVER_TASK_LEASE_MS", default_value_t = 15_000)]
     task_lease_ms: u64,
+    /// How often (ms) due cron automations fire and local storage locations are listed for new objects.
+    #[arg(
+        long,
+        env = "TILEBOX_SERVER_AUTOMATION_INTERVAL_MS",
+        default_value_t = 500
+    )]
+    automation_interval_ms: u64,
+    /// How often (ms) S3, GCS and Azure storage locations are listed for new objects (credentials and
+    /// endpoints from the environment: `AWS_*`, `GOOGLE_*`, `AZURE_*` as object_store reads them).
+    #[arg(
+        long,
+        env = "TILEBOX_SERVER_OBJECT_STORE_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
+    object_store_interval_ms: u64,
     /// Maximum number of connections served at once; more wait in the listen backlog.
     #[arg(long, env = "TILEBOX_SERVER_MAX_CONNECTIONS", default_value_t = tilebox_server::config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -110,6 +125,8 @@ async fn main() -> ExitCode {
         .workflows(
             tilebox_server::WorkflowsConfig::builder()
                 .lease(Duration::from_millis(args.task_lease_ms.max(1)))
+                .automation_interval(Duration::from_millis(args.automation_interval_ms))
+                .object_store_interval(Duration::from_millis(args.object_store_interval_ms))
                 .build(),
         );
     builder = builder.postgres_pool_size(args.postgres_pool_size);

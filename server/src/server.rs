@@ -188,6 +188,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let automations = crate::workflows::spawn_automation_firing(
         Arc::clone(&state.workflows),
         config.workflows.automation_interval,
+        config.workflows.object_store_interval,
     );
     let registry = build_registry(pool);
     let app = Arc::new(App { registry, state });

@@ -5,24 +5,21 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::automations::{
+    CREATE, CREATE_LOCATION, DELETE, automation_jobs, claim_input, local_location, prototype,
+    storage_trigger, wait_for_events, wait_for_jobs,
+};
 use common::{ConnectError, call, empty_server};
 use prost::Message;
-use tilebox_core::wire::tilebox::v1 as tb;
 use tilebox_core::wire::workflows::v1 as wf;
 use tilebox_server::{BackgroundServer, ServerConfig, WorkflowsConfig};
 
-const CREATE: &str = "workflows.v1.AutomationService/CreateAutomation";
 const LIST: &str = "workflows.v1.AutomationService/ListAutomations";
 const GET: &str = "workflows.v1.AutomationService/GetAutomation";
-const DELETE: &str = "workflows.v1.AutomationService/DeleteAutomation";
-const CREATE_LOCATION: &str = "workflows.v1.StorageLocationService/CreateStorageLocation";
 const LIST_LOCATIONS: &str = "workflows.v1.StorageLocationService/ListStorageLocations";
-const EVENTS: &str = "workflows.v1.StorageLocationService/ListStorageSubscriptionEvents";
-const QUERY: &str = "workflows.v1.JobService/QueryJobs";
-const NEXT: &str = "workflows.v1.TaskService/NextTask";
 
 fn server() -> BackgroundServer {
     empty_server(
@@ -32,120 +29,6 @@ fn server() -> BackgroundServer {
                 .build(),
         ),
     )
-}
-
-fn prototype(
-    name: &str,
-    cron: &[&str],
-    storage: Vec<wf::StorageEventTrigger>,
-) -> wf::AutomationPrototype {
-    wf::AutomationPrototype {
-        id: None,
-        name: name.into(),
-        prototype: Some(wf::SingleTaskSubmission {
-            cluster_slug: String::new(),
-            identifier: Some(wf::TaskIdentifier {
-                name: "tests/Triggered".into(),
-                version: "v1.0".into(),
-            }),
-            input: Bytes::from_static(b"{\"x\": 1}"),
-            display: "Triggered".into(),
-            dependencies: vec![],
-            max_retries: 0,
-        }),
-        storage_event_triggers: storage,
-        cron_triggers: cron
-            .iter()
-            .map(|s| wf::CronTrigger {
-                id: None,
-                schedule: (*s).into(),
-                next_scheduled_at: None,
-            })
-            .collect(),
-        disabled: false,
-    }
-}
-
-async fn automation_jobs(url: &str, automation: &tb::Id) -> Vec<wf::Job> {
-    let resp: wf::QueryJobsResponse = call(
-        url,
-        QUERY,
-        &wf::QueryJobsRequest {
-            filters: Some(wf::QueryFilters {
-                automation_ids: vec![automation.clone()],
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    resp.jobs
-}
-
-/// Polls the automation's jobs until there are at least `n` (or fails after 20 s).
-async fn wait_for_jobs(url: &str, automation: &tb::Id, n: usize) -> Vec<wf::Job> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let jobs = automation_jobs(url, automation).await;
-        if jobs.len() >= n {
-            return jobs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} jobs after 20 s",
-            jobs.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Claims the next task of the triggered identifier and decodes its `Automation` input.
-async fn claim_input(url: &str) -> wf::Automation {
-    let default: wf::Cluster = call(
-        url,
-        "workflows.v1.WorkflowsService/GetCluster",
-        &wf::GetClusterRequest::default(),
-    )
-    .await
-    .unwrap();
-    let resp: wf::NextTaskResponse = call(
-        url,
-        NEXT,
-        &wf::NextTaskRequest {
-            computed_task: None,
-            next_task_to_run: Some(wf::NextTaskToRun {
-                cluster_slug: default.slug,
-                identifiers: vec![wf::TaskIdentifier {
-                    name: "tests/Triggered".into(),
-                    version: "v1.0".into(),
-                }],
-            }),
-        },
-    )
-    .await
-    .unwrap();
-    let task = resp.next_task.expect("a triggered task is queued");
-    wf::Automation::decode(task.input.unwrap_or_default()).unwrap()
-}
-
-async fn local_location(url: &str, dir: &std::path::Path) -> wf::StorageLocation {
-    call(
-        url,
-        CREATE_LOCATION,
-        &wf::CreateStorageLocationRequest {
-            name: "drop".into(),
-            reference: Some(wf::StorageLocationReference {
-                local: Some(wf::LocalReference {
-                    path: dir.to_string_lossy().into_owned(),
-                }),
-                r#type: wf::StorageType::Local as i32,
-                ..Default::default()
-            }),
-        },
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -214,11 +97,7 @@ async fn a_file_written_into_a_local_location_fires_once() {
     old.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
         .unwrap();
     let location = local_location(&url, dir.path()).await;
-    let trigger = wf::StorageEventTrigger {
-        id: None,
-        storage_location: Some(location.clone()),
-        glob_pattern: "**/*.txt".into(),
-    };
+    let trigger = storage_trigger(&location, "**/*.txt");
     let created: wf::AutomationPrototype =
         call(&url, CREATE, &prototype("on drop", &[], vec![trigger]))
             .await
@@ -235,23 +114,7 @@ async fn a_file_written_into_a_local_location_fires_once() {
     assert_eq!(event.storage_location_id, location.id);
     assert_eq!(event.r#type, wf::StorageEventType::Created as i32);
     // Both new files are recorded (the .bin without a job); the old one is not.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let events = loop {
-        let page: wf::StorageSubscriptionEvents = call(
-            &url,
-            EVENTS,
-            &wf::ListStorageSubscriptionEventsRequest {
-                storage_location_id: location.id.clone(),
-                page: None,
-            },
-        )
-        .await
-        .unwrap();
-        if page.events.len() >= 2 || Instant::now() > deadline {
-            break page.events;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let events = wait_for_events(&url, &location, 2).await;
     let mut keys: Vec<_> = events
         .iter()
         .map(|e| (e.object_key.as_str(), e.triggered_jobs.len()))

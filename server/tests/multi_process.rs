@@ -9,12 +9,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::process::ServerProcess;
 use prost::Message;
 use tilebox_core::wire::workflows::v1 as wf;
 
@@ -27,64 +27,10 @@ const TASKS: usize = 1000;
 const RUNNERS: usize = 8;
 const SERVERS: usize = 3;
 
-/// A `tilebox-server` process on a PostgreSQL database; killed (SIGKILL) when dropped.
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServerProcess {
-    fn start(database: &str, lease_ms: u64) -> ServerProcess {
-        let lease = lease_ms.to_string();
-        ServerProcess::listening(ServerProcess::spawn(&[
-            "--database",
-            database,
-            "--task-lease-ms",
-            &lease,
-        ]))
-    }
-
-    fn spawn(args: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_tilebox-server"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tilebox-server starts")
-    }
-
-    /// Waits until the server prints its URL (it is listening, demo data seeded).
-    fn listening(mut child: Child) -> ServerProcess {
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the server prints its URL before exiting")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("tilebox-server listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, url }
-    }
-
-    /// SIGKILL: the process ends mid-request, without any chance to clean up.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A server process on a PostgreSQL database with the given task lease.
+fn start_server(database: &str, lease_ms: u64) -> ServerProcess {
+    let lease = lease_ms.to_string();
+    ServerProcess::start(&["--database", database, "--task-lease-ms", &lease])
 }
 
 /// A Connect proto call; `Err` for transport failures (a killed server), panics on RPC errors.
@@ -227,7 +173,7 @@ async fn run_job(kill_after: Option<usize>) -> (HashMap<Bytes, usize>, wf::Job) 
     let database = common::fresh_postgres_database();
     let lease_ms = if kill_after.is_some() { 2_000 } else { 30_000 };
     let mut servers: Vec<ServerProcess> = (0..SERVERS)
-        .map(|_| ServerProcess::start(&database, lease_ms))
+        .map(|_| start_server(&database, lease_ms))
         .collect();
     let urls = Arc::new(servers.iter().map(|s| s.url.clone()).collect::<Vec<_>>());
     let http = reqwest::Client::new();

@@ -11,6 +11,7 @@ mod clusters;
 mod diagram;
 mod job_views;
 mod jobs;
+mod object_stores;
 mod schedule;
 mod storage_locations;
 mod tasks;

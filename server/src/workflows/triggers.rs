@@ -1,35 +1,40 @@
 //! Fires automations: every interval, due cron triggers (see [`super::schedule`] for the catch-up rule) and
-//! new objects of `local` storage locations.
+//! new objects of storage locations.
 //!
-//! A local location is listed recursively each round; a regular file whose path (relative, `/`-separated)
-//! has no event yet and whose modification time is not before the location's creation is a new object: its
-//! event is recorded once (several server processes may list the same directory; the store keeps one event
-//! per path) with one job per storage trigger whose glob matches the path. Objects of cloud locations
-//! (S3, GCS, Azure) are not watched by this server yet.
+//! A local location is listed recursively each round; a cloud location (S3, GCS, Azure Blob, through
+//! object_store, see [`super::object_stores`]) at most once per object-store interval. An object (a regular
+//! file: its relative, `/`-separated path; a cloud object: its key) that has no event yet and whose
+//! modification time is not before the location's creation (cloud: its whole second) is new: its event is recorded once (several
+//! server processes may list the same location; the store keeps one event per location and key, and only
+//! the transaction whose insert records it submits jobs) with one job per storage trigger whose glob matches
+//! the key. A location that cannot be listed is logged and tried again next time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use globset::Glob;
+use object_store::ObjectStore;
 use tilebox_core::wire::workflows::v1::StorageType;
 use tokio::task::JoinHandle;
 
+use super::object_stores::{self, StoreBuilder};
 use super::schedule::Schedule;
 use crate::store::RawId;
 use crate::store::workflows::automations::{CronFiring, StorageLocationRecord};
 use crate::store::workflows::{WfResult, WorkflowsStore};
 
-/// Fires due cron triggers and new local objects every `interval` (at least 10 ms) until the returned task
-/// is aborted.
+/// Fires due cron triggers and new local objects every `interval` (at least 10 ms), and new objects of
+/// cloud locations every `object_store_interval` (at least `interval`), until the returned task is aborted.
 pub fn spawn_automation_firing(
     store: Arc<dyn WorkflowsStore>,
     interval: Duration,
+    object_store_interval: Duration,
 ) -> JoinHandle<()> {
     let interval = interval.max(Duration::from_millis(10));
     tokio::spawn(async move {
-        let mut seen = Seen::default();
+        let mut watch = Watch::new(object_store_interval.max(interval));
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -37,7 +42,7 @@ pub fn spawn_automation_firing(
             if let Err(e) = fire_cron(store.as_ref()).await {
                 tracing::warn!(error = %e, "automations: cron triggers");
             }
-            if let Err(e) = watch_local(store.as_ref(), &mut seen).await {
+            if let Err(e) = watch.round(store.as_ref()).await {
                 tracing::warn!(error = %e, "automations: storage locations");
             }
         }
@@ -70,47 +75,105 @@ pub(crate) async fn fire_cron(store: &dyn WorkflowsStore) -> WfResult<usize> {
     Ok(fired)
 }
 
-/// Object paths known per location (recorded, or older than the location).
-#[derive(Default)]
-struct Seen(HashMap<RawId, HashSet<String>>);
+/// What one process knows of the storage locations between rounds.
+struct Watch {
+    /// Object keys known per location (recorded, or older than the location).
+    known: HashMap<RawId, HashSet<String>>,
+    /// Stores of cloud locations, and when each was last listed.
+    stores: HashMap<RawId, (Arc<dyn ObjectStore>, Option<Instant>)>,
+    builder: StoreBuilder,
+    object_store_interval: Duration,
+}
 
-/// Records the new objects of every local location.
-async fn watch_local(store: &dyn WorkflowsStore, seen: &mut Seen) -> WfResult<()> {
-    let locations = store.list_storage_locations().await?;
-    seen.0.retain(|id, _| locations.iter().any(|l| l.id == *id));
-    for location in locations {
-        if location.storage_type != StorageType::Local as i32 {
-            continue;
-        }
-        let known = match seen.0.get_mut(&location.id) {
-            Some(known) => known,
-            None => {
-                let keys = store.storage_event_keys(location.id).await?;
-                seen.0
-                    .entry(location.id)
-                    .or_insert(keys.into_iter().collect())
-            }
-        };
-        let root = location.location.clone();
-        let listed = tokio::task::spawn_blocking(move || list_files(Path::new(&root)))
-            .await
-            .unwrap_or_default();
-        let mut new = Vec::new();
-        for (key, modified_us) in listed {
-            if known.contains(&key) {
-                continue;
-            }
-            if modified_us < location.created_at_us {
-                known.insert(key);
-            } else {
-                new.push((key, modified_us));
-            }
-        }
-        if !new.is_empty() {
-            record(store, &location, new, known).await?;
+impl Watch {
+    fn new(object_store_interval: Duration) -> Self {
+        Watch {
+            known: HashMap::new(),
+            stores: HashMap::new(),
+            builder: StoreBuilder::new(),
+            object_store_interval,
         }
     }
-    Ok(())
+
+    /// Records the new objects of every location due for listing.
+    async fn round(&mut self, store: &dyn WorkflowsStore) -> WfResult<()> {
+        let locations = store.list_storage_locations().await?;
+        self.known
+            .retain(|id, _| locations.iter().any(|l| l.id == *id));
+        self.stores
+            .retain(|id, _| locations.iter().any(|l| l.id == *id));
+        for location in locations {
+            let Some(listed) = self.list(&location).await else {
+                continue;
+            };
+            let known = match self.known.get_mut(&location.id) {
+                Some(known) => known,
+                None => {
+                    let keys = store.storage_event_keys(location.id).await?;
+                    self.known
+                        .entry(location.id)
+                        .or_insert(keys.into_iter().collect())
+                }
+            };
+            // Cloud stores keep whole seconds (S3's LastModified): an object of the location's first second
+            // counts as new.
+            let since = if location.storage_type == StorageType::Local as i32 {
+                location.created_at_us
+            } else {
+                location.created_at_us - location.created_at_us.rem_euclid(1_000_000)
+            };
+            let mut new = Vec::new();
+            for (key, modified_us) in listed {
+                if known.contains(&key) {
+                    continue;
+                }
+                if modified_us < since {
+                    known.insert(key);
+                } else {
+                    new.push((key, modified_us));
+                }
+            }
+            if !new.is_empty() {
+                record(store, &location, new, known).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The objects of a location, or `None` when it is not due (cloud) or cannot be listed (logged).
+    async fn list(&mut self, location: &StorageLocationRecord) -> Option<Vec<(String, i64)>> {
+        if location.storage_type == StorageType::Local as i32 {
+            let root = location.location.clone();
+            return tokio::task::spawn_blocking(move || list_files(Path::new(&root)))
+                .await
+                .ok();
+        }
+        let entry = match self.stores.entry(location.id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => match self.builder.build(location) {
+                Ok(Some(built)) => v.insert((built, None)),
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(location = %location.location, error = %e, "automations: storage location has no usable store");
+                    return None;
+                }
+            },
+        };
+        if entry
+            .1
+            .is_some_and(|at| at.elapsed() < self.object_store_interval)
+        {
+            return None;
+        }
+        entry.1 = Some(Instant::now());
+        match object_stores::list(entry.0.as_ref()).await {
+            Ok(listed) => Some(listed),
+            Err(e) => {
+                tracing::warn!(location = %location.location, error = %e, "automations: listing a storage location");
+                None
+            }
+        }
+    }
 }
 
 /// Records new objects of a location with the triggers whose globs match them.

@@ -7,6 +7,9 @@
 //! `SKIPPED: <test>: <reason>` ([`skip`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod automations;
+pub mod process;
+
 use std::io::{Read, Write};
 use std::sync::OnceLock;
 
