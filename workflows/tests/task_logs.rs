@@ -79,12 +79,23 @@ async fn tracing_events_inside_a_rust_task_come_back_as_job_logs_by_task_and_lev
 
     let jobs = client.jobs();
     let all = jobs.logs(job.id, &LogQuery::new()).await.unwrap();
-    let mut messages: Vec<_> = all.iter().map(|l| l.message.as_str()).collect();
+    let mut messages: Vec<_> = all
+        .iter()
+        .filter(|l| l.level != LogLevel::Debug)
+        .map(|l| l.message.as_str())
+        .collect();
     messages.sort_unstable();
     assert_eq!(
         messages,
-        ["careful 0", "careful 1", "hello from 0", "hello from 1"]
+        ["careful 0", "careful 1", "hello from 0", "hello from 1"],
+        "the task's events, not the one outside any task"
     );
+    // The runner's own debug event inside each task span is exported as well.
+    let debug = jobs
+        .logs(job.id, &LogQuery::new().levels(&[LogLevel::Debug]))
+        .await
+        .unwrap();
+    assert_eq!(debug.len(), 2, "{debug:?}");
     let tasks = jobs.tasks_page(job.id, None, None).await.unwrap().tasks;
     let root = tasks[0].id;
     let root_info = jobs
