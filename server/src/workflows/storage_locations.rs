@@ -78,8 +78,9 @@ pub(super) fn register(r: &mut ServiceRegistry) {
 
 async fn no_subscriptions<T>() -> Result<T, Status> {
     Err(Status::unimplemented(format!(
-        "{SERVICE}: storage subscriptions are not used by a local server, which watches local directories \
-         itself; create a storage location and an automation instead"
+        "{SERVICE}: storage subscriptions are not used by a local server, which lists its storage \
+         locations (local directories, S3, GCS and Azure buckets) itself; create a storage location and an \
+         automation instead"
     )))
 }
 

@@ -4,10 +4,10 @@
 //! A local location is listed recursively each round; a cloud location (S3, GCS, Azure Blob, through
 //! object_store, see [`super::object_stores`]) at most once per object-store interval. An object (a regular
 //! file: its relative, `/`-separated path; a cloud object: its key) that has no event yet and whose
-//! modification time is not before the location's creation (cloud: its whole second) is new: its event is recorded once (several
-//! server processes may list the same location; the store keeps one event per location and key, and only
-//! the transaction whose insert records it submits jobs) with one job per storage trigger whose glob matches
-//! the key. A location that cannot be listed is logged and tried again next time.
+//! modification time is not before the second the location was created in is new: its event is recorded
+//! once (several server processes may list the same location; the store keeps one event per location and
+//! key, and only the transaction whose insert records it submits jobs) with one job per storage trigger
+//! whose glob matches the key. A location that cannot be listed is logged and tried again next time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -115,13 +115,9 @@ impl Watch {
                         .or_insert(keys.into_iter().collect())
                 }
             };
-            // Cloud stores keep whole seconds (S3's LastModified): an object of the location's first second
-            // counts as new.
-            let since = if location.storage_type == StorageType::Local as i32 {
-                location.created_at_us
-            } else {
-                location.created_at_us - location.created_at_us.rem_euclid(1_000_000)
-            };
+            // Modification times are coarse (S3 keeps whole seconds, file systems stamp from a clock that
+            // lags by a tick): an object of the location's first second counts as new.
+            let since = location.created_at_us - location.created_at_us.rem_euclid(1_000_000);
             let mut new = Vec::new();
             for (key, modified_us) in listed {
                 if known.contains(&key) {
