@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn trace_ids_of_trace_parents() {
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let id = trace_of(tp).unwrap();
+        let id = trace_of(tp).expect("a valid trace parent");
         assert_eq!(id[0], 0x0a);
         assert_eq!(id[15], 0x9c);
         assert_eq!(trace_of("garbage"), None);
