@@ -78,6 +78,19 @@ fn postgres_message(e: &::postgres::Error) -> String {
 }
 
 impl DbError {
+    /// Whether the database aborted the transaction for a reason that running it again may not meet: a
+    /// deadlock (PostgreSQL `40P01`) or a serialization conflict (`40001`).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => matches!(
+                e.code(),
+                Some(&::postgres::error::SqlState::T_R_DEADLOCK_DETECTED)
+                    | Some(&::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE)
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether this is a violation of a unique constraint or primary key.
     pub fn is_unique_violation(&self) -> bool {
         match self {

@@ -39,6 +39,9 @@ use crate::store::{RawId, StoreError};
 
 pub(super) use super::values::{dur_us, fmt_id, now_us, raw_id, task_state};
 
+/// How often a unit PostgreSQL aborted as a deadlock victim or for a serialization conflict runs again.
+const RETRIES: u32 = 8;
+
 /// Job heads kept in memory for claims (a job's name, trace parent and submission time never change).
 const HEAD_CACHE: usize = 4096;
 
@@ -109,6 +112,33 @@ impl SqlWorkflowsStore {
                 result
             })
             .await
+    }
+
+    /// [`Self::write`] for units that lock several task rows (reports with subtasks, failures, retries, the
+    /// reaper): on PostgreSQL two such transactions can deadlock, and the one PostgreSQL aborts (or one
+    /// aborted by a serialization conflict) is run again, up to [`RETRIES`] times.
+    async fn write_retried<T, F>(&self, unit: F) -> WfResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Inner, &mut dyn Db) -> WfResult<T> + Send + Sync + 'static,
+    {
+        let unit = Arc::new(unit);
+        let mut attempt = 0;
+        loop {
+            let this = Arc::clone(&unit);
+            match self.write(move |inner, db| this(inner, db)).await {
+                Err(super::WorkflowsStoreError::Store(StoreError::Db(e)))
+                    if e.is_retryable() && attempt < RETRIES =>
+                {
+                    attempt += 1;
+                    tracing::debug!(
+                        attempt,
+                        "workflows write aborted by the database, run again: {e}"
+                    );
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs `read` on a read connection.
@@ -216,7 +246,7 @@ impl WorkflowsStore for SqlWorkflowsStore {
     }
 
     fn retry_job(&self, id: RawId) -> BoxFuture<'_, WfResult<u64>> {
-        Box::pin(self.write(move |_, db| jobs::retry(db, id)))
+        Box::pin(self.write_retried(move |_, db| jobs::retry(db, id)))
     }
 
     fn query_jobs(&self, query: JobQuery) -> BoxFuture<'_, WfResult<JobPage>> {
@@ -246,7 +276,9 @@ impl WorkflowsStore for SqlWorkflowsStore {
                 }
             };
             let next = self
-                .write(move |inner, db| tasks::next_task(inner, db, computed, claim))
+                .write_retried(move |inner, db| {
+                    tasks::next_task(inner, db, computed.clone(), claim.clone())
+                })
                 .await?;
             self.complete_parents(next.open_parents).await?;
             Ok(next.claimed)
@@ -256,7 +288,7 @@ impl WorkflowsStore for SqlWorkflowsStore {
     fn task_failed(&self, report: FailureReport) -> BoxFuture<'_, WfResult<TaskState>> {
         Box::pin(async move {
             let (state, open) = self
-                .write(move |inner, db| tasks::failed(inner, db, report))
+                .write_retried(move |inner, db| tasks::failed(inner, db, report.clone()))
                 .await?;
             self.complete_parents(open).await?;
             Ok(state)
@@ -268,7 +300,7 @@ impl WorkflowsStore for SqlWorkflowsStore {
     }
 
     fn reap_expired(&self) -> BoxFuture<'_, WfResult<u64>> {
-        Box::pin(self.write(|inner, db| tasks::reap(inner, db, now_us())))
+        Box::pin(self.write_retried(|inner, db| tasks::reap(inner, db, now_us())))
     }
 
     fn list_job_tasks(
