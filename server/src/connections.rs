@@ -7,22 +7,27 @@
 //!   connection (hyper's own timer);
 //! * **idle timeout**: a connection that has no request in progress and moved no bytes for this long is
 //!   closed (HTTP/2 gets a GOAWAY first); this also covers connections that never send a byte;
-//! * **maximum connections**: at most this many connections are served at once; further ones wait in the
-//!   listen backlog (they are not refused) until a slot frees, so established clients are never starved and
-//!   the process cannot run out of file descriptors because of them.
+//! * **maximum connections**: at most this many connections are served at once. When every slot is taken,
+//!   the oldest idle connection (no request in progress) is closed to make room, so a new client is served
+//!   at once instead of waiting out the idle timeout; only while every connection has a request in progress
+//!   do further ones wait in the listen backlog (they are not refused) until a slot frees.
 //!
 //! With a [`TlsIdentity`](crate::TlsIdentity) every connection first completes a TLS handshake (within
 //! the header-read timeout) and then speaks HTTP/2 or HTTP/1.1 as ALPN chose. Accepted connections are
 //! counted (the server handles expose the count, for tests).
 //!
-//! Should `accept` still fail for lack of file descriptors (a low `ulimit -n`), every connection that is idle
-//! at that moment is closed at once, so the server keeps answering instead of waiting out the idle timeout.
+//! Should `accept` still fail for lack of file descriptors (a `ulimit -n` below the connection limit), the
+//! oldest idle connections are closed, a batch at a time, and `accept` is tried again as soon as one has
+//! closed, so the server keeps answering instead of stalling. Connections are shed oldest first and only a
+//! few at a time so that a client that has just connected (its request not read yet, which would make the
+//! close a reset) is the last to go.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -34,7 +39,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, TryAcquireError, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
@@ -43,8 +48,10 @@ use crate::config::ServerConfig;
 
 /// How long a connection asked to close (idle, or server shutdown) may take to finish its exchange.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+/// Pause after a failed `accept` before trying again, unless a connection closes first.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How many idle connections are closed at a time when `accept` runs out of file descriptors.
+const SHED_BATCH: usize = 8;
 
 /// The connection limits, taken from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -85,18 +92,30 @@ pub(crate) async fn serve(
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (closing_tx, closing_rx) = watch::channel(false);
-    // Bumped when accept runs out of file descriptors: idle connections close at once.
-    let (shed_tx, shed_rx) = watch::channel(0u64);
+    let registry = Arc::new(Registry::default());
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
-    loop {
-        // Wait for a free slot first: excess connections stay queued in the listen backlog.
-        let slot = tokio::select! {
-            () = &mut stop => break,
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
+    'accept: loop {
+        // A free slot first. With every slot taken, the oldest idle connection is asked to close (unless one
+        // already is); a connection whose request ends becomes idle and is considered again. Only while
+        // every connection is busy do new ones wait in the listen backlog.
+        let slot = loop {
+            match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => break slot,
+                Err(TryAcquireError::Closed) => break 'accept,
+                Err(TryAcquireError::NoPermits) => {}
+            }
+            if registry.shedding() == 0 {
+                registry.shed_oldest_idle(1);
+            }
+            tokio::select! {
+                () = &mut stop => break 'accept,
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => break slot,
+                    Err(_) => break 'accept,
+                },
+                () = registry.became_idle.notified() => {}
+            }
         };
         let stream = tokio::select! {
             () = &mut stop => break,
@@ -104,11 +123,19 @@ pub(crate) async fn serve(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    if out_of_descriptors(&e) {
-                        shed_tx.send_modify(|n| *n += 1);
-                    }
                     drop(slot);
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    // Out of descriptors: close a few idle connections and try again once one has closed
+                    // (the backoff only bounds the wait when there was nothing to close).
+                    let shed = if out_of_descriptors(&e) {
+                        registry.shed_oldest_idle(SHED_BATCH)
+                    } else {
+                        0
+                    };
+                    tokio::select! {
+                        () = &mut stop => break,
+                        () = registry.closed.notified(), if shed > 0 => {}
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    }
                     continue;
                 }
             },
@@ -120,13 +147,19 @@ pub(crate) async fn serve(
         let builder = Arc::clone(&builder);
         let router = router.clone();
         let closing = closing_rx.clone();
-        let mut shed = shed_rx.clone();
-        shed.mark_unchanged();
+        let entry = registry.register();
         connections.spawn(async move {
             match acceptor {
                 None => {
-                    serve_connection(&builder, stream, router, limits.idle_timeout, closing, shed)
-                        .await;
+                    serve_connection(
+                        &builder,
+                        stream,
+                        router,
+                        limits.idle_timeout,
+                        closing,
+                        &entry,
+                    )
+                    .await;
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -137,7 +170,7 @@ pub(crate) async fn serve(
                                 router,
                                 limits.idle_timeout,
                                 closing,
-                                shed,
+                                &entry,
                             )
                             .await;
                         }
@@ -146,6 +179,7 @@ pub(crate) async fn serve(
                     }
                 }
             }
+            drop(entry);
             drop(slot);
         });
         // Reap finished connection tasks so the set does not grow.
@@ -166,24 +200,105 @@ fn out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24))
 }
 
-/// Resolves when asked to shed load while this connection is idle.
-async fn shed_if_idle(activity: &Activity, shed: &mut watch::Receiver<u64>) {
-    loop {
-        if shed.changed().await.is_err() {
-            std::future::pending::<()>().await;
+/// The open connections in accept order, for closing the oldest idle ones when slots or descriptors run out.
+#[derive(Debug, Default)]
+struct Registry {
+    state: Mutex<RegistryState>,
+    /// Notified when a request ends (its connection may now be idle).
+    became_idle: Notify,
+    /// Notified when a connection asked to close has closed.
+    closed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct RegistryState {
+    next_id: u64,
+    open: BTreeMap<u64, Arc<Activity>>,
+    /// Connections asked to close that have not closed yet.
+    shedding: usize,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RegistryState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a newly accepted connection; it leaves the registry when the entry is dropped.
+    fn register(self: &Arc<Self>) -> Entry {
+        let activity = Arc::new(Activity {
+            opened: Instant::now(),
+            last_io_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            shed: AtomicBool::new(false),
+            close: Notify::new(),
+            registry: Arc::downgrade(self),
+        });
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.open.insert(id, Arc::clone(&activity));
+        Entry {
+            id,
+            activity,
+            registry: Arc::clone(self),
         }
-        if activity.idle_for().is_some() {
-            return;
+    }
+
+    /// How many connections were asked to close and have not closed yet.
+    fn shedding(&self) -> usize {
+        self.lock().shedding
+    }
+
+    /// Asks up to `n` idle connections to close, oldest first; returns how many were asked.
+    fn shed_oldest_idle(&self, n: usize) -> usize {
+        let mut state = self.lock();
+        let mut asked = 0;
+        for activity in state.open.values() {
+            if asked == n {
+                break;
+            }
+            if activity.idle_for().is_some() && !activity.shed.swap(true, Ordering::AcqRel) {
+                activity.close.notify_one();
+                asked += 1;
+            }
+        }
+        state.shedding += asked;
+        asked
+    }
+}
+
+/// A registered connection; dropping it removes the connection from the registry.
+struct Entry {
+    id: u64,
+    activity: Arc<Activity>,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let mut state = self.registry.lock();
+        state.open.remove(&self.id);
+        if self.activity.shed.load(Ordering::Acquire) {
+            state.shedding = state.shedding.saturating_sub(1);
+            drop(state);
+            self.registry.closed.notify_one();
         }
     }
 }
 
-/// Per-connection activity: when bytes last moved, and how many requests are being handled.
+/// Per-connection activity: when bytes last moved, how many requests are being handled, and whether the
+/// connection was asked to close to make room for others.
 #[derive(Debug)]
 struct Activity {
     opened: Instant,
     last_io_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Set once when the connection is picked for shedding (so it is picked only once).
+    shed: AtomicBool,
+    /// Notified when the connection is picked for shedding.
+    close: Notify,
+    /// To tell the accept loop when a request ends.
+    registry: std::sync::Weak<Registry>,
 }
 
 impl Activity {
@@ -227,7 +342,11 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(registry) = self.0.registry.upgrade()
+        {
+            registry.became_idle.notify_one();
+        }
     }
 }
 
@@ -237,21 +356,17 @@ async fn serve_connection<S>(
     router: Router,
     idle_timeout: Duration,
     mut closing: watch::Receiver<bool>,
-    mut shed: watch::Receiver<u64>,
+    entry: &Entry,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity {
-        opened: Instant::now(),
-        last_io_ms: AtomicU64::new(0),
-        in_flight: AtomicUsize::new(0),
-    });
+    let activity = &entry.activity;
     let io = TokioIo::new(Tracked {
         inner: stream,
-        activity: Arc::clone(&activity),
+        activity: Arc::clone(activity),
     });
     let tower = TowerToHyperService::new(router);
-    let service_activity = Arc::clone(&activity);
+    let service_activity = Arc::clone(activity);
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let in_flight = InFlight::new(&service_activity);
         let call = hyper::service::Service::call(&tower, request.map(Body::new));
@@ -270,8 +385,8 @@ async fn serve_connection<S>(
             }
             return;
         }
-        () = idle(&activity, idle_timeout) => "idle",
-        () = shed_if_idle(&activity, &mut shed) => "out of file descriptors",
+        () = idle(activity, idle_timeout) => "idle",
+        () = activity.close.notified() => "shed to make room for a new connection",
         _ = closing.wait_for(|closing| *closing) => "server shutdown",
     };
     tracing::debug!(reason, "closing connection");

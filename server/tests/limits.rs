@@ -1,6 +1,7 @@
 //! Bounded error messages and connection limits: long inputs over gRPC and Connect get short messages and
 //! the right code; idle connections are closed after the (short, configured) idle timeout while a normal
-//! client is still served; connections beyond the limit wait instead of starving established clients.
+//! client is still served; at the connection limit, and when the process runs out of file descriptors, idle
+//! connections are closed (oldest first) so that new clients are served at once and never reset.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -144,98 +145,151 @@ async fn idle_and_half_sent_connections_are_closed_and_others_served() {
     }
 }
 
+/// With every slot held by silent idle connections (and an idle timeout far beyond the test's deadline), a
+/// new client is served at once: the server closes the oldest idle connection to make room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_limit_wait_for_a_free_slot() {
+async fn idle_connections_at_the_limit_make_room_for_a_new_client() {
     if common::skip() {
         return;
     }
     let server = empty_server(
         ServerConfig::builder()
             .max_connections(4)
-            .idle_timeout(Duration::from_millis(500)),
+            .idle_timeout(Duration::from_secs(600)),
     );
     let url = server.url();
     let addr = server.addr();
-    // Take every slot with idle connections.
+    // Take every slot with silent connections.
     let mut idle = Vec::new();
     for _ in 0..4 {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
-    // A new client queues in the backlog and is served once the idle connections time out.
-    let served: ds::ListDatasetsResponse = call(
-        &url,
-        "datasets.v1.DatasetService/ListDatasets",
-        &ds::ListDatasetsRequest::default(),
-    )
-    .await
-    .expect("served after a slot frees");
-    assert!(served.datasets.is_empty());
-    for mut s in idle {
-        let _ = read_to_close(&mut s).await;
-    }
-}
-
-/// With a low file-descriptor limit (`ulimit -n 128`) and more idle connections than it allows, the server
-/// closes idle connections as soon as `accept` runs out of descriptors, so a normal client is served
-/// without waiting for the (here: 10 minute) idle timeout.
-#[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn out_of_file_descriptors_sheds_idle_connections() {
-    use std::io::BufRead;
-
-    if common::skip() {
-        return;
-    }
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // On PostgreSQL: a fresh database, and a small pool (its connections count against the limit too).
-    let database = if on_postgres() {
-        format!(
-            " --database '{}' --postgres-pool-size 4",
-            fresh_postgres_database()
-        )
-    } else {
-        String::new()
-    };
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 128 && exec '{}' --listen 127.0.0.1:{port} --idle-timeout-ms 600000{database}",
-            env!("CARGO_BIN_EXE_tilebox-server")
-        ))
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().unwrap();
-    let ready = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .any(|line| line.contains("listening on"));
-    assert!(ready, "server did not start");
-    let url = format!("http://127.0.0.1:{port}");
-    let mut idle = Vec::new();
-    for _ in 0..200 {
-        idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
-    }
+    // A new client is served; the deadline only turns a wait for the 10-minute idle timeout into a failure.
     let request = ds::ListDatasetsRequest::default();
     let call = call::<_, ds::ListDatasetsResponse>(
         &url,
         "datasets.v1.DatasetService/ListDatasets",
         &request,
     );
-    // The bound only turns a server that never answers into a failure instead of a hang.
-    let served = tokio::time::timeout(Duration::from_secs(120), call).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let served = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("a new client is served without waiting for the idle timeout")
+        .expect("served");
+    assert!(served.datasets.is_empty());
+    // The oldest idle connection was the one closed (the backlog is accepted in order).
+    let bytes = read_to_close(&mut idle[0]).await;
+    assert!(bytes.is_empty(), "nothing is sent to a silent connection");
+}
+
+/// One raw HTTP/1.1 `ListDatasets` on a new connection; the response head, or the I/O error (a reset).
+async fn raw_list_datasets(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            b"POST /datasets.v1.DatasetService/ListDatasets HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/proto\r\nConnect-Protocol-Version: 1\r\n\
+              Content-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await?;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Set in the child process of [`out_of_file_descriptors_sheds_idle_connections`]: it runs the server.
+#[cfg(unix)]
+const FD_CHILD: &str = "TILEBOX_LIMITS_FD_CHILD";
+
+/// With the server process limited to 128 file descriptors (`setrlimit` in a child process: this test binary
+/// run again for this one test) and 200 idle connections, more than the limit allows, 20 new clients one
+/// after another are all served, none gets a reset: the server closes idle connections, oldest first, as
+/// soon as `accept` runs out of descriptors, without waiting for the (here: 10 minute) idle timeout.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_sheds_idle_connections() {
+    use std::io::{BufRead, Write};
+
+    if std::env::var_os(FD_CHILD).is_some() {
+        let limit = rustix::process::Rlimit {
+            current: Some(128),
+            maximum: Some(128),
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit)
+            .expect("lower the descriptor limit");
+        let mut config = ServerConfig::builder().idle_timeout(Duration::from_secs(600));
+        if on_postgres() {
+            // Its pooled connections count against the limit too.
+            config = config.postgres_pool_size(4);
+        }
+        let server = empty_server(config);
+        println!("\nLISTENING {}", server.addr());
+        std::io::stdout().flush().unwrap();
+        // Serve until the parent closes our stdin.
+        tokio::task::spawn_blocking(|| std::io::stdin().lines().count())
+            .await
+            .unwrap();
+        return;
+    }
+    if common::skip() {
+        return;
+    }
+    // This test's name within the binary (`limits` or `limits_pg::suite`): the child runs it alone.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = if module.is_empty() {
+        "out_of_file_descriptors_sheds_idle_connections".to_owned()
+    } else {
+        format!("{module}::out_of_file_descriptors_sheds_idle_connections")
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(FD_CHILD, "1")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let (_, addr) = line.split_once("LISTENING ")?;
+            Some(addr.trim().parse().unwrap())
+        })
+        .expect("the child's server starts");
+    // Keep reading the child's output, so that its test harness can finish writing its report.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // One after another; the bound only turns a server that never answers into a failure instead of a hang.
+    let clients = async {
+        let mut heads = Vec::new();
+        for _ in 0..20 {
+            heads.push(raw_list_datasets(addr).await);
+        }
+        heads
+    };
+    let heads = tokio::time::timeout(Duration::from_secs(120), clients).await;
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    let heads = heads.expect("every new client is served in time");
+    for head in &heads {
+        assert!(
+            matches!(head, Ok(h) if h.starts_with("HTTP/1.1 200")),
+            "every new client is served, none reset: {heads:?}"
+        );
+    }
+    let rest = rest.join().unwrap();
     assert!(
-        matches!(served, Ok(Ok(_))),
-        "a normal client is served: {served:?}"
+        status.success(),
+        "the child server exited cleanly: {status}: {rest:?}"
     );
     drop(idle);
 }
