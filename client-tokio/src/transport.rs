@@ -1,5 +1,12 @@
 //! [`ReqwestTransport`]: the core's [`Transport`] over a pooled `reqwest` client.
+//!
+//! A blocking entry point (the core's [`block_on`](tilebox_core::block_on)) called on the thread of a
+//! current-thread tokio runtime blocks the only thread that drives that runtime's I/O: a request sent there
+//! would wait for itself. Such requests go to a second client of the same settings on a one-thread runtime
+//! of this crate's own instead (started on first use), so the call works; a transport wrapped with
+//! [`ReqwestTransport::from_client`] has no settings to build that client from and answers with an error.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tilebox_core::{
@@ -13,6 +20,39 @@ use tilebox_core::{
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    /// For requests made from a blocking call on a current-thread runtime's thread (see the module docs).
+    offside: Option<Arc<Offside>>,
+}
+
+/// A client of the transport's settings, built on first use, whose connections run on [`io_runtime`].
+#[derive(Debug)]
+struct Offside {
+    settings: ReqwestTransportBuilder,
+    client: OnceLock<reqwest::Client>,
+}
+
+/// The one-thread runtime that drives requests [`Offside`] clients send.
+pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, TransportError> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tilebox-tokio-io")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| TransportError::Other(format!("starting the I/O runtime failed: {e}")))
+}
+
+/// Whether this thread is blocked in the core's `block_on` while it runs a current-thread tokio runtime.
+pub(crate) fn blocking_a_current_thread_runtime() -> bool {
+    tilebox_core::executor::in_block_on()
+        && matches!(
+            tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread)
+        )
 }
 
 impl ReqwestTransport {
@@ -27,8 +67,14 @@ impl ReqwestTransport {
     }
 
     /// Wrap an already configured `reqwest` client (it must not decompress bodies).
+    ///
+    /// A blocking call inside a current-thread tokio runtime cannot use such a transport: its requests fail
+    /// with [`TransportError::Other`] saying so (see the module docs).
     pub fn from_client(client: reqwest::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            offside: None,
+        }
     }
 
     /// The underlying `reqwest` client.
@@ -101,6 +147,17 @@ impl ReqwestTransportBuilder {
 
     /// Build the transport.
     pub fn build(self) -> Result<ReqwestTransport, TransportError> {
+        let client = self.build_client()?;
+        Ok(ReqwestTransport {
+            client,
+            offside: Some(Arc::new(Offside {
+                settings: self,
+                client: OnceLock::new(),
+            })),
+        })
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, TransportError> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(self.connect_timeout)
@@ -125,48 +182,82 @@ impl ReqwestTransportBuilder {
                 builder = builder.add_root_certificate(certificate);
             }
         }
-        let client = builder
+        builder
             .build()
-            .map_err(|e| TransportError::Other(format!("building the HTTP client failed: {e}")))?;
-        Ok(ReqwestTransport { client })
+            .map_err(|e| TransportError::Other(format!("building the HTTP client failed: {e}")))
+    }
+}
+
+impl ReqwestTransport {
+    /// Sends `request` on the I/O runtime's client (see the module docs).
+    async fn send_offside(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let Some(offside) = &self.offside else {
+            return Err(TransportError::Other(
+                "a blocking call inside a current-thread tokio runtime cannot use a transport made with \
+                 ReqwestTransport::from_client (nothing drives its connections while the thread blocks); \
+                 await the async API, use a multi-thread runtime, or build the transport with \
+                 ReqwestTransport::builder()"
+                    .to_owned(),
+            ));
+        };
+        let runtime = io_runtime()?;
+        let client = match offside.client.get() {
+            Some(client) => client.clone(),
+            None => {
+                let client = offside.settings.build_client()?;
+                offside.client.get_or_init(|| client).clone()
+            }
+        };
+        runtime
+            .spawn(send_with(client, request))
+            .await
+            .map_err(|e| TransportError::Other(format!("the request task failed: {e}")))?
     }
 }
 
 impl Transport for ReqwestTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| {
-                TransportError::Other(format!("invalid request URL {}: {e}", parts.uri))
-            })?;
-            let mut response = self
-                .client
-                .request(parts.method, url)
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await
-                .map_err(map_error)?;
-            let mut builder = http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            if let Some(headers) = builder.headers_mut() {
-                headers.extend(
-                    response
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
-            }
-            let mut body = BodyCollector::new(response.content_length());
-            while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-                body.push(chunk);
-            }
-            builder
-                .body(body.finish())
-                .map_err(|e| TransportError::Other(format!("invalid response: {e}")))
-        })
+        if blocking_a_current_thread_runtime() {
+            Box::pin(self.send_offside(request))
+        } else {
+            Box::pin(send_with(self.client.clone(), request))
+        }
     }
+}
+
+/// Sends `request` with `client` and gathers the response.
+async fn send_with(
+    client: reqwest::Client,
+    request: HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    let (parts, body) = request.into_parts();
+    let url = reqwest::Url::parse(&parts.uri.to_string())
+        .map_err(|e| TransportError::Other(format!("invalid request URL {}: {e}", parts.uri)))?;
+    let mut response = client
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(map_error)?;
+    let mut builder = http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    if let Some(headers) = builder.headers_mut() {
+        headers.extend(
+            response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    let mut body = BodyCollector::new(response.content_length());
+    while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+        body.push(chunk);
+    }
+    builder
+        .body(body.finish())
+        .map_err(|e| TransportError::Other(format!("invalid response: {e}")))
 }
 
 /// Classify a reqwest error for the core's retry logic.

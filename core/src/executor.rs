@@ -36,14 +36,49 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+        let poll = {
+            let _restore = Restore::set(&IN_BLOCK_ON);
+            future.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(output) = poll {
             return output;
         }
         std::thread::park();
     }
 }
 
+/// Whether the future being polled on this thread is driven by [`block_on`], i.e. the thread stays blocked
+/// until it completes. A transport whose I/O is driven by a runtime on the same thread (a current-thread
+/// tokio runtime) must then do its I/O elsewhere, or it would wait for itself.
+pub fn in_block_on() -> bool {
+    IN_BLOCK_ON.with(Cell::get)
+}
+
+/// Sets a thread-local flag until dropped, then restores its previous value (also when a poll panics).
+struct Restore {
+    flag: &'static std::thread::LocalKey<Cell<bool>>,
+    previous: bool,
+}
+
+impl Restore {
+    fn set(flag: &'static std::thread::LocalKey<Cell<bool>>) -> Self {
+        Restore {
+            flag,
+            previous: flag.with(|f| f.replace(true)),
+        }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        self.flag.with(|f| f.set(previous));
+    }
+}
+
 thread_local! {
+    /// Whether the future being polled on this thread is driven by [`block_on`].
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
     /// Whether the future being polled on this thread lets a blocking transport run its I/O in place.
     static INLINE_IO: Cell<bool> = const { Cell::new(false) };
 }
@@ -81,14 +116,7 @@ impl<F: Future> Future for InlineIo<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        /// Restores the previous setting, also when the poll panics.
-        struct Restore(bool);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                INLINE_IO.with(|flag| flag.set(self.0));
-            }
-        }
-        let _restore = Restore(INLINE_IO.with(|flag| flag.replace(true)));
+        let _restore = Restore::set(&INLINE_IO);
         self.future.as_mut().poll(cx)
     }
 }
@@ -103,6 +131,13 @@ mod tests {
         let t = std::thread::spawn(move || tx.send(block_on(async { block_on(async { 3 }) })));
         assert_eq!(block_on(rx), Ok(3));
         assert!(t.join().is_ok());
+    }
+
+    #[test]
+    fn in_block_on_is_set_only_while_block_on_polls() {
+        assert!(!in_block_on());
+        assert!(block_on(async { in_block_on() }));
+        assert!(!in_block_on());
     }
 
     #[test]

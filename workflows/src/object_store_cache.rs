@@ -6,7 +6,9 @@
 //! official Python client's `ObstoreCache` opened on the same URL, so Rust and Python runners share a
 //! job's cache.
 //!
-//! The trait is synchronous; each call drives the store's future to completion on the calling thread.
+//! The trait is synchronous; each call drives the store's future to completion on the calling thread with
+//! the SDK's own [`block_on`](tilebox_core::block_on), so it may be called inside any executor (a `futures`
+//! executor, a tokio runtime) without a nested-executor panic.
 //! [`ObjectStoreCache::from_url`] therefore sends cloud requests through the blocking adapter's ureq
 //! transport (its own I/O threads), which works from any thread, inside a runtime or not; local files
 //! are read and written directly.
@@ -81,7 +83,7 @@ impl ObjectStoreCache {
 impl JobCache for ObjectStoreCache {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(key)?;
-        futures::executor::block_on(async {
+        tilebox_core::block_on(async {
             match self.store.get_opts(&path, GetOptions::default()).await {
                 Ok(result) => Ok(Some(result.bytes().await.map_err(cache_error)?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -93,14 +95,14 @@ impl JobCache for ObjectStoreCache {
     fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         let path = self.path(key)?;
         let payload = PutPayload::from(value.to_vec());
-        futures::executor::block_on(self.store.put_opts(&path, payload, PutOptions::default()))
+        tilebox_core::block_on(self.store.put_opts(&path, payload, PutOptions::default()))
             .map(|_| ())
             .map_err(cache_error)
     }
 
     fn contains(&self, key: &str) -> Result<bool> {
         let path = self.path(key)?;
-        futures::executor::block_on(async {
+        tilebox_core::block_on(async {
             match self
                 .store
                 .get_opts(&path, GetOptions::new().with_head(true))
@@ -141,5 +143,27 @@ mod tests {
         // Written from outside (e.g. by a Python runner): visible.
         std::fs::write(root.join("from_python"), b"py").unwrap();
         assert_eq!(group.get("from_python").unwrap().unwrap(), b"py");
+    }
+
+    /// Calls made inside another executor (a `futures` executor, a current-thread tokio runtime) complete:
+    /// `futures::executor::block_on` panicked when nested in another `futures` executor.
+    #[test]
+    fn calls_work_inside_a_futures_executor_and_a_current_thread_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/cache", dir.path().display());
+        let cache = ObjectStoreCache::from_url(&url).unwrap();
+        let round_trip = |key: &str| {
+            cache.put(key, key.as_bytes()).unwrap();
+            assert!(cache.contains(key).unwrap());
+            cache.get(key).unwrap()
+        };
+        let inside_futures = futures::executor::block_on(async { round_trip("futures") });
+        assert_eq!(inside_futures.as_deref(), Some(b"futures".as_slice()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let inside_tokio = runtime.block_on(async { round_trip("tokio") });
+        assert_eq!(inside_tokio.as_deref(), Some(b"tokio".as_slice()));
     }
 }

@@ -152,6 +152,44 @@ fn blocking_entry_points_work_inside_a_current_thread_runtime() {
     assert_eq!(state, JobState::Completed);
 }
 
+/// A blocking workflows client over the *tokio* adapter inside a current-thread runtime's `block_on`: that
+/// thread is the one that drives the runtime's I/O and timers, so a request sent on the runtime would wait for
+/// itself (these calls hung). The transport sends them on an I/O runtime of its own instead: they complete,
+/// also after async calls of the same client opened pooled connections on the current-thread runtime.
+#[test]
+fn blocking_calls_over_tokio_work_inside_a_current_thread_runtime() {
+    let server = background_server();
+    let url = server.url();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // On a thread of its own, so that a hang fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(async {
+            let async_client = client(&url);
+            let job = async_client
+                .jobs()
+                .submit("async", &Node::leaf("a"))
+                .await?;
+            let blocking = tilebox_workflows::BlockingClient::from(async_client);
+            let again = blocking.job(job.id)?;
+            let submitted = blocking.submit("blocking", &Node::leaf("b"))?;
+            let found = blocking.job(submitted.id)?;
+            Ok::<_, WorkflowsError>((job.id, again.id, submitted.id, found.id))
+        });
+        let _ = tx.send(outcome);
+    });
+    let (job, again, submitted, found) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the blocking calls completed")
+        .expect("the blocking calls succeeded");
+    assert_eq!(job, again);
+    assert_eq!(submitted, found);
+    assert_ne!(job, submitted);
+}
+
 /// The blocking client and a runner built from it share one connection pool. A connection the blocking
 /// client opened must keep working for the runner afterwards, even while the blocking client is idle.
 #[test]
