@@ -149,9 +149,12 @@ async fn cancelled_writes_never_wedge_the_store() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // 5 ms of emulated latency (inside the deadline, before dispatch): the Connect and gRPC ingests with a
+    // 1 ms deadline (k = 0) surely end by their deadline, so the test can assert that calls were cancelled.
     let server = empty_server(
         ServerConfig::builder()
             .database(dir.path().join("tilebox.db"))
+            .latency(Duration::from_millis(5))
             .workflows(
                 WorkflowsConfig::builder()
                     .reaper_interval(Duration::from_millis(1))
@@ -275,6 +278,11 @@ async fn cancelled_writes_never_wedge_the_store() {
     println!(
         "{} small datapoints acknowledged, {deadline_exceeded} calls ended by their deadline",
         acked.len()
+    );
+    // At least the Connect and gRPC ingests with a deadline below the emulated latency, every round.
+    assert!(
+        deadline_exceeded >= 2 * ROUNDS as usize,
+        "only {deadline_exceeded} calls ended by their deadline"
     );
 
     // Every kind of write works right away.

@@ -130,6 +130,7 @@ impl Task for Hang {
 /// The runner process: `TILEBOX_WF_CHILD=until` runs until the jobs in `TILEBOX_WF_JOBS` finish,
 /// `forever` runs until a signal arrives.
 #[test]
+#[ignore = "the runner process of the process tests: run by them as a child (`--ignored --exact child_runner`), not a test"]
 fn child_runner() {
     let Ok(mode) = std::env::var(CHILD) else {
         return;
@@ -165,6 +166,7 @@ fn spawn_child(url: &str, cache: &std::path::Path, mode: &str, jobs: &[Uuid]) ->
     let jobs: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
     Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "child_runner",
             "--nocapture",

@@ -24,6 +24,7 @@ const CONCURRENT: usize = 4;
 /// The server process: serves `TILEBOX_WF_SERVER_CHILD` (listen address) on the database file
 /// `TILEBOX_WF_DATABASE` until killed.
 #[test]
+#[ignore = "the server process of the restart tests: run by them as a child (`--ignored --exact server_child`), not a test"]
 fn server_child() {
     let Ok(listen) = std::env::var(SERVER_CHILD) else {
         return;
@@ -47,6 +48,7 @@ fn server_child() {
 fn start_server(addr: SocketAddr, database: &std::path::Path) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "server_child",
             "--nocapture",
