@@ -177,13 +177,22 @@ pub fn restart_mid_load<A: Api>() {
                 .build(),
         ),
     );
-    match short.dataset(LANDSAT) {
+    let started = std::time::Instant::now();
+    let outcome = short.dataset(LANDSAT);
+    let took = started.elapsed();
+    match outcome {
         Err(Error::Transport {
             source: TransportError::Connect(_),
             attempts,
         }) => assert!(attempts > 1, "retried before giving up"),
         other => panic!("expected a connection error, got {other:?}"),
     }
+    // It gives up at the 1 s budget: not before half of it, and (generous bound for a loaded machine) well
+    // before the 30 s default budget would end.
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(10),
+        "gave up after {took:?} with a 1 s budget"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
