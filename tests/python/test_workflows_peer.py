@@ -149,6 +149,38 @@ def test_logs_and_spans_of_a_job_run_by_the_official_runner(server_url, transpor
     assert [r.body for r in client.jobs().query_logs(job, level="error")] == []
     assert [r.body for r in client.jobs().query_logs(job, task_id=task_id, level="warning")] == [ours[0].body]
 
+@pytest.mark.parametrize("transport", ["grpc", "http1"])
+def test_logs_and_spans_of_a_job_run_by_the_rust_runner(server_url, peer, transport):
+    """The Rust runner (`workflows_peer run`, feature `otel`) exports its task spans and the `tracing` events inside
+    the task to `{url}/v1/traces` and `/v1/logs`; the official client's `query_spans` / `query_logs` read them back
+    by job, task and level."""
+    from tilebox.workflows import Client
+    from tilebox.workflows.data import JobState
+
+    client = Client(url=server_url, token="local-dummy-token", transport=transport)
+    name = f"rust-logs-{transport}"
+    job = client.jobs().submit("rust-logged", _greeting_class()(name=name, count=2))
+    out = subprocess.run([str(peer), "run", server_url, str(job.id)], check=True, capture_output=True, text=True,
+                         timeout=120)
+    assert f"rust executed Greeting name={name} count=2" in out.stdout
+    assert client.jobs().find(job.id).state == JobState.COMPLETED
+
+    # The runner flushed its exports before exiting: its one task span is there, named after the task.
+    spans = client.jobs().query_spans(job)
+    task_spans = [s for s in spans if "task_id" in s.attributes]
+    assert len(task_spans) == 1, spans
+    assert task_spans[0].attributes.get("job_id") == str(job.id)
+    task_id = task_spans[0].attributes["task_id"]
+    assert [s.attributes["task_id"] for s in client.jobs().query_spans(job, task_id=task_id)] == [task_id]
+
+    logs = client.jobs().query_logs(job)
+    bodies = sorted(r.body for r in logs if r.body.startswith("rust greet"))
+    assert bodies == [f"rust greeted {name} x2", f"rust greeting {name}"], logs
+    assert all(r.attributes.get("task_id") == task_id for r in logs if r.body.startswith("rust greet"))
+    assert [r.body for r in client.jobs().query_logs(job, level="error")] == []
+    assert [r.body for r in client.jobs().query_logs(job, task_id=task_id, level="warning")] == [
+        f"rust greeted {name} x2"]
+
 def test_workflow_definitions(server_url):
     from tilebox.workflows import Client
 

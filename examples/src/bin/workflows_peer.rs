@@ -2,10 +2,14 @@
 //! task type shared with the official Python SDK.
 //!
 //! `workflows_peer submit URL NAME COUNT` submits a `peer/Greeting` job and prints its id;
-//! `workflows_peer run URL JOB_ID` runs `peer/Greeting` tasks until that job finished, printing each one.
+//! `workflows_peer run URL JOB_ID` runs `peer/Greeting` tasks until that job finished, printing each one; the
+//! runner exports its task spans and the `tracing` events inside each task (one info and one warning per
+//! greeting) over OTLP/HTTP to `URL/v1/traces` and `URL/v1/logs`, flushed before it exits.
 
 use serde::{Deserialize, Serialize};
+use tilebox_workflows::otel::OtlpTracing;
 use tilebox_workflows::{BlockingClient, Task, TaskContext, TaskError, TaskIdentifier, TaskSpec};
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The shared task: a multi-field Python dataclass is a JSON object keyed by field name.
 #[derive(Serialize, Deserialize)]
@@ -26,6 +30,8 @@ impl Task for Greeting {
             "rust executed Greeting name={} count={}",
             self.name, self.count
         );
+        tracing::info!(count = self.count, "rust greeting {}", self.name);
+        tracing::warn!("rust greeted {} x{}", self.name, self.count);
         ctx.set_display(format!("greeted {} x{}", self.name, self.count));
         Ok(())
     }
@@ -38,12 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(c), Some(u)) => (c.as_str(), u.clone()),
         _ => return Err(usage.into()),
     };
-    let client = BlockingClient::from(
-        tilebox::blocking::Client::builder()
-            .url(url)
-            .build()?
-            .as_async(),
-    );
+    let datasets = tilebox::blocking::Client::builder().url(&url).build()?;
+    let client = BlockingClient::from(datasets.as_async());
     match cmd {
         "submit" => {
             let name = args.get(3).ok_or(usage)?.clone();
@@ -53,8 +55,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "run" => {
             let job = args.get(3).ok_or(usage)?.parse()?;
+            let otlp = OtlpTracing::builder()
+                .endpoint(format!("{url}/v1/traces"))
+                .logs_endpoint(format!("{url}/v1/logs"))
+                .service_name("workflows_peer")
+                .transport(datasets.as_async().rpc().transport().clone())
+                .build()?;
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::registry()
+                    .with(otlp.layer())
+                    .with(otlp.logs_layer()),
+            )?;
             let runner = client.runner().register::<Greeting>().build()?;
             runner.run_until_jobs_finish(&[job])?;
+            otlp.flush()?;
+            otlp.shutdown();
             println!("job state {:?}", client.job_progress(job)?.state);
         }
         _ => return Err(usage.into()),
