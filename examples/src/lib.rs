@@ -274,3 +274,40 @@ pub async fn documented_calls(client: &Client) -> Result<(), BoxError> {
     }
     Ok(())
 }
+
+/// Runs the jobs `automation` submits on `runner`, oldest first and each as soon as it appears, until `count`
+/// have finished; returns their ids. Fails when fewer than `count` jobs were submitted by `deadline`.
+pub fn run_automation_jobs(
+    client: &tilebox_workflows::BlockingClient,
+    runner: &tilebox_workflows::Runner,
+    automation: tilebox_workflows::Uuid,
+    count: usize,
+    deadline: Instant,
+) -> Result<Vec<tilebox_workflows::Uuid>, BoxError> {
+    let query = tilebox_workflows::JobQuery::new().automations(&[automation]);
+    let mut ran = Vec::new();
+    while ran.len() < count {
+        let mut fired: Vec<_> = client
+            .query_jobs(&query)?
+            .into_iter()
+            .filter(|job| !ran.contains(&job.id))
+            .collect();
+        fired.sort_by_key(|job| job.submitted_at);
+        fired.truncate(count - ran.len());
+        if fired.is_empty() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "automation {automation} submitted {} of {count} jobs",
+                    ran.len()
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let ids: Vec<_> = fired.iter().map(|job| job.id).collect();
+        runner.run_until_jobs_finish(&ids)?;
+        ran.extend(ids);
+    }
+    Ok(ran)
+}

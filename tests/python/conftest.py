@@ -23,6 +23,24 @@ def _server_binary() -> Path:
     return target / "debug" / "tilebox-server"
 
 
+def _peer_binary() -> Path:
+    configured = os.environ.get("TILEBOX_WORKFLOWS_PEER_BIN")
+    if configured:
+        return Path(configured)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "debug" / "workflows_peer"
+
+
+@pytest.fixture
+def peer():
+    """The Rust side of the workflows interop tests: the `workflows_peer` example binary."""
+    binary = _peer_binary()
+    if not binary.exists():
+        pytest.skip(f"workflows_peer binary not found at {binary}; build it with "
+                    "`cargo build -p tilebox-examples --bin workflows_peer` and/or set TILEBOX_WORKFLOWS_PEER_BIN")
+    return binary
+
+
 @pytest.fixture(scope="session")
 def server_url():
     binary = _server_binary()

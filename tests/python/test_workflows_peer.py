@@ -5,29 +5,10 @@ runner (the `workflows_peer` example binary). Both sides share `peer/Greeting` v
 object {"name": ..., "count": ...} (a multi-field dataclass in Python, a serde struct in Rust).
 """
 
-import os
 import subprocess
-from pathlib import Path
 from uuid import UUID
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-def _peer_binary() -> Path:
-    configured = os.environ.get("TILEBOX_WORKFLOWS_PEER_BIN")
-    if configured:
-        return Path(configured)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    return target / "debug" / "workflows_peer"
-
-@pytest.fixture
-def peer():
-    binary = _peer_binary()
-    if not binary.exists():
-        pytest.skip(f"workflows_peer binary not found at {binary}; build it with "
-                    "`cargo build -p tilebox-examples --bin workflows_peer` and/or set TILEBOX_WORKFLOWS_PEER_BIN")
-    return binary
 
 EXECUTED = []
 

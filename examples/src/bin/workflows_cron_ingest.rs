@@ -6,7 +6,6 @@
 //! its scheduled time, runs a runner for each job the automation submits, and after N firings (default 3)
 //! deletes the automation, prints the collection's datapoints and exits.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -16,8 +15,8 @@ use tilebox::blocking::{
     Client, Dataset, DatasetKind, DatasetSpec, FieldSpec, FieldType, QueryOptions,
 };
 use tilebox_workflows::{
-    AutomationOptions, BlockingClient, Cron, CronTask, JobQuery, TaskContext, TaskError,
-    TaskIdentifier, TriggeredCronEvent, WorkflowsExt,
+    AutomationOptions, BlockingClient, Cron, CronTask, TaskContext, TaskError, TaskIdentifier,
+    TriggeredCronEvent, WorkflowsExt,
 };
 
 /// Command line.
@@ -69,7 +68,7 @@ impl CronTask for IngestReading {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), tilebox_examples::BoxError> {
     let args = Args::parse();
     let (schedule, period) = if args.every_second {
         ("* * * * * *", Duration::from_secs(1))
@@ -111,26 +110,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Run each job the automation submits as it appears, until `fires` have run.
     let deadline = Instant::now() + period * (args.fires as u32 + 1) + Duration::from_secs(30);
-    let mut ran = HashSet::new();
-    while ran.len() < args.fires {
-        let mut fired: Vec<_> = blocking
-            .query_jobs(&JobQuery::new().automations(&[automation.id]))?
-            .into_iter()
-            .filter(|job| !ran.contains(&job.id))
-            .collect();
-        fired.sort_by_key(|job| job.submitted_at);
-        fired.truncate(args.fires - ran.len());
-        if fired.is_empty() {
-            if Instant::now() > deadline {
-                return Err(format!("only {} of {} firings came", ran.len(), args.fires).into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        }
-        let ids: Vec<_> = fired.iter().map(|job| job.id).collect();
-        runner.run_until_jobs_finish(&ids)?;
-        ran.extend(ids);
-    }
+    let ran = tilebox_examples::run_automation_jobs(
+        &blocking,
+        &runner,
+        automation.id,
+        args.fires,
+        deadline,
+    )?;
     // Stop the schedule; a job it submitted meanwhile is canceled.
     blocking.delete_automation(automation.id, true)?;
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tilebox_workflows::{
-    AutomationOptions, JobQuery, OnStorageEvent, StorageEventTask, StorageReference, TaskContext,
-    TaskError, TaskIdentifier, TriggeredStorageEvent, WorkflowsExt,
+    AutomationOptions, OnStorageEvent, StorageEventTask, StorageReference, TaskContext, TaskError,
+    TaskIdentifier, TriggeredStorageEvent, WorkflowsExt,
 };
 
 /// Prints the path of each new file; the automation's arguments say what to call it.
@@ -29,7 +29,7 @@ impl StorageEventTask for OnNewFile {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), tilebox_examples::BoxError> {
     let files: usize = std::env::args().nth(1).map_or(Ok(3), |n| n.parse())?;
     let server = tilebox_server::spawn_background(tilebox_server::ServerConfig::builder().build())?;
     let datasets = tilebox::blocking::Client::builder()
@@ -66,18 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register::<OnStorageEvent<OnNewFile>>()
         .build()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let jobs = loop {
-        let jobs = blocking.query_jobs(&JobQuery::new().automations(&[automation.id]))?;
-        if jobs.len() >= files {
-            break jobs;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("only {} of {files} files fired", jobs.len()).into());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let ids: Vec<_> = jobs.iter().map(|j| j.id).collect();
-    runner.run_until_jobs_finish(&ids)?;
+    tilebox_examples::run_automation_jobs(&blocking, &runner, automation.id, files, deadline)?;
     for event in blocking.storage_location_events(location.id)? {
         println!(
             "{} -> {} job(s)",
