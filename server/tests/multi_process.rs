@@ -432,7 +432,10 @@ async fn expired_leases_are_requeued_once_across_processes() {
     }
     // The last report completes the last task: nothing is left to hand out.
     let left = claim(urls[0].clone(), report.take()).await;
-    assert!(left.is_none(), "a task left after every one came back: {left:?}");
+    assert!(
+        left.is_none(),
+        "a task left after every one came back: {left:?}"
+    );
     let counts: Vec<i64> = retries.values().copied().collect();
     assert!(counts.iter().all(|c| *c == 1), "retry counts {counts:?}");
     let finished: wf::Job = call(
