@@ -3,7 +3,9 @@
 //! Every call parks the calling thread on the core's [`block_on`](tilebox_core::block_on), the SDK's one rule
 //! for blocking entry points: it works inside any runtime too, blocking that thread like any blocking call.
 //! Make it from a `tilebox_blocking::Client` (whose transport runs its I/O on threads of its own, so nothing
-//! needs a runtime); over a tokio transport the calls need a multi-thread tokio runtime around them.
+//! needs a runtime). Over a tokio transport they work in any tokio runtime, a current-thread one included (the
+//! transport then sends on a one-thread runtime of its own); only a transport made with
+//! `ReqwestTransport::from_client` cannot do that and answers a clear error there instead.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
