@@ -10,39 +10,12 @@
 # TILEBOX_TEST_POSTGRES_URL (a URL whose user may create databases; psql on PATH). Binaries from
 # BIN (default target/release): cargo build --release -p tilebox-server -p tilebox-examples --bin workflows_bench
 set -euo pipefail
-BIN=${BIN:-target/release}
 backend=$1
 servers=$2
 tasks=${3:-2000}
 runners=${4:-8}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-case $backend in
-  sqlite) db="$tmp/tilebox.db" ;;
-  postgres)
-    name="tilebox_bench_$(date +%s%N)"
-    psql -q "$TILEBOX_TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
-    db="${TILEBOX_TEST_POSTGRES_URL%/*}/$name"
-    ;;
-  *) echo "backend: sqlite or postgres" >&2; exit 2 ;;
-esac
-urls=()
-for i in $(seq 1 "$servers"); do
-  # One after the other: the first creates the schema.
-  RUST_LOG=warn "$BIN/tilebox-server" --listen 127.0.0.1:0 --database "$db" >"$tmp/server$i.out" 2>"$tmp/server$i.err" &
-  pids+=($!)
-  until grep -qs "listening on" "$tmp/server$i.out"; do
-    kill -0 "${pids[-1]}" || { cat "$tmp/server$i.err" >&2; exit 1; }
-    sleep 0.05
-  done
-  urls+=("$(grep -o 'http://[0-9.:]*' "$tmp/server$i.out" | head -1)")
-done
+source "$(dirname "$0")/servers.sh"
+start_servers "$backend" "$servers"
 job=$("$BIN/workflows_bench" "${urls[0]}" submit "$tasks" 0)
 start=$(date +%s.%N)
 runner_pids=()

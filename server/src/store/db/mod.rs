@@ -273,11 +273,39 @@ pub trait Row {
 }
 
 impl dyn Row + '_ {
+    /// The whole row as a tuple (see [`FromRow`]).
+    pub fn tuple<T: FromRow>(&self) -> Result<T, DbError> {
+        T::from_row(self)
+    }
+
     /// Column `index` converted to `T`.
     pub fn get<T: FromCol>(&self, index: usize) -> Result<T, DbError> {
         T::from_col(self.col(index)?).map_err(|message| DbError::Column { index, message })
     }
 }
+
+/// A whole row read as a tuple of [`FromCol`] values, column `i` into element `i`.
+pub trait FromRow: Sized {
+    /// Reads the row.
+    fn from_row(row: &dyn Row) -> Result<Self, DbError>;
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: FromCol),+> FromRow for ($($t,)+) {
+            fn from_row(row: &dyn Row) -> Result<Self, DbError> {
+                Ok(($(row.get::<$t>($i)?,)+))
+            }
+        }
+    };
+}
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// A value read from a [`Col`].
 pub trait FromCol: Sized {
@@ -747,7 +775,7 @@ mod cancel_tests {
                     tx.query(
                         "SELECT unit, COUNT(*) FROM pairs GROUP BY unit ORDER BY unit",
                         &[],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| r.tuple(),
                     )
                 })
                 .await

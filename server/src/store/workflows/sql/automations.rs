@@ -62,7 +62,7 @@ fn with_triggers(db: &mut dyn Db, mut a: AutomationRecord) -> WfResult<Automatio
         "SELECT id, storage_location_id, glob_pattern FROM wf_storage_triggers
          WHERE automation_id = ? ORDER BY position",
         args![&a.id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| r.tuple(),
     )?;
     for (id, location, glob_pattern) in storage {
         let location = storage::get(db, &location)?.ok_or_else(|| storage::not_found(&location))?;
@@ -320,7 +320,7 @@ pub(super) fn storage_trigger_targets(
             "SELECT automation_id, glob_pattern FROM wf_storage_triggers
              WHERE id = ? AND storage_location_id = ?",
             args![id, location],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.tuple(),
         )?;
         if let Some((automation, glob)) = found
             && let Some(a) = db.query_opt(

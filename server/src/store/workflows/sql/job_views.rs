@@ -130,7 +130,7 @@ pub(super) fn prototype(db: &mut dyn Db, job: RawId) -> WfResult<JobPrototype> {
          JOIN wf_task_groups g ON g.id = d.group_id
          WHERE g.job_id = ? AND g.parent_task_id IS NULL",
         args![&job],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.tuple(),
     )?;
     let mut members: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, (group, _)) in rows.iter().enumerate() {

@@ -171,7 +171,7 @@ pub(super) fn view(db: &mut dyn Db, id: RawId, with_tasks: bool) -> WfResult<Opt
            COUNT(*)
          FROM wf_tasks WHERE job_id = ?",
         args![&id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        |r| r.tuple(),
     )?;
     let tasks_by_state = db
         .query(

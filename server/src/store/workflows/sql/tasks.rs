@@ -174,7 +174,7 @@ fn fail_for_good(db: &mut dyn Db, id: &RawId, open: &mut Vec<RawId>) -> WfResult
     let (optional, scope): (bool, Option<RawId>) = db.query_one(
         "SELECT optional, optional_scope FROM wf_tasks WHERE id = ?",
         args![id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.tuple(),
     )?;
     match machine::terminal_failure(optional, scope.is_some()) {
         TerminalFailure::Failed => set_state(db, id, TaskState::Failed),
@@ -199,7 +199,7 @@ fn skip_subtree(db: &mut dyn Db, scope: &RawId, open: &mut Vec<RawId>) -> WfResu
             UNION ALL SELECT t.id FROM wf_tasks t JOIN sub ON t.parent_id = sub.id)
          SELECT t.id, t.state FROM wf_tasks t JOIN sub ON sub.id = t.id",
         args![scope],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.tuple(),
     )?;
     let mark = "UPDATE wf_tasks SET in_skip = 1 WHERE id = ?";
     db.execute(mark, args![scope])?;
@@ -250,7 +250,7 @@ pub(super) fn reap(inner: &Inner, db: &mut dyn Db, now: i64) -> WfResult<u64> {
              WHERE state = 2 AND lease_until_us < ?{lock}"
         ),
         args![now],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| r.tuple(),
     )?;
     let n = expired.len() as u64;
     let mut open = Vec::new();
@@ -401,16 +401,7 @@ fn apply_computed(
                 row_lock(db.dialect())
             ),
             args![&id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
+            |r| r.tuple(),
         )?
         .ok_or_else(|| task_not_found(&id))?;
     let state = task_state(state)?;
@@ -472,7 +463,7 @@ fn computed_leaf(
              RETURNING job_id, parent_id"
         ),
         args![now, now, report.display.as_deref(), &report.id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.tuple(),
     )?;
     let Some((job, parent)) = row else {
         return Ok(None);
@@ -510,18 +501,7 @@ fn claim_one(
     let lease_until = now.saturating_add(dur_us(inner.config.lease));
     let built = claim_statement(db.dialect(), claim, job, lease_until, now);
     type Claimed = (RawId, RawId, String, String, Vec<u8>, String, i64, i64);
-    let row: Option<Claimed> = db.query_opt(&built.sql, &built.params(), |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-        ))
-    })?;
+    let row: Option<Claimed> = db.query_opt(&built.sql, &built.params(), |r| r.tuple())?;
     let Some((id, job_id, name, version, input, display, failures, expiries)) = row else {
         return Ok(None);
     };
@@ -620,7 +600,7 @@ pub(super) fn failed(
                 row_lock(db.dialect())
             ),
             args![&id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| r.tuple(),
         )?
         .ok_or_else(|| task_not_found(&id))?;
     let state = task_state(state)?;
